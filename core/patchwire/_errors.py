@@ -1,0 +1,97 @@
+"""Exceptions raised by patchwire.
+
+PatchwireError
+ ├── DefinitionError        a package's definition or implementation is inconsistent
+ ├── PackageLoadError       an entry point could not be imported or validated
+ ├── ConfigError            agent.toml (or define_config) cannot be resolved; carries every problem
+ ├── ActionInputError       an action was called with input that fails its model
+ ├── ActionOutputError      an action handler returned output that fails its model
+ └── ActionNotFoundError    an action name that the package does not define
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from patchwire._problems import Problem
+
+__all__ = [
+    "ActionInputError",
+    "ActionNotFoundError",
+    "ActionOutputError",
+    "ConfigError",
+    "DefinitionError",
+    "PackageLoadError",
+    "PatchwireError",
+    "format_validation_error",
+]
+
+
+class PatchwireError(Exception):
+    """Base class of every error patchwire raises on purpose."""
+
+
+class DefinitionError(PatchwireError):
+    """A definition contradicts itself: it names an entity it lacks, skips an action, ..."""
+
+
+class PackageLoadError(PatchwireError):
+    """An installed package could not be loaded; the message names its distribution."""
+
+    def __init__(
+        self, *, kind: str, name: str, distribution: str, version: str, reason: str
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.distribution = distribution
+        self.version = version
+        self.reason = reason
+        super().__init__(
+            f"{kind} {name!r} from {distribution}=={version} cannot be loaded: {reason}"
+        )
+
+
+class ConfigError(PatchwireError):
+    """The agent configuration has problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        super().__init__(f"{len(problems)} problem(s) in the agent configuration:\n{lines}")
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One ``field.path: reason`` clause per bad field, joined by ``; ``."""
+    parts = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"]) or "(root)"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
+
+
+class ActionNotFoundError(PatchwireError, AttributeError):
+    """An action proxy was asked for an action the package does not define."""
+
+
+class ActionInputError(PatchwireError, ValueError):
+    """The input of an action call failed the action's input model."""
+
+    def __init__(self, action: str, error: ValidationError) -> None:
+        self.action = action
+        self.validation_error = error
+        super().__init__(f"bad input for action {action}: {format_validation_error(error)}")
+
+
+class ActionOutputError(PatchwireError):
+    """An action handler returned something its output model rejects: a bug in that package."""
+
+    def __init__(self, action: str, error: ValidationError) -> None:
+        self.action = action
+        self.validation_error = error
+        super().__init__(
+            f"action {action} returned output its definition rejects "
+            f"(a bug in the package that implements it): {format_validation_error(error)}"
+        )

@@ -1,0 +1,136 @@
+"""Integration and Plugin: a definition plus the code that carries it out.
+
+Handlers are recorded with decorators onto the object an entry point exposes, so the host can
+introspect what a package implements before calling any of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from patchwire._definitions import IntegrationDefinition, PluginDefinition
+from patchwire._errors import DefinitionError
+
+__all__ = ["ActionHandler", "Integration", "Plugin"]
+
+ActionHandler = Callable[[Any, Any], Awaitable[Any]]
+"""``async def handler(ctx, input) -> output``: ``input`` is the validated input model."""
+
+MessageSender = Callable[[Any, Any], Awaitable[Any]]
+"""``async def send(ctx, message) -> None``: delivers one outgoing message of one type."""
+
+WebhookHandler = Callable[[Any, Any], Awaitable[Any]]
+"""``async def webhook(ctx, request) -> response``: receives the raw inbound HTTP request."""
+
+LifecycleHandler = Callable[[Any], Awaitable[Any]]
+"""``async def register(ctx)``: sets up (or tears down) the outside system, idempotently."""
+
+HookImplementation = Callable[..., Awaitable[Any]]
+
+_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
+
+
+class _ActionRegistry:
+    def __init__(self) -> None:
+        self.action_handlers: dict[str, ActionHandler] = {}
+
+    def action(self, name: str) -> Callable[[_F], _F]:
+        """Record the decorated coroutine function as the handler of action ``name``."""
+
+        def record(handler: _F) -> _F:
+            if name in self.action_handlers:
+                raise DefinitionError(f"action {name!r} has two handlers")
+            self.action_handlers[name] = handler
+            return handler
+
+        return record
+
+    def _action_problems(self, defined: set[str]) -> list[str]:
+        problems = [
+            f"action {name!r} is defined but has no handler (add @<package>.action({name!r}))"
+            for name in sorted(defined - set(self.action_handlers))
+        ]
+        problems += [
+            f"a handler is registered for action {name!r}, which the definition does not declare"
+            for name in sorted(set(self.action_handlers) - defined)
+        ]
+        return problems
+
+
+class Integration(_ActionRegistry):
+    """An integration: its definition and its handlers."""
+
+    def __init__(self, definition: IntegrationDefinition) -> None:
+        super().__init__()
+        self.definition = definition
+        self.message_senders: dict[tuple[str, str], MessageSender] = {}
+        self.webhook_handler: WebhookHandler | None = None
+        self.register_handler: LifecycleHandler | None = None
+        self.unregister_handler: LifecycleHandler | None = None
+
+    def __repr__(self) -> str:
+        return f"<Integration {self.definition.name} {self.definition.version}>"
+
+    def sender(self, channel: str, message_type: str) -> Callable[[_F], _F]:
+        """Record the decorated function as the sender of ``message_type`` on ``channel``."""
+
+        def record(handler: _F) -> _F:
+            self.message_senders[(channel, message_type)] = handler
+            return handler
+
+        return record
+
+    def webhook(self, handler: _F) -> _F:
+        self.webhook_handler = handler
+        return handler
+
+    def on_register(self, handler: _F) -> _F:
+        self.register_handler = handler
+        return handler
+
+    def on_unregister(self, handler: _F) -> _F:
+        self.unregister_handler = handler
+        return handler
+
+    def problems(self) -> list[str]:
+        """Every way the handlers fail to cover the definition; empty when consistent."""
+        problems = self._action_problems(set(self.definition.all_actions))
+        expected = {
+            (channel, message_type)
+            for channel, definition in self.definition.all_channels.items()
+            for message_type in definition.messages
+        }
+        problems += [
+            f"channel {channel!r} message type {message_type!r} has no sender "
+            f"(add @<integration>.sender({channel!r}, {message_type!r}))"
+            for channel, message_type in sorted(expected - set(self.message_senders))
+        ]
+        problems += [
+            f"a sender is registered for {channel!r}/{message_type!r}, which no channel declares"
+            for channel, message_type in sorted(set(self.message_senders) - expected)
+        ]
+        return problems
+
+
+class Plugin(_ActionRegistry):
+    """A plugin: its definition, action handlers and hook implementations."""
+
+    def __init__(self, definition: PluginDefinition) -> None:
+        super().__init__()
+        self.definition = definition
+        self.hook_implementations: dict[str, HookImplementation] = {}
+
+    def __repr__(self) -> str:
+        return f"<Plugin {self.definition.name} {self.definition.version}>"
+
+    def hook(self, implementation: _F) -> _F:
+        """Record the decorated coroutine function as this plugin's implementation of a hook.
+
+        The function's name is the hook's name (``before_incoming_message``, ...).
+        """
+        self.hook_implementations[implementation.__name__] = implementation
+        return implementation
+
+    def problems(self) -> list[str]:
+        return self._action_problems(set(self.definition.actions))

@@ -1,0 +1,1 @@
+"""Interfaces shipped with the core distribution, each registered by entry point."""
