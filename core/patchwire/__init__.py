@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from patchwire._config import (
+    AgentConfig,
+    IntegrationEntry,
+    PluginDependency,
+    PluginEntry,
+    define_config,
+    load_config,
+)
 from patchwire._definitions import (
     ActionDefinition,
     ChannelDefinition,
@@ -42,6 +50,7 @@ __all__ = [
     "ActionInputError",
     "ActionNotFoundError",
     "ActionOutputError",
+    "AgentConfig",
     "Catalog",
     "ChannelDefinition",
     "ConfigError",
@@ -53,6 +62,7 @@ __all__ = [
     "EventDefinition",
     "Integration",
     "IntegrationDefinition",
+    "IntegrationEntry",
     "InterfaceDefinition",
     "InterfaceImplementation",
     "InterfaceRequirement",
@@ -63,8 +73,12 @@ __all__ = [
     "PatchwireError",
     "Plugin",
     "PluginDefinition",
+    "PluginDependency",
+    "PluginEntry",
     "WireModel",
+    "define_config",
     "implements",
+    "load_config",
 ]
 
 

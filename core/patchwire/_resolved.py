@@ -13,8 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from patchwire._definitions import (
-    InterfaceImplementation,
     IntegrationDefinition,
+    InterfaceImplementation,
     PluginDefinition,
 )
 from patchwire._discovery import EntryPointRecord
@@ -78,3 +78,7 @@ class ResolvedAgent:
     directory: Path | None
     integrations: dict[str, ResolvedIntegration]
     plugins: dict[str, ResolvedPlugin]
+    module: Path | None = None
+    """The agent code file (``module`` in agent.toml, relative to its folder)."""
+    database_url: str | None = None
+    """``database_url`` with ``${VAR}`` substituted; None means the default SQLite file."""

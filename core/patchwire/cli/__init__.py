@@ -1,0 +1,30 @@
+"""The ``patchwire`` command line: one module per command, registered on ``app`` here.
+
+Command modules import heavy parts of patchwire inside their functions, so ``patchwire --help``
+and a failing ``patchwire check`` stay fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from patchwire.cli._check import check
+from patchwire.cli._list import list_packages
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="patchwire",
+    help="Build conversational agents from pip-installable integrations and plugins.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("check")(check)
+app.command("list")(list_packages)
+
+
+def main() -> None:
+    """Entry point of the ``patchwire`` script."""
+    app()
