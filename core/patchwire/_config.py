@@ -351,7 +351,7 @@ def define_config(
     return _validate(raw, Path(directory).resolve() if directory is not None else None)
 
 
-def alias_problem(alias: str, location: str, kind: str, code: str = "bad-alias") -> Problem | None:
+def alias_problem(alias: str, location: str, what: str, code: str = "bad-alias") -> Problem | None:
     """A problem when ``alias`` breaks the alias rules, else None."""
     low, high = ALIAS_LENGTH
     if low <= len(alias) <= high and ALIAS_PATTERN.match(alias):
@@ -363,4 +363,4 @@ def alias_problem(alias: str, location: str, kind: str, code: str = "bad-alias")
     hint = f"{low}-{high} characters: lowercase letters, digits, '-' or '_', starting with a letter"
     if low <= len(suggestion) and ALIAS_PATTERN.match(suggestion):
         hint += f", e.g. {suggestion!r}"
-    return Problem(code, location, f"{alias!r} is not a valid {kind} alias", hint)
+    return Problem(code, location, f"{alias!r} is not a valid {what}", hint)

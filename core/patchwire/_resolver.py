@@ -148,7 +148,7 @@ class _Resolver:
     ) -> ResolvedIntegration | None:
         location = dotted(["integrations", alias])
         count = len(self.result.problems)
-        found = alias_problem(alias, location, "integration")
+        found = alias_problem(alias, location, "integration alias")
         if found is not None:
             self.result.problems.append(found)
         if not enabled:
@@ -170,7 +170,7 @@ class _Resolver:
     ) -> ResolvedPlugin | None:
         location = dotted(["plugins", alias])
         count = len(self.result.problems)
-        found = alias_problem(alias, location, "plugin")
+        found = alias_problem(alias, location, "plugin alias")
         if found is not None:
             self.result.problems.append(found)
         loaded = self.package("plugin", alias, entry.version)

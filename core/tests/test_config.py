@@ -192,16 +192,16 @@ def test_bad_package_refs(text: str, message: str) -> None:
 
 
 def test_alias_rules() -> None:
-    assert alias_problem("zendesk_2", "integrations.zendesk_2", "integration") is None
-    problem = alias_problem("Zendesk.EU", "x", "integration")
+    assert alias_problem("zendesk_2", "integrations.zendesk_2", "integration alias") is None
+    problem = alias_problem("Zendesk.EU", "x", "integration alias")
     assert problem is not None
     assert str(problem) == (
         "bad-alias x: 'Zendesk.EU' is not a valid integration alias (2-100 characters: lowercase "
         "letters, digits, '-' or '_', starting with a letter, e.g. 'zendesk-eu')"
     )
-    assert alias_problem("z", "x", "plugin") is not None
-    assert alias_problem("a" * 101, "x", "plugin") is not None
-    assert alias_problem("9lives", "x", "plugin") is not None
+    assert alias_problem("z", "x", "plugin alias") is not None
+    assert alias_problem("a" * 101, "x", "plugin alias") is not None
+    assert alias_problem("9lives", "x", "plugin alias") is not None
 
 
 def test_dotted_quotes_keys_that_need_it() -> None:
