@@ -44,6 +44,8 @@ from patchwire._errors import (
 )
 from patchwire._models import WireModel
 from patchwire._packages import Integration, Plugin
+from patchwire._problems import Problem
+from patchwire._resolver import check, resolve
 
 __all__ = [
     "ActionDefinition",
@@ -75,10 +77,13 @@ __all__ = [
     "PluginDefinition",
     "PluginDependency",
     "PluginEntry",
+    "Problem",
     "WireModel",
+    "check",
     "define_config",
     "implements",
     "load_config",
+    "resolve",
 ]
 
 
