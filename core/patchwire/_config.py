@@ -37,6 +37,7 @@ __all__ = [
     "PluginDependency",
     "PluginEntry",
     "alias_problem",
+    "config_path",
     "define_config",
     "did_you_mean",
     "dotted",
@@ -280,11 +281,15 @@ def _validate(raw: Any, directory: Path | None) -> AgentConfig:
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
+def config_path(path: str | Path) -> Path:
+    """The agent.toml a command-line PATH means: the file itself, or the one in that folder."""
+    path = Path(path)
+    return path / CONFIG_FILENAME if path.is_dir() else path
+
+
 def load_config(path: str | Path) -> AgentConfig:
     """Read an agent folder's agent.toml (or the file named); raises ConfigError on problems."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CONFIG_FILENAME
+    path = config_path(path)
     try:
         data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:

@@ -26,11 +26,11 @@ def check(
     ] = False,
 ) -> None:
     """Resolve agent.toml against the installed packages; exit 1 when anything is wrong."""
-    from patchwire._config import CONFIG_FILENAME, load_config
+    from patchwire._config import config_path, load_config
     from patchwire._errors import ConfigError
     from patchwire._resolver import Resolution, run
 
-    file = path / CONFIG_FILENAME if path.is_dir() else path
+    file = config_path(path)
     name: str | None = None
     try:
         config = load_config(file)

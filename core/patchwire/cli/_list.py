@@ -31,6 +31,7 @@ def list_packages(
 def inventory(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
     """Everything ``patchwire list --json`` prints; loads every package (the eager mode)."""
     from patchwire._definitions import IntegrationDefinition, InterfaceDefinition, PluginDefinition
+    from patchwire._discovery import _definition_of
     from patchwire._packages import Integration, Plugin
 
     catalog.load_all()
@@ -54,11 +55,9 @@ def inventory(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
                 "version": record.version,
                 "entry_point": record.value,
             }
-            if isinstance(package, InterfaceDefinition):
-                entry["definition_version"] = package.version
-            elif isinstance(package, Integration | IntegrationDefinition):
-                definition = package.definition if isinstance(package, Integration) else package
-                entry["definition_version"] = definition.version
+            definition = _definition_of(package)
+            entry["definition_version"] = definition.version
+            if isinstance(definition, IntegrationDefinition):
                 entry["implementation_keys"] = definition.implementation_keys
                 entry["implements"] = [
                     {
@@ -68,14 +67,12 @@ def inventory(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
                     }
                     for item in definition.implements
                 ]
-                entry["runnable"] = isinstance(package, Integration)
-            elif isinstance(package, Plugin | PluginDefinition):
-                definition_ = package.definition if isinstance(package, Plugin) else package
-                entry["definition_version"] = definition_.version
+            elif isinstance(definition, PluginDefinition):
                 entry["requires"] = {
-                    alias: str(requirement) for alias, requirement in definition_.requires.items()
+                    alias: str(requirement) for alias, requirement in definition.requires.items()
                 }
-                entry["runnable"] = isinstance(package, Plugin)
+            if not isinstance(definition, InterfaceDefinition):
+                entry["runnable"] = isinstance(package, Integration | Plugin)
             report[f"{kind}s"].append(entry)
     report["broken"] = [
         {
