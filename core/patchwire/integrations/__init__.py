@@ -1,0 +1,1 @@
+"""Integrations shipped with the core distribution, each registered by entry point."""

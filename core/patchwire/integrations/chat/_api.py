@@ -1,0 +1,380 @@
+"""The Chat API over HTTP: routing, authentication, authorisation and the SSE stream.
+
+Storage goes through ``ChatRepository`` (the host API); this module only decides who may do what
+and speaks the wire format, so the ``chat`` and ``webchat`` integrations share all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Match, Route
+
+from patchwire.integrations.chat._config import ChatConfiguration
+from patchwire.integrations.chat._errors import (
+    ApiError,
+    already_exists,
+    forbidden,
+    method_not_found,
+    not_found,
+)
+from patchwire.integrations.chat._keys import sign_user_key, user_id_from_key
+from patchwire.integrations.chat._payloads import payload_from_wire
+from patchwire.integrations.chat._records import ChatConversation, ChatMessage, ChatUser
+from patchwire.integrations.chat._repository import ChatRepository
+from patchwire.integrations.chat._requests import (
+    AddParticipantBody,
+    CreateConversationBody,
+    CreateEventBody,
+    CreateMessageBody,
+    CreateUserBody,
+    GetOrCreateConversationBody,
+    UserFieldsBody,
+    read_body,
+)
+from patchwire.integrations.chat._signals import Broadcaster
+
+__all__ = ["ChatApi"]
+
+_CORS_HEADERS = {
+    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "access-control-allow-headers": "content-type, x-user-key",
+    "access-control-allow-credentials": "true",
+    "access-control-max-age": "600",
+}
+
+
+@dataclass(frozen=True)
+class _Call:
+    request: Request
+    params: dict[str, str]
+
+
+_Endpoint = Callable[["ChatApi", _Call], Awaitable[Response]]
+
+
+class ChatApi:
+    """One chat API: a repository, its limits, and the listeners of this process."""
+
+    def __init__(self, repository: ChatRepository, config: ChatConfiguration) -> None:
+        self.repository = repository
+        self.config = config
+        self.broadcaster = Broadcaster(config.listener_queue_size)
+
+    async def handle(self, request: Request, path: str) -> Response:
+        """Answer ``request`` for ``path``, the part of the URL after the API's base URL."""
+        try:
+            response = await self._dispatch(request, "/" + path.strip("/"))
+        except ApiError as error:
+            response = error.response()
+        origin = request.headers.get("origin")
+        if origin:
+            response.headers.update({"access-control-allow-origin": origin, **_CORS_HEADERS})
+            response.headers.append("vary", "origin")
+        return response
+
+    async def _dispatch(self, request: Request, path: str) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204)
+        scope = {**request.scope, "path": path, "root_path": ""}
+        allowed = False
+        for route in _ROUTES:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                endpoint: _Endpoint = route.endpoint
+                return await endpoint(self, _Call(request, dict(child["path_params"])))
+            allowed = allowed or match is Match.PARTIAL
+        if allowed:
+            raise method_not_found(f"{request.method} is not allowed on {path}")
+        raise not_found(f"no Chat API operation at {path}")
+
+    async def _user(self, call: _Call) -> ChatUser:
+        user_id = await self._user_id(call)
+        user = await self.repository.get_user(user_id)
+        if user is None:
+            raise not_found(
+                f"user {user_id!r} does not exist: create it with POST /users or "
+                "POST /users/get-or-create"
+            )
+        return user
+
+    async def _user_id(self, call: _Call) -> str:
+        secrets = [await self.repository.signing_secret()]
+        if self.config.encryption_key:
+            secrets.append(self.config.encryption_key)
+        return user_id_from_key(call.request.headers.get("x-user-key"), secrets)
+
+    async def _conversation(self, conversation_id: str, user: ChatUser) -> ChatConversation:
+        conversation = await self.repository.get_conversation(conversation_id)
+        if conversation is None:
+            raise not_found(f"conversation {conversation_id!r} does not exist")
+        if user.id not in await self.repository.participants(conversation_id):
+            raise forbidden(
+                f"user {user.id!r} is not a participant of conversation {conversation_id!r}"
+            )
+        return conversation
+
+    async def _body(self, call: _Call, model: type[Any]) -> Any:
+        return await read_body(call.request, model, self.config.max_request_bytes)
+
+    # --- users -------------------------------------------------------------------------------
+
+    async def create_user(self, call: _Call) -> Response:
+        body: CreateUserBody = await self._body(call, CreateUserBody)
+        user = await self.repository.create_user(
+            body.id, name=body.name, picture_url=body.picture_url, profile=body.profile
+        )
+        if user is None:
+            raise already_exists(f"user {body.id!r} already exists: pick another id")
+        key = sign_user_key(user.id, await self.repository.signing_secret())
+        return _json({"user": user.wire(), "key": key})
+
+    async def get_or_create_user(self, call: _Call) -> Response:
+        user_id = await self._user_id(call)
+        body: UserFieldsBody = await self._body(call, UserFieldsBody)
+        user = await self.repository.get_user(user_id)
+        if user is None:
+            user = await self.repository.create_user(
+                user_id, name=body.name, picture_url=body.picture_url, profile=body.profile
+            )
+            user = user or await self.repository.get_user(user_id)
+        if user is None:
+            raise not_found(f"user {user_id!r} was deleted while being created; retry")
+        return _json({"user": user.wire()})
+
+    async def get_user(self, call: _Call) -> Response:
+        return _json({"user": (await self._user(call)).wire()})
+
+    async def update_user(self, call: _Call) -> Response:
+        user = await self._user(call)
+        body: UserFieldsBody = await self._body(call, UserFieldsBody)
+        updated = await self.repository.update_user(user.id, body.model_dump(exclude_unset=True))
+        return _json({"user": updated.wire()})
+
+    async def delete_user(self, call: _Call) -> Response:
+        user = await self._user(call)
+        await self.repository.delete_user(user.id)
+        return _json({})
+
+    # --- conversations -----------------------------------------------------------------------
+
+    async def create_conversation(self, call: _Call) -> Response:
+        user = await self._user(call)
+        body: CreateConversationBody = await self._body(call, CreateConversationBody)
+        conversation = await self.repository.create_conversation(body.id, user.id)
+        if conversation is None:
+            raise already_exists(f"conversation {body.id!r} already exists: pick another id")
+        return _json({"conversation": conversation.wire()})
+
+    async def get_or_create_conversation(self, call: _Call) -> Response:
+        user = await self._user(call)
+        body: GetOrCreateConversationBody = await self._body(call, GetOrCreateConversationBody)
+        conversation = await self.repository.create_conversation(body.id, user.id)
+        if conversation is None:
+            conversation = await self._conversation(body.id, user)
+        return _json({"conversation": conversation.wire()})
+
+    async def get_conversation(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversation = await self._conversation(call.params["id"], user)
+        return _json({"conversation": conversation.wire()})
+
+    async def list_conversations(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversations, token = await self.repository.list_conversations(
+            user.id, call.request.query_params.get("nextToken"), self.config.page_size
+        )
+        return _json({"conversations": [c.wire() for c in conversations], "meta": _meta(token)})
+
+    async def delete_conversation(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversation = await self._conversation(call.params["id"], user)
+        await self.repository.delete_conversation(conversation.id)
+        return _json({})
+
+    async def listen_conversation(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversation = await self._conversation(call.params["id"], user)
+        listener = self.broadcaster.open(conversation.id)
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                async for frame in listener.frames(self.config.keepalive_seconds):
+                    yield frame
+            finally:
+                self.broadcaster.close(conversation.id, listener)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    # --- participants ------------------------------------------------------------------------
+
+    async def add_participant(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversation = await self._conversation(call.params["conversationId"], user)
+        body: AddParticipantBody = await self._body(call, AddParticipantBody)
+        participant = await self.repository.get_user(body.user_id)
+        if participant is None:
+            raise not_found(f"user {body.user_id!r} does not exist")
+        if await self.repository.add_participant(conversation.id, participant.id):
+            self.broadcaster.publish(
+                conversation.id,
+                "participant_added",
+                {"conversationId": conversation.id, "participantId": participant.id},
+            )
+        return _json({"participant": participant.wire()})
+
+    async def remove_participant(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversation = await self._conversation(call.params["conversationId"], user)
+        participant_id = call.params["userId"]
+        if not await self.repository.remove_participant(conversation.id, participant_id):
+            raise not_found(
+                f"user {participant_id!r} is not a participant of conversation {conversation.id!r}"
+            )
+        self.broadcaster.publish(
+            conversation.id,
+            "participant_removed",
+            {"conversationId": conversation.id, "participantId": participant_id},
+        )
+        return _json({})
+
+    async def get_participant(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversation = await self._conversation(call.params["conversationId"], user)
+        participant_id = call.params["userId"]
+        participant = await self.repository.get_user(participant_id)
+        if participant is None or participant_id not in await self.repository.participants(
+            conversation.id
+        ):
+            raise not_found(
+                f"user {participant_id!r} is not a participant of conversation {conversation.id!r}"
+            )
+        return _json({"participant": participant.wire()})
+
+    async def list_participants(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversation = await self._conversation(call.params["conversationId"], user)
+        participants, token = await self.repository.list_participants(
+            conversation.id, call.request.query_params.get("nextToken"), self.config.page_size
+        )
+        return _json({"participants": [p.wire() for p in participants], "meta": _meta(token)})
+
+    # --- messages ----------------------------------------------------------------------------
+
+    async def create_message(self, call: _Call) -> Response:
+        user = await self._user(call)
+        body: CreateMessageBody = await self._body(call, CreateMessageBody)
+        message_type, payload = payload_from_wire(body.payload)
+        conversation = await self._conversation(body.conversation_id, user)
+        message = await self.repository.receive_message(
+            conversation.id, user.id, message_type, payload, body.metadata
+        )
+        self.publish_message(message)
+        return _json({"message": message.wire()})
+
+    async def get_message(self, call: _Call) -> Response:
+        user = await self._user(call)
+        message = await self._message(call.params["id"], user)
+        return _json({"message": message.wire()})
+
+    async def delete_message(self, call: _Call) -> Response:
+        user = await self._user(call)
+        message = await self._message(call.params["id"], user)
+        if message.user_id != user.id:
+            raise forbidden(f"message {message.id!r} was sent by another user; delete your own")
+        await self.repository.delete_message(message.id)
+        self.broadcaster.publish(
+            message.conversation_id,
+            "message_deleted",
+            {"id": message.id, "conversationId": message.conversation_id, "userId": user.id},
+        )
+        return _json({})
+
+    async def list_messages(self, call: _Call) -> Response:
+        user = await self._user(call)
+        conversation = await self._conversation(call.params["conversationId"], user)
+        messages, token = await self.repository.list_messages(
+            conversation.id, call.request.query_params.get("nextToken"), self.config.page_size
+        )
+        return _json({"messages": [m.wire() for m in messages], "meta": _meta(token)})
+
+    async def _message(self, message_id: str, user: ChatUser) -> ChatMessage:
+        message = await self.repository.get_message(message_id)
+        if message is None:
+            raise not_found(f"message {message_id!r} does not exist")
+        await self._conversation(message.conversation_id, user)
+        return message
+
+    def publish_message(self, message: ChatMessage) -> None:
+        self.broadcaster.publish(message.conversation_id, "message_created", message.wire())
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def create_event(self, call: _Call) -> Response:
+        user = await self._user(call)
+        body: CreateEventBody = await self._body(call, CreateEventBody)
+        conversation = await self._conversation(body.conversation_id, user)
+        event = await self.repository.create_event(conversation.id, user.id, body.payload)
+        self.broadcaster.publish(conversation.id, "event_created", event.wire())
+        return _json({"event": event.wire()})
+
+    async def get_event(self, call: _Call) -> Response:
+        user = await self._user(call)
+        event = await self.repository.get_event(call.params["id"])
+        if event is None:
+            raise not_found(f"event {call.params['id']!r} does not exist")
+        await self._conversation(event.conversation_id, user)
+        return _json({"event": event.wire()})
+
+    async def hello(self, call: _Call) -> Response:
+        return _json({})
+
+
+def _json(body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body)
+
+
+def _meta(next_token: str | None) -> dict[str, str]:
+    return {"nextToken": next_token} if next_token else {}
+
+
+def _route(path: str, endpoint: _Endpoint, method: str) -> Route:
+    return Route(path, endpoint, methods=[method])
+
+
+_ROUTES = [
+    _route("/hello", ChatApi.hello, "GET"),
+    _route("/users", ChatApi.create_user, "POST"),
+    _route("/users/get-or-create", ChatApi.get_or_create_user, "POST"),
+    _route("/users/me", ChatApi.get_user, "GET"),
+    _route("/users/me", ChatApi.update_user, "PUT"),
+    _route("/users/me", ChatApi.delete_user, "DELETE"),
+    _route("/conversations", ChatApi.create_conversation, "POST"),
+    _route("/conversations", ChatApi.list_conversations, "GET"),
+    _route("/conversations/get-or-create", ChatApi.get_or_create_conversation, "POST"),
+    _route("/conversations/{id}", ChatApi.get_conversation, "GET"),
+    _route("/conversations/{id}", ChatApi.delete_conversation, "DELETE"),
+    _route("/conversations/{id}/listen", ChatApi.listen_conversation, "GET"),
+    _route("/conversations/{conversationId}/messages", ChatApi.list_messages, "GET"),
+    _route("/conversations/{conversationId}/participants", ChatApi.add_participant, "POST"),
+    _route("/conversations/{conversationId}/participants", ChatApi.list_participants, "GET"),
+    _route("/conversations/{conversationId}/participants/{userId}", ChatApi.get_participant, "GET"),
+    _route(
+        "/conversations/{conversationId}/participants/{userId}",
+        ChatApi.remove_participant,
+        "DELETE",
+    ),
+    _route("/messages", ChatApi.create_message, "POST"),
+    _route("/messages/{id}", ChatApi.get_message, "GET"),
+    _route("/messages/{id}", ChatApi.delete_message, "DELETE"),
+    _route("/events", ChatApi.create_event, "POST"),
+    _route("/events/{id}", ChatApi.get_event, "GET"),
+]

@@ -1,0 +1,97 @@
+"""The Chat API's resources as the HTTP layer sees them, already in their wire form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = ["ChatConversation", "ChatEvent", "ChatMessage", "ChatUser", "iso"]
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 with milliseconds and ``Z``, the form the official client's schemas accept."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ChatUser:
+    id: str
+    name: str | None
+    picture_url: str | None
+    profile: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def wire(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+        }
+        for key, value in (
+            ("name", self.name),
+            ("pictureUrl", self.picture_url),
+            ("profile", self.profile),
+        ):
+            if value is not None:
+                fields[key] = value
+        return fields
+
+
+@dataclass(frozen=True)
+class ChatConversation:
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    id: str
+    conversation_id: str
+    user_id: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any] | None
+    is_bot: bool
+    created_at: datetime
+
+    def wire(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "conversationId": self.conversation_id,
+            "userId": self.user_id,
+            "payload": self.payload,
+            "isBot": self.is_bot,
+        }
+        if self.metadata is not None:
+            fields["metadata"] = self.metadata
+        return fields
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    id: str
+    conversation_id: str
+    user_id: str
+    payload: dict[str, Any]
+    is_bot: bool
+    created_at: datetime
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "conversationId": self.conversation_id,
+            "userId": self.user_id,
+            "payload": self.payload,
+            "isBot": self.is_bot,
+        }
