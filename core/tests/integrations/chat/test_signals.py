@@ -1,0 +1,48 @@
+"""The in-process fan-out: delivery, keep-alives, slow listeners, clean-up."""
+
+from __future__ import annotations
+
+import json
+
+from patchwire.integrations.chat._signals import KEEPALIVE, Broadcaster
+
+
+async def next_frame(frames: object) -> str:
+    frame: str = await frames.__anext__()  # type: ignore[attr-defined]
+    return frame
+
+
+async def test_signals_reach_every_listener_of_their_conversation_only() -> None:
+    broadcaster = Broadcaster(queue_size=10)
+    first, second = broadcaster.open("c1"), broadcaster.open("c1")
+    other = broadcaster.open("c2")
+    broadcaster.publish("c1", "message_created", {"id": "m1"})
+    for listener in (first, second):
+        frame = await next_frame(listener.frames(keepalive_seconds=5))
+        assert frame.startswith("data: ") and frame.endswith("\n\n")
+        assert json.loads(frame[6:]) == {"type": "message_created", "data": {"id": "m1"}}
+    assert await next_frame(other.frames(keepalive_seconds=0.05)) == KEEPALIVE
+
+
+async def test_a_quiet_stream_gets_keepalives() -> None:
+    broadcaster = Broadcaster(queue_size=10)
+    frames = broadcaster.open("c1").frames(keepalive_seconds=0.01)
+    assert [await next_frame(frames) for _ in range(2)] == [KEEPALIVE, KEEPALIVE]
+
+
+async def test_a_listener_that_falls_behind_is_ended_and_dropped() -> None:
+    broadcaster = Broadcaster(queue_size=3)
+    slow = broadcaster.open("c1")
+    for n in range(4):
+        broadcaster.publish("c1", "message_created", {"id": n})
+    assert [frame async for frame in slow.frames(keepalive_seconds=5)] == []
+    assert broadcaster.listener_count("c1") == 0
+
+
+async def test_closing_the_last_listener_forgets_the_conversation() -> None:
+    broadcaster = Broadcaster(queue_size=3)
+    listener = broadcaster.open("c1")
+    broadcaster.close("c1", listener)
+    broadcaster.close("c1", listener)
+    assert broadcaster.listener_count("c1") == 0
+    broadcaster.publish("c1", "message_created", {})
