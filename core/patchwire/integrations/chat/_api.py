@@ -224,11 +224,7 @@ class ChatApi:
         if participant is None:
             raise not_found(f"user {body.user_id!r} does not exist")
         if await self.repository.add_participant(conversation.id, participant.id):
-            self.broadcaster.publish(
-                conversation.id,
-                "participant_added",
-                {"conversationId": conversation.id, "participantId": participant.id},
-            )
+            self.publish_participant(conversation.id, participant.id, added=True)
         return _json({"participant": participant.wire()})
 
     async def remove_participant(self, call: _Call) -> Response:
@@ -239,11 +235,7 @@ class ChatApi:
             raise not_found(
                 f"user {participant_id!r} is not a participant of conversation {conversation.id!r}"
             )
-        self.broadcaster.publish(
-            conversation.id,
-            "participant_removed",
-            {"conversationId": conversation.id, "participantId": participant_id},
-        )
+        self.publish_participant(conversation.id, participant_id, added=False)
         return _json({})
 
     async def get_participant(self, call: _Call) -> Response:
@@ -315,6 +307,13 @@ class ChatApi:
 
     def publish_message(self, message: ChatMessage) -> None:
         self.broadcaster.publish(message.conversation_id, "message_created", message.wire())
+
+    def publish_participant(self, conversation_id: str, user_id: str, *, added: bool) -> None:
+        self.broadcaster.publish(
+            conversation_id,
+            "participant_added" if added else "participant_removed",
+            {"conversationId": conversation_id, "participantId": user_id},
+        )
 
     # --- events ------------------------------------------------------------------------------
 

@@ -1,0 +1,400 @@
+"""``ChatRepository`` over the runtime's host API (the ``Context`` of one integration alias).
+
+Chat ids live in tags (``<alias>.chatId`` on users and conversations) because clients choose
+them, and per alias so ``chat`` and ``webchat`` users never meet; the store's own ids are used
+only for messages and events, whose ids the store assigns. Chat-only data sits in states of
+the integration's namespace: a user's profile and conversations, a conversation's
+participants, the secret that signs issued user keys. Nothing is deleted from the store:
+deleting marks the record (a ``chatDeleted`` tag), and every read treats it as absent.
+
+``HostApi`` lists exactly what this module needs from the runtime's ``Context``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from patchwire.integrations.chat._payloads import payload_to_wire
+from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
+
+__all__ = ["BOT_USER_ID", "ContextRepository", "HostApi"]
+
+BOT_USER_ID = "bot"
+"""The chat user id of the agent itself (``isBot`` is true on its messages)."""
+
+_DELETED_TAG = "chatDeleted"
+_EVENT_TYPE = "custom"
+
+
+class HostRecord(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class HostMessage(HostRecord, Protocol):
+    @property
+    def conversation_id(self) -> str: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+    @property
+    def metadata(self) -> Mapping[str, Any] | None: ...
+
+
+class HostEvent(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+    @property
+    def conversation_id(self) -> str | None: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class HostApi(Protocol):
+    """The subset of the runtime's ``Context`` the chat integrations use."""
+
+    @property
+    def alias(self) -> str: ...
+
+    async def find_users(self, tags: Mapping[str, str]) -> list[HostRecord]: ...
+    async def get_user(self, user_id: str) -> HostRecord | None: ...
+    async def create_user(self, *, tags: Mapping[str, str]) -> HostRecord: ...
+    async def update_user(self, user_id: str, *, tags: Mapping[str, str]) -> HostRecord: ...
+    async def find_conversations(self, tags: Mapping[str, str]) -> list[HostRecord]: ...
+    async def get_conversation(self, conversation_id: str) -> HostRecord | None: ...
+    async def create_conversation(self, *, channel: str, tags: Mapping[str, str]) -> HostRecord: ...
+    async def update_conversation(
+        self, conversation_id: str, *, tags: Mapping[str, str]
+    ) -> HostRecord: ...
+    async def get_message(self, message_id: str) -> HostMessage | None: ...
+    async def update_message(self, message_id: str, *, tags: Mapping[str, str]) -> HostMessage: ...
+    async def list_messages(
+        self, conversation_id: str, *, cursor: str | None, limit: int, newest_first: bool
+    ) -> tuple[list[HostMessage], str | None]: ...
+    async def receive_message(
+        self,
+        *,
+        conversation_id: str,
+        user_id: str,
+        type: str,
+        payload: BaseModel,
+        metadata: Mapping[str, Any] | None,
+    ) -> HostMessage: ...
+    async def emit_event(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        conversation_id: str | None,
+        user_id: str | None,
+    ) -> HostEvent: ...
+    async def get_event(self, event_id: str) -> HostEvent | None: ...
+    async def get_state(self, scope: str, owner_id: str, name: str) -> Any: ...
+    async def set_state(self, scope: str, owner_id: str, name: str, value: Any) -> None: ...
+
+
+class ContextRepository:
+    """A ``ChatRepository`` whose data lives in the store, reached through ``host``."""
+
+    def __init__(self, host: HostApi, channel: str) -> None:
+        self._host = host
+        self._channel = channel
+        self._id_tag = f"{host.alias}.chatId"
+
+    async def signing_secret(self) -> str:
+        secret = await self._host.get_state("agent", "", "userKeySecret")
+        if not isinstance(secret, str):
+            secret = secrets.token_urlsafe(48)
+            await self._host.set_state("agent", "", "userKeySecret", secret)
+        return secret
+
+    # --- users -------------------------------------------------------------------------------
+
+    async def _host_user(self, user_id: str) -> HostRecord | None:
+        found = await self._host.find_users({self._id_tag: user_id})
+        return next((user for user in found if _DELETED_TAG not in user.tags), None)
+
+    async def _chat_user(self, user: HostRecord) -> ChatUser:
+        profile = await self._host.get_state("user", user.id, "profile") or {}
+        return ChatUser(
+            id=user.tags[self._id_tag],
+            name=profile.get("name"),
+            picture_url=profile.get("pictureUrl"),
+            profile=profile.get("profile"),
+            created_at=user.created_at,
+            updated_at=datetime.fromisoformat(profile["updatedAt"])
+            if "updatedAt" in profile
+            else user.created_at,
+        )
+
+    async def get_user(self, user_id: str) -> ChatUser | None:
+        user = await self._host_user(user_id)
+        return None if user is None else await self._chat_user(user)
+
+    async def create_user(
+        self,
+        user_id: str | None,
+        *,
+        name: str | None,
+        picture_url: str | None,
+        profile: str | None,
+    ) -> ChatUser | None:
+        user_id = user_id or f"user_{uuid.uuid4().hex}"
+        if await self._host.find_users({self._id_tag: user_id}):
+            return None
+        user = await self._host.create_user(tags={self._id_tag: user_id})
+        fields = {"name": name, "pictureUrl": picture_url, "profile": profile}
+        await self._set_profile(user.id, {k: v for k, v in fields.items() if v is not None})
+        return await self._chat_user(user)
+
+    async def _set_profile(self, host_id: str, profile: dict[str, Any]) -> None:
+        profile["updatedAt"] = datetime.now(UTC).isoformat()
+        await self._host.set_state("user", host_id, "profile", profile)
+
+    async def update_user(self, user_id: str, fields: dict[str, Any]) -> ChatUser:
+        user = await self._require_user(user_id)
+        profile = dict(await self._host.get_state("user", user.id, "profile") or {})
+        for key, wire in (("name", "name"), ("picture_url", "pictureUrl"), ("profile", "profile")):
+            if key in fields:
+                profile[wire] = fields[key]
+        await self._set_profile(user.id, {k: v for k, v in profile.items() if v is not None})
+        return await self._chat_user(user)
+
+    async def delete_user(self, user_id: str) -> None:
+        user = await self._require_user(user_id)
+        await self._host.update_user(user.id, tags={_DELETED_TAG: "true"})
+
+    async def _require_user(self, user_id: str) -> HostRecord:
+        user = await self._host_user(user_id)
+        if user is None:
+            raise LookupError(f"user {user_id!r} vanished")
+        return user
+
+    # --- conversations -----------------------------------------------------------------------
+
+    async def _host_conversation(self, conversation_id: str) -> HostRecord | None:
+        found = await self._host.find_conversations({self._id_tag: conversation_id})
+        return next((c for c in found if _DELETED_TAG not in c.tags), None)
+
+    def _chat_conversation(self, conversation: HostRecord) -> ChatConversation:
+        updated = getattr(conversation, "updated_at", conversation.created_at)
+        return ChatConversation(conversation.tags[self._id_tag], conversation.created_at, updated)
+
+    async def get_conversation(self, conversation_id: str) -> ChatConversation | None:
+        conversation = await self._host_conversation(conversation_id)
+        return None if conversation is None else self._chat_conversation(conversation)
+
+    async def create_conversation(
+        self, conversation_id: str | None, creator_id: str
+    ) -> ChatConversation | None:
+        conversation_id = conversation_id or f"conv_{uuid.uuid4().hex}"
+        if await self._host.find_conversations({self._id_tag: conversation_id}):
+            return None
+        conversation = await self._host.create_conversation(
+            channel=self._channel, tags={self._id_tag: conversation_id}
+        )
+        await self.add_participant(conversation_id, creator_id)
+        return self._chat_conversation(conversation)
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        conversation = await self._host_conversation(conversation_id)
+        if conversation is not None:
+            await self._host.update_conversation(conversation.id, tags={_DELETED_TAG: "true"})
+
+    async def list_conversations(
+        self, user_id: str, token: str | None, limit: int
+    ) -> tuple[list[ChatConversation], str | None]:
+        user = await self._require_user(user_id)
+        ids: list[str] = await self._host.get_state("user", user.id, "conversations") or []
+        conversations = []
+        for conversation_id in reversed(ids):
+            conversation = await self.get_conversation(conversation_id)
+            if conversation is not None:
+                conversations.append(conversation)
+        return _page(conversations, token, limit)
+
+    # --- participants ------------------------------------------------------------------------
+
+    async def participants(self, conversation_id: str) -> list[str]:
+        conversation = await self._host_conversation(conversation_id)
+        if conversation is None:
+            return []
+        members: list[str] = (
+            await self._host.get_state("conversation", conversation.id, "participants") or []
+        )
+        return members
+
+    async def _set_membership(self, conversation_id: str, user_id: str, member: bool) -> bool:
+        conversation = await self._host_conversation(conversation_id)
+        user = await self._host_user(user_id)
+        if conversation is None or user is None:
+            return False
+        members = await self.participants(conversation_id)
+        if (user_id in members) == member:
+            return False
+        members = [*members, user_id] if member else [m for m in members if m != user_id]
+        await self._host.set_state("conversation", conversation.id, "participants", members)
+        mine: list[str] = await self._host.get_state("user", user.id, "conversations") or []
+        mine = [*mine, conversation_id] if member else [c for c in mine if c != conversation_id]
+        await self._host.set_state("user", user.id, "conversations", mine)
+        return True
+
+    async def add_participant(self, conversation_id: str, user_id: str) -> bool:
+        return await self._set_membership(conversation_id, user_id, True)
+
+    async def remove_participant(self, conversation_id: str, user_id: str) -> bool:
+        return await self._set_membership(conversation_id, user_id, False)
+
+    async def list_participants(
+        self, conversation_id: str, token: str | None, limit: int
+    ) -> tuple[list[ChatUser], str | None]:
+        users = []
+        for user_id in await self.participants(conversation_id):
+            user = await self.get_user(user_id)
+            if user is not None:
+                users.append(user)
+        return _page(users, token, limit)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    async def receive_message(
+        self,
+        conversation_id: str,
+        user_id: str,
+        message_type: str,
+        payload: BaseModel,
+        metadata: dict[str, Any] | None,
+    ) -> ChatMessage:
+        conversation = await self._host_conversation(conversation_id)
+        user = await self._host_user(user_id)
+        if conversation is None or user is None:
+            raise LookupError(f"conversation {conversation_id!r} or user {user_id!r} vanished")
+        message = await self._host.receive_message(
+            conversation_id=conversation.id,
+            user_id=user.id,
+            type=message_type,
+            payload=payload,
+            metadata=metadata,
+        )
+        return await self._chat_message(message, conversation_id)
+
+    async def outgoing(self, message: HostMessage) -> tuple[ChatMessage, str | None]:
+        """An agent message as listeners see it, and a user who joined by sending it.
+
+        A plugin may send as another user (a human agent relayed by HITL): that user becomes a
+        participant so clients can show their name and picture.
+        """
+        conversation = await self._host.get_conversation(message.conversation_id)
+        if conversation is None:
+            raise LookupError(f"conversation {message.conversation_id!r} vanished")
+        chat_message = await self._chat_message(message, conversation.tags[self._id_tag])
+        joined = None
+        if chat_message.user_id != BOT_USER_ID and await self.add_participant(
+            chat_message.conversation_id, chat_message.user_id
+        ):
+            joined = chat_message.user_id
+        return chat_message, joined
+
+    async def _chat_message(self, message: HostMessage, conversation_id: str) -> ChatMessage:
+        user_id = BOT_USER_ID
+        if message.user_id is not None:
+            sender = await self._host.get_user(message.user_id)
+            if sender is not None and self._id_tag in sender.tags:
+                user_id = sender.tags[self._id_tag]
+        return ChatMessage(
+            id=message.id,
+            conversation_id=conversation_id,
+            user_id=user_id,
+            payload=payload_to_wire(message.type, message.payload),
+            metadata=dict(message.metadata) if message.metadata is not None else None,
+            is_bot=message.direction == "outgoing",
+            created_at=message.created_at,
+        )
+
+    async def get_message(self, message_id: str) -> ChatMessage | None:
+        message = await self._host.get_message(message_id)
+        if message is None or _DELETED_TAG in message.tags:
+            return None
+        conversation = await self._host.get_conversation(message.conversation_id)
+        if conversation is None or self._id_tag not in conversation.tags:
+            return None
+        return await self._chat_message(message, conversation.tags[self._id_tag])
+
+    async def list_messages(
+        self, conversation_id: str, token: str | None, limit: int
+    ) -> tuple[list[ChatMessage], str | None]:
+        conversation = await self._host_conversation(conversation_id)
+        if conversation is None:
+            return [], None
+        messages, cursor = await self._host.list_messages(
+            conversation.id, cursor=token, limit=limit, newest_first=True
+        )
+        chat = [
+            await self._chat_message(m, conversation_id)
+            for m in messages
+            if _DELETED_TAG not in m.tags
+        ]
+        return chat, cursor
+
+    async def delete_message(self, message_id: str) -> None:
+        await self._host.update_message(message_id, tags={_DELETED_TAG: "true"})
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def create_event(
+        self, conversation_id: str, user_id: str, payload: dict[str, Any]
+    ) -> ChatEvent:
+        conversation = await self._host_conversation(conversation_id)
+        user = await self._host_user(user_id)
+        if conversation is None or user is None:
+            raise LookupError(f"conversation {conversation_id!r} or user {user_id!r} vanished")
+        event = await self._host.emit_event(
+            _EVENT_TYPE, payload, conversation_id=conversation.id, user_id=user.id
+        )
+        return ChatEvent(event.id, conversation_id, user_id, dict(payload), False, event.created_at)
+
+    async def get_event(self, event_id: str) -> ChatEvent | None:
+        event = await self._host.get_event(event_id)
+        if event is None or event.conversation_id is None or event.user_id is None:
+            return None
+        conversation = await self._host.get_conversation(event.conversation_id)
+        user = await self._host.get_user(event.user_id)
+        if conversation is None or user is None:
+            return None
+        if self._id_tag not in conversation.tags or self._id_tag not in user.tags:
+            return None
+        return ChatEvent(
+            event.id,
+            conversation.tags[self._id_tag],
+            user.tags[self._id_tag],
+            dict(event.payload),
+            False,
+            event.created_at,
+        )
+
+
+def _page(items: list[Any], token: str | None, limit: int) -> tuple[list[Any], str | None]:
+    start = int(token) if token and token.isdigit() else 0
+    end = start + limit
+    return items[start:end], str(end) if end < len(items) else None
