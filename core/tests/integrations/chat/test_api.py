@@ -243,17 +243,17 @@ async def test_bloc_items_stay_flat_on_the_wire(client: httpx.AsyncClient) -> No
     ],
 )
 async def test_malformed_payloads_are_refused_and_nothing_is_stored(
-    client: httpx.AsyncClient, repository: Any, payload: object, fragment: str
+    client: httpx.AsyncClient, chat_host: Any, payload: object, fragment: str
 ) -> None:
     _, key = await new_user(client)
     conversation_id = await new_conversation(client, key)
     body = {"conversationId": conversation_id, "payload": payload}
     response = await client.post("/messages", json=body, headers=key)
     assert_error(response, 400, "InvalidPayload", fragment)
-    assert repository.messages == {}
+    assert chat_host.messages == {}
 
 
-async def test_bad_bodies_are_refused(client: httpx.AsyncClient, repository: Any) -> None:
+async def test_bad_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any) -> None:
     _, key = await new_user(client)
     headers = {**key, "content-type": "application/json"}
     assert_error(
@@ -280,16 +280,16 @@ async def test_bad_bodies_are_refused(client: httpx.AsyncClient, repository: Any
         "InvalidPayload",
         "id: String should match pattern",
     )
-    assert len(repository.conversations) == 0
+    assert chat_host.conversations == {}
 
 
-async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, repository: Any) -> None:
+async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any) -> None:
     _, key = await new_user(client)
     conversation_id = await new_conversation(client, key)
     body = {"conversationId": conversation_id, "payload": {"type": "text", "text": "x" * 200_000}}
     response = await client.post("/messages", json=body, headers=key)
     assert_error(response, 400, "InvalidPayload", "over the limit of 131072")
-    assert repository.messages == {}
+    assert chat_host.messages == {}
 
 
 async def test_messages_on_an_unknown_conversation_are_not_found(

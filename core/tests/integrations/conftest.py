@@ -1,0 +1,279 @@
+"""A chat agent for tests: the real ``chat``/``webchat`` integrations over an in-memory host.
+
+``MemoryHost`` plays the runtime's part: it keeps records in dicts and, like the runtime's
+pipeline, answers every incoming message by storing an outgoing reply and handing it to the
+integration's sender for the message's type. Everything the integrations do is real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from patchwire import Integration
+from patchwire.integrations.chat import integration as chat_integration
+from patchwire.integrations.webchat import integration as webchat_integration
+
+ENCRYPTION_KEY = "test-encryption-key-0123456789abcdef"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    tags: dict[str, str]
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    conversation_id: str
+    user_id: str | None
+    direction: str
+    type: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any] | None
+    tags: dict[str, str] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    payload: dict[str, Any]
+    conversation_id: str | None
+    user_id: str | None
+    created_at: datetime = field(default_factory=_now)
+
+
+class MemoryHost:
+    """The host API of one integration alias, kept in dicts, with an echoing agent."""
+
+    def __init__(self, alias: str, integration: Integration, configuration: dict[str, Any]):
+        self.alias = alias
+        self.integration = integration
+        self.configuration = configuration
+        self.users: dict[str, Record] = {}
+        self.conversations: dict[str, Record] = {}
+        self.messages: dict[str, Message] = {}
+        self.events: dict[str, Event] = {}
+        self.states: dict[tuple[str, str, str], Any] = {}
+        self.replying = True
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):06d}"
+
+    @staticmethod
+    def _find(records: Mapping[str, Record], tags: Mapping[str, str]) -> list[Record]:
+        return [r for r in records.values() if all(r.tags.get(k) == v for k, v in tags.items())]
+
+    async def find_users(self, tags: Mapping[str, str]) -> list[Record]:
+        return self._find(self.users, tags)
+
+    async def get_user(self, user_id: str) -> Record | None:
+        return self.users.get(user_id)
+
+    async def create_user(self, *, tags: Mapping[str, str]) -> Record:
+        user = Record(self._id("u"), dict(tags))
+        self.users[user.id] = user
+        return user
+
+    async def update_user(self, user_id: str, *, tags: Mapping[str, str]) -> Record:
+        user = self.users[user_id]
+        self.users[user_id] = replace(user, tags={**user.tags, **tags}, updated_at=_now())
+        return self.users[user_id]
+
+    async def find_conversations(self, tags: Mapping[str, str]) -> list[Record]:
+        return self._find(self.conversations, tags)
+
+    async def get_conversation(self, conversation_id: str) -> Record | None:
+        return self.conversations.get(conversation_id)
+
+    async def create_conversation(self, *, channel: str, tags: Mapping[str, str]) -> Record:
+        conversation = Record(self._id("c"), dict(tags), channel=channel)
+        self.conversations[conversation.id] = conversation
+        return conversation
+
+    async def update_conversation(self, conversation_id: str, *, tags: Mapping[str, str]) -> Record:
+        conversation = self.conversations[conversation_id]
+        updated = replace(conversation, tags={**conversation.tags, **tags}, updated_at=_now())
+        self.conversations[conversation_id] = updated
+        return updated
+
+    async def get_message(self, message_id: str) -> Message | None:
+        return self.messages.get(message_id)
+
+    async def update_message(self, message_id: str, *, tags: Mapping[str, str]) -> Message:
+        message = self.messages[message_id]
+        self.messages[message_id] = replace(message, tags={**message.tags, **tags})
+        return self.messages[message_id]
+
+    async def list_messages(
+        self, conversation_id: str, *, cursor: str | None, limit: int, newest_first: bool
+    ) -> tuple[list[Message], str | None]:
+        ours = [m for m in self.messages.values() if m.conversation_id == conversation_id]
+        ours = ours[::-1] if newest_first else ours
+        start = int(cursor or 0)
+        end = start + limit
+        return ours[start:end], str(end) if end < len(ours) else None
+
+    async def receive_message(
+        self,
+        *,
+        conversation_id: str,
+        user_id: str,
+        type: str,
+        payload: BaseModel,
+        metadata: Mapping[str, Any] | None,
+    ) -> Message:
+        message = Message(
+            self._id("m"),
+            conversation_id,
+            user_id,
+            "incoming",
+            type,
+            payload.model_dump(mode="json"),
+            dict(metadata) if metadata is not None else None,
+        )
+        self.messages[message.id] = message
+        if self.replying:
+            text = message.payload.get("text", type)
+            task = asyncio.get_running_loop().create_task(
+                self.send(conversation_id, {"text": f"echo: {text}"})
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return message
+
+    async def send(
+        self,
+        conversation_id: str,
+        payload: dict[str, Any],
+        *,
+        type: str = "text",
+        user_id: str | None = None,
+    ) -> Message:
+        """The outgoing path: store the agent's message, then call the channel's sender."""
+        message = Message(self._id("m"), conversation_id, user_id, "outgoing", type, payload, None)
+        self.messages[message.id] = message
+        await self.integration.message_senders[("channel", type)](self, message)
+        return message
+
+    async def emit_event(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        conversation_id: str | None,
+        user_id: str | None,
+    ) -> Event:
+        event = Event(self._id("e"), type, dict(payload), conversation_id, user_id)
+        self.events[event.id] = event
+        return event
+
+    async def get_event(self, event_id: str) -> Event | None:
+        return self.events.get(event_id)
+
+    async def get_state(self, scope: str, owner_id: str, name: str) -> Any:
+        return self.states.get((scope, owner_id, name))
+
+    async def set_state(self, scope: str, owner_id: str, name: str, value: Any) -> None:
+        self.states[(scope, owner_id, name)] = value
+
+
+def webhook_app(*hosts: MemoryHost) -> Starlette:
+    """``/webhooks/{alias}/{path}`` routed to each integration's webhook, as the server does."""
+    by_alias = {host.alias: host for host in hosts}
+
+    async def endpoint(request: Request) -> Response:
+        host = by_alias[request.path_params["alias"]]
+        handler = host.integration.webhook_handler
+        assert handler is not None
+        response: Response = await handler(host, request)
+        return response
+
+    methods = ["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+    return Starlette(
+        routes=[
+            Route("/webhooks/{alias}", endpoint, methods=methods),
+            Route("/webhooks/{alias}/{path:path}", endpoint, methods=methods),
+        ]
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def encryption_key() -> str:
+    return ENCRYPTION_KEY
+
+
+@pytest.fixture
+def chat_host() -> MemoryHost:
+    config = {"encryptionKey": ENCRYPTION_KEY, "pageSize": 3, "keepaliveSeconds": 0.2}
+    return MemoryHost("chat", chat_integration, config)
+
+
+@pytest.fixture
+def webchat_host() -> MemoryHost:
+    return MemoryHost("webchat", webchat_integration, {})
+
+
+@pytest.fixture
+async def client(chat_host: MemoryHost) -> AsyncIterator[httpx.AsyncClient]:
+    """The chat API in process, with the echoing agent silenced."""
+    chat_host.replying = False
+    transport = httpx.ASGITransport(app=webhook_app(chat_host))
+    base_url = "http://test/webhooks/chat"
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as http:
+        yield http
+
+
+@pytest.fixture
+async def served(chat_host: MemoryHost, webchat_host: MemoryHost) -> AsyncIterator[str]:
+    """The agent on a real loopback port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        webhook_app(chat_host, webchat_host),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
