@@ -257,23 +257,48 @@ async def client(chat_host: MemoryHost) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+class AgentServer:
+    """The webhook app on a real loopback port, which a test may take down and bring back."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        assert self._server is not None and self._task is not None
+        self._server.should_exit = True
+        await self._task
+
+
 @pytest.fixture
-async def served(chat_host: MemoryHost, webchat_host: MemoryHost) -> AsyncIterator[str]:
-    """The agent on a real loopback port; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        webhook_app(chat_host, webchat_host),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+async def agent_server(
+    chat_host: MemoryHost, webchat_host: MemoryHost
+) -> AsyncIterator[AgentServer]:
+    server = AgentServer(webhook_app(chat_host, webchat_host))
+    await server.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server
     finally:
-        server.should_exit = True
-        await task
+        await server.stop()
+
+
+@pytest.fixture
+def served(agent_server: AgentServer) -> str:
+    """The running agent's base URL."""
+    return agent_server.url
