@@ -6,8 +6,13 @@ Measures, against a running agent whose handler replies to every message:
 - the create-message requests per second the API accepts (concurrent senders).
 
 Usage:
-    python bench/chat.py                       # starts a local agent (SQLite) and measures it
+    python bench/chat.py                       # starts a local agent in a subprocess
     python bench/chat.py --url http://127.0.0.1:8000/webhooks/chat
+
+The local agent is the real ``chat`` integration (HTTP layer, host repository, sender, SSE
+fan-out) over the in-memory host of the test suite, whose agent echoes every message. It
+measures the chat channel itself; with a ``--url`` of a ``patchwire serve`` agent the figures
+include the runtime's store and pipeline.
 """
 
 from __future__ import annotations
@@ -15,19 +20,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
+import socket
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from chat_agent import running_echo_agent  # noqa: E402  (shared with the end-to-end tests)
+TEST_HOST = Path(__file__).resolve().parents[1] / "core/tests/integrations/conftest.py"
 
 
 @dataclass
@@ -107,8 +113,7 @@ def percentiles(samples: list[float]) -> str:
 async def latency(bench: Bench, listeners: int, samples: int) -> str:
     async with listening(bench, listeners) as conversations:
         timings = [
-            await bench.round_trip(conversations[n % len(conversations)], n)
-            for n in range(samples)
+            await bench.round_trip(conversations[n % len(conversations)], n) for n in range(samples)
         ]
     return percentiles(timings)
 
@@ -136,26 +141,64 @@ async def measure(url: str, args: argparse.Namespace) -> None:
         bench = Bench(url, http)
         await bench.start()
         print(f"chat benchmark against {url}")
-        print(f"reply latency, 1 conversation listening:      {await latency(bench, 1, args.samples)}")
+        print(
+            f"reply latency, 1 conversation listening:      {await latency(bench, 1, args.samples)}"
+        )
         many = await latency(bench, args.listeners, args.samples)
         print(f"reply latency, {args.listeners} conversations listening: {many}")
         rate = await throughput(bench, args.messages, args.concurrency)
-        print(f"create-message accepted: {rate:8.0f} messages/s ({args.concurrency} concurrent senders)")
+        senders = f"{args.concurrency} concurrent senders"
+        print(f"create-message accepted: {rate:8.0f} messages/s ({senders})")
+
+
+def serve(port: int) -> None:
+    """Run the in-memory echo agent (called in a subprocess, so it has its own core)."""
+    import uvicorn
+
+    spec = importlib.util.spec_from_file_location("chat_test_host", TEST_HOST)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    host = module.MemoryHost("chat", module.chat_integration, {})
+    app = module.webhook_app(host)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096)
+
+
+@contextlib.contextmanager
+def local_agent() -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    try:
+        for _ in range(100):
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"http://127.0.0.1:{port}/webhooks/chat/hello")
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/webhooks/chat"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="base URL of a running chat API (default: start one)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--listeners", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    if args.url:
+    if args.serve:
+        serve(args.serve)
+    elif args.url:
         asyncio.run(measure(args.url, args))
-        return
-    with running_echo_agent() as url:
-        asyncio.run(measure(url, args))
+    else:
+        with local_agent() as url:
+            asyncio.run(measure(url, args))
 
 
 if __name__ == "__main__":
