@@ -58,6 +58,12 @@ class Message:
 
 
 @dataclass(frozen=True)
+class MessagePage:
+    messages: list[Message]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
 class Event:
     id: str
     type: str
@@ -133,12 +139,12 @@ class MemoryHost:
 
     async def list_messages(
         self, conversation_id: str, *, cursor: str | None, limit: int, newest_first: bool
-    ) -> tuple[list[Message], str | None]:
+    ) -> MessagePage:
         ours = [m for m in self.messages.values() if m.conversation_id == conversation_id]
         ours = ours[::-1] if newest_first else ours
         start = int(cursor or 0)
         end = start + limit
-        return ours[start:end], str(end) if end < len(ours) else None
+        return MessagePage(ours[start:end], str(end) if end < len(ours) else None)
 
     async def receive_message(
         self,

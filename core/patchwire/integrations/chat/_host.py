@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -71,6 +71,13 @@ class HostEvent(Protocol):
     def created_at(self) -> datetime: ...
 
 
+class HostMessagePage(Protocol):
+    @property
+    def messages(self) -> Sequence[HostMessage]: ...
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
 class HostApi(Protocol):
     """The subset of the runtime's ``Context`` the chat integrations use."""
 
@@ -91,7 +98,7 @@ class HostApi(Protocol):
     async def update_message(self, message_id: str, *, tags: Mapping[str, str]) -> HostMessage: ...
     async def list_messages(
         self, conversation_id: str, *, cursor: str | None, limit: int, newest_first: bool
-    ) -> tuple[list[HostMessage], str | None]: ...
+    ) -> HostMessagePage: ...
     async def receive_message(
         self,
         *,
@@ -110,8 +117,10 @@ class HostApi(Protocol):
         user_id: str | None,
     ) -> HostEvent: ...
     async def get_event(self, event_id: str) -> HostEvent | None: ...
-    async def get_state(self, scope: str, owner_id: str, name: str) -> Any: ...
-    async def set_state(self, scope: str, owner_id: str, name: str, value: Any) -> None: ...
+    async def get_state(self, scope: str, owner_id: str, name: str) -> Mapping[str, Any] | None: ...
+    async def set_state(
+        self, scope: str, owner_id: str, name: str, value: Mapping[str, Any]
+    ) -> None: ...
 
 
 class ContextRepository:
@@ -123,10 +132,11 @@ class ContextRepository:
         self._id_tag = f"{host.alias}.chatId"
 
     async def signing_secret(self) -> str:
-        secret = await self._host.get_state("agent", "", "userKeySecret")
+        state = await self._host.get_state("agent", "", "userKeySecret") or {}
+        secret = state.get("secret")
         if not isinstance(secret, str):
             secret = secrets.token_urlsafe(48)
-            await self._host.set_state("agent", "", "userKeySecret", secret)
+            await self._host.set_state("agent", "", "userKeySecret", {"secret": secret})
         return secret
 
     # --- users -------------------------------------------------------------------------------
@@ -226,7 +236,7 @@ class ContextRepository:
         self, user_id: str, token: str | None, limit: int
     ) -> tuple[list[ChatConversation], str | None]:
         user = await self._require_user(user_id)
-        ids: list[str] = await self._host.get_state("user", user.id, "conversations") or []
+        ids = await self._ids("user", user.id, "conversations")
         conversations = []
         for conversation_id in reversed(ids):
             conversation = await self.get_conversation(conversation_id)
@@ -240,10 +250,11 @@ class ContextRepository:
         conversation = await self._host_conversation(conversation_id)
         if conversation is None:
             return []
-        members: list[str] = (
-            await self._host.get_state("conversation", conversation.id, "participants") or []
-        )
-        return members
+        return await self._ids("conversation", conversation.id, "participants")
+
+    async def _ids(self, scope: str, owner_id: str, name: str) -> list[str]:
+        state = await self._host.get_state(scope, owner_id, name) or {}
+        return list(state.get("ids", []))
 
     async def _set_membership(self, conversation_id: str, user_id: str, member: bool) -> bool:
         conversation = await self._host_conversation(conversation_id)
@@ -254,10 +265,12 @@ class ContextRepository:
         if (user_id in members) == member:
             return False
         members = [*members, user_id] if member else [m for m in members if m != user_id]
-        await self._host.set_state("conversation", conversation.id, "participants", members)
-        mine: list[str] = await self._host.get_state("user", user.id, "conversations") or []
+        await self._host.set_state(
+            "conversation", conversation.id, "participants", {"ids": members}
+        )
+        mine = await self._ids("user", user.id, "conversations")
         mine = [*mine, conversation_id] if member else [c for c in mine if c != conversation_id]
-        await self._host.set_state("user", user.id, "conversations", mine)
+        await self._host.set_state("user", user.id, "conversations", {"ids": mine})
         return True
 
     async def add_participant(self, conversation_id: str, user_id: str) -> bool:
@@ -347,15 +360,15 @@ class ContextRepository:
         conversation = await self._host_conversation(conversation_id)
         if conversation is None:
             return [], None
-        messages, cursor = await self._host.list_messages(
+        page = await self._host.list_messages(
             conversation.id, cursor=token, limit=limit, newest_first=True
         )
         chat = [
             await self._chat_message(m, conversation_id)
-            for m in messages
+            for m in page.messages
             if _DELETED_TAG not in m.tags
         ]
-        return chat, cursor
+        return chat, page.next_cursor
 
     async def delete_message(self, message_id: str) -> None:
         await self._host.update_message(message_id, tags={_DELETED_TAG: "true"})
