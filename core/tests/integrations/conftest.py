@@ -42,6 +42,8 @@ class Record:
     created_at: datetime = field(default_factory=_now)
     updated_at: datetime = field(default_factory=_now)
     channel: str = ""
+    name: str | None = None
+    picture_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,33 @@ class MemoryHost:
     async def get_user(self, user_id: str) -> Record | None:
         return self.users.get(user_id)
 
-    async def create_user(self, *, tags: Mapping[str, str]) -> Record:
-        user = Record(self._id("u"), dict(tags))
+    async def create_user(
+        self,
+        *,
+        name: str | None = None,
+        picture_url: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Record:
+        user = Record(self._id("u"), dict(tags or {}), name=name, picture_url=picture_url)
         self.users[user.id] = user
         return user
 
-    async def update_user(self, user_id: str, *, tags: Mapping[str, str]) -> Record:
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        picture_url: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Record:
         user = self.users[user_id]
-        self.users[user_id] = replace(user, tags={**user.tags, **tags}, updated_at=_now())
+        self.users[user_id] = replace(
+            user,
+            name=name if name is not None else user.name,
+            picture_url=picture_url if picture_url is not None else user.picture_url,
+            tags={**user.tags, **(tags or {})},
+            updated_at=_now(),
+        )
         return self.users[user_id]
 
     async def find_conversations(self, tags: Mapping[str, str]) -> list[Record]:

@@ -41,6 +41,13 @@ class HostRecord(Protocol):
     def created_at(self) -> datetime: ...
 
 
+class HostUser(HostRecord, Protocol):
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def picture_url(self) -> str | None: ...
+
+
 class HostMessage(HostRecord, Protocol):
     @property
     def conversation_id(self) -> str: ...
@@ -84,10 +91,19 @@ class HostApi(Protocol):
     @property
     def alias(self) -> str: ...
 
-    async def find_users(self, tags: Mapping[str, str]) -> list[HostRecord]: ...
-    async def get_user(self, user_id: str) -> HostRecord | None: ...
-    async def create_user(self, *, tags: Mapping[str, str]) -> HostRecord: ...
-    async def update_user(self, user_id: str, *, tags: Mapping[str, str]) -> HostRecord: ...
+    async def find_users(self, tags: Mapping[str, str]) -> list[HostUser]: ...
+    async def get_user(self, user_id: str) -> HostUser | None: ...
+    async def create_user(
+        self, *, name: str | None, picture_url: str | None, tags: Mapping[str, str]
+    ) -> HostUser: ...
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        picture_url: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> HostUser: ...
     async def find_conversations(self, tags: Mapping[str, str]) -> list[HostRecord]: ...
     async def get_conversation(self, conversation_id: str) -> HostRecord | None: ...
     async def create_conversation(self, *, channel: str, tags: Mapping[str, str]) -> HostRecord: ...
@@ -141,16 +157,16 @@ class ContextRepository:
 
     # --- users -------------------------------------------------------------------------------
 
-    async def _host_user(self, user_id: str) -> HostRecord | None:
+    async def _host_user(self, user_id: str) -> HostUser | None:
         found = await self._host.find_users({self._id_tag: user_id})
         return next((user for user in found if _DELETED_TAG not in user.tags), None)
 
-    async def _chat_user(self, user: HostRecord) -> ChatUser:
+    async def _chat_user(self, user: HostUser) -> ChatUser:
         profile = await self._host.get_state("user", user.id, "profile") or {}
         return ChatUser(
             id=user.tags[self._id_tag],
-            name=profile.get("name"),
-            picture_url=profile.get("pictureUrl"),
+            name=user.name,
+            picture_url=user.picture_url,
             profile=profile.get("profile"),
             created_at=user.created_at,
             updated_at=datetime.fromisoformat(profile["updatedAt"])
@@ -173,9 +189,10 @@ class ContextRepository:
         user_id = user_id or f"user_{uuid.uuid4().hex}"
         if await self._host.find_users({self._id_tag: user_id}):
             return None
-        user = await self._host.create_user(tags={self._id_tag: user_id})
-        fields = {"name": name, "pictureUrl": picture_url, "profile": profile}
-        await self._set_profile(user.id, {k: v for k, v in fields.items() if v is not None})
+        user = await self._host.create_user(
+            name=name, picture_url=picture_url, tags={self._id_tag: user_id}
+        )
+        await self._set_profile(user.id, {} if profile is None else {"profile": profile})
         return await self._chat_user(user)
 
     async def _set_profile(self, host_id: str, profile: dict[str, Any]) -> None:
@@ -184,18 +201,20 @@ class ContextRepository:
 
     async def update_user(self, user_id: str, fields: dict[str, Any]) -> ChatUser:
         user = await self._require_user(user_id)
+        user = await self._host.update_user(
+            user.id, name=fields.get("name"), picture_url=fields.get("picture_url")
+        )
         profile = dict(await self._host.get_state("user", user.id, "profile") or {})
-        for key, wire in (("name", "name"), ("picture_url", "pictureUrl"), ("profile", "profile")):
-            if key in fields:
-                profile[wire] = fields[key]
-        await self._set_profile(user.id, {k: v for k, v in profile.items() if v is not None})
+        if fields.get("profile") is not None:
+            profile["profile"] = fields["profile"]
+        await self._set_profile(user.id, profile)
         return await self._chat_user(user)
 
     async def delete_user(self, user_id: str) -> None:
         user = await self._require_user(user_id)
         await self._host.update_user(user.id, tags={_DELETED_TAG: "true"})
 
-    async def _require_user(self, user_id: str) -> HostRecord:
+    async def _require_user(self, user_id: str) -> HostUser:
         user = await self._host_user(user_id)
         if user is None:
             raise LookupError(f"user {user_id!r} vanished")
@@ -331,10 +350,11 @@ class ContextRepository:
 
     async def _chat_message(self, message: HostMessage, conversation_id: str) -> ChatMessage:
         user_id = BOT_USER_ID
-        if message.user_id is not None:
-            sender = await self._host.get_user(message.user_id)
-            if sender is not None and self._id_tag in sender.tags:
-                user_id = sender.tags[self._id_tag]
+        sender = None if message.user_id is None else await self._host.get_user(message.user_id)
+        if sender is not None:
+            if self._id_tag not in sender.tags:
+                sender = await self._host.update_user(sender.id, tags={self._id_tag: sender.id})
+            user_id = sender.tags[self._id_tag]
         return ChatMessage(
             id=message.id,
             conversation_id=conversation_id,

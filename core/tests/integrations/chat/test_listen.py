@@ -166,23 +166,24 @@ async def test_a_plugin_sending_as_a_human_agent_shows_that_user(
 ) -> None:
     async with http_client(served) as http:
         ada = await session(http)
-        agent = await session(http, name="Sam from support", pictureUrl="https://x/sam.png")
+        host_agent = await chat_host.create_user(
+            name="Sam from support", picture_url="https://x/sam.png"
+        )
         conversation_id = (await ada.call("POST", "/conversations", {}))["conversation"]["id"]
         (host_conversation,) = await chat_host.find_conversations({"chat.chatId": conversation_id})
-        (host_agent,) = await chat_host.find_users({"chat.chatId": agent.user_id})
         async with ada.listen(conversation_id) as frames:
             await chat_host.send(
                 host_conversation.id, {"text": "Hi, Sam here"}, user_id=host_agent.id
             )
             assert await next_signal(frames) == {
                 "type": "participant_added",
-                "data": {"conversationId": conversation_id, "participantId": agent.user_id},
+                "data": {"conversationId": conversation_id, "participantId": host_agent.id},
             }
             message = (await next_signal(frames))["data"]
-            assert message["userId"] == agent.user_id
+            assert message["userId"] == host_agent.id
             assert message["isBot"] is True
         participant = await ada.call(
-            "GET", f"/conversations/{conversation_id}/participants/{agent.user_id}"
+            "GET", f"/conversations/{conversation_id}/participants/{host_agent.id}"
         )
         assert participant["participant"]["name"] == "Sam from support"
         assert participant["participant"]["pictureUrl"] == "https://x/sam.png"

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -106,9 +105,7 @@ async def test_rich_payloads_and_a_human_agent(phone: Page, webchat_host: Any, s
     await phone.click(".row.theirs .choice button:has-text('Large')")
     await phone.wait_for_selector(".row.mine:has-text('size-l')")
 
-    async with httpx.AsyncClient(base_url=f"{served}/webhooks/webchat") as http:
-        created = await http.post("/users", json={"name": "Sam from support"})
-    (agent,) = await webchat_host.find_users({"webchat.chatId": created.json()["user"]["id"]})
+    agent = await webchat_host.create_user(name="Sam from support")
     await webchat_host.send(conversation_id, {"text": "Sam here"}, user_id=agent.id)
     await phone.wait_for_selector(".row.theirs .author:has-text('Sam from support')")
     ARTIFACTS.mkdir(exist_ok=True)
