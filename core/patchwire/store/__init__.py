@@ -1,0 +1,30 @@
+"""Durable storage for the runtime: SQLite by default, PostgreSQL for several processes."""
+
+from patchwire.store._engine import normalise_url
+from patchwire.store._records import (
+    Conversation,
+    Direction,
+    Event,
+    Job,
+    Message,
+    MessagePage,
+    ScheduledEvent,
+    User,
+)
+from patchwire.store._store import NotFoundError, StateScope, Store, TagKind
+
+__all__ = [
+    "Conversation",
+    "Direction",
+    "Event",
+    "Job",
+    "Message",
+    "MessagePage",
+    "NotFoundError",
+    "ScheduledEvent",
+    "StateScope",
+    "Store",
+    "TagKind",
+    "User",
+    "normalise_url",
+]

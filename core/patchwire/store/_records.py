@@ -1,0 +1,95 @@
+"""What the store returns: frozen records, never ORM objects, so callers cannot write behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = [
+    "Conversation",
+    "Direction",
+    "Event",
+    "Job",
+    "Message",
+    "MessagePage",
+    "ScheduledEvent",
+    "User",
+]
+
+Direction = Literal["incoming", "outgoing"]
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    integration: str
+    name: str | None
+    picture_url: str | None
+    tags: Mapping[str, str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    integration: str
+    channel: str
+    tags: Mapping[str, str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    conversation_id: str
+    user_id: str | None
+    sequence: int
+    direction: Direction
+    type: str
+    payload: Mapping[str, Any]
+    metadata: Mapping[str, Any] | None
+    status: str
+    tags: Mapping[str, str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[Message]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    source: str
+    payload: Mapping[str, Any]
+    conversation_id: str | None
+    user_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduledEvent:
+    id: str
+    type: str
+    source: str
+    payload: Mapping[str, Any]
+    conversation_id: str | None
+    user_id: str | None
+    due_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """A unit of durable work: an incoming message or event of one conversation."""
+
+    id: int
+    conversation_id: str
+    kind: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    attempts: int = 0

@@ -1,0 +1,603 @@
+"""The store facade: users, conversations, messages, tags, states and events.
+
+Every method opens its own short transaction. Nothing outside this package touches the
+database; the runtime's ``Context`` is the only caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from patchwire.store._engine import create_engine, migrate
+from patchwire.store._records import Conversation, Direction, Event, Message, MessagePage, User
+from patchwire.store._tables import (
+    ConversationRow,
+    EventRow,
+    IdempotencyKeyRow,
+    MessageRow,
+    StateRow,
+    TagRow,
+    UserRow,
+)
+from patchwire.store._work import WorkQueue
+
+__all__ = ["NotFoundError", "StateScope", "Store", "TagKind"]
+
+TagKind: TypeAlias = Literal["user", "conversation", "message"]
+StateScope: TypeAlias = Literal["conversation", "user", "agent"]
+
+
+class NotFoundError(LookupError):
+    def __init__(self, kind: str, record_id: str) -> None:
+        super().__init__(f"no {kind} has id {record_id!r}")
+        self.kind = kind
+        self.record_id = record_id
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Store(WorkQueue):
+    """Durable state of one agent, on SQLite (one process) or PostgreSQL (many)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        super().__init__(async_sessionmaker(engine, expire_on_commit=False))
+
+    @classmethod
+    async def open(cls, url: str | None = None, *, path: Path | None = None) -> Store:
+        """Open (and migrate) the database at ``url``, or a SQLite file at ``path``."""
+        if url is None:
+            if path is None:
+                raise ValueError("give a database URL or a SQLite file path")
+            url = f"sqlite:///{path}"
+        engine = create_engine(url)
+        await migrate(engine)
+        return cls(engine)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise when the database cannot answer a trivial query."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    # --- tags ------------------------------------------------------------------------------
+
+    async def _tags(
+        self, session: AsyncSession, kind: TagKind, owner_ids: Sequence[str]
+    ) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {owner: {} for owner in owner_ids}
+        if owner_ids:
+            rows = await session.execute(
+                select(TagRow.owner_id, TagRow.key, TagRow.value).where(
+                    TagRow.kind == kind, TagRow.owner_id.in_(owner_ids)
+                )
+            )
+            for owner, key, value in rows:
+                found[owner][key] = value
+        return found
+
+    async def _set_tags(
+        self, session: AsyncSession, kind: TagKind, owner_id: str, tags: Mapping[str, str]
+    ) -> None:
+        if not tags:
+            return
+        await session.execute(
+            delete(TagRow).where(
+                TagRow.kind == kind, TagRow.owner_id == owner_id, TagRow.key.in_(list(tags))
+            )
+        )
+        session.add_all(
+            TagRow(kind=kind, owner_id=owner_id, key=key, value=str(value))
+            for key, value in tags.items()
+        )
+
+    async def _find_by_tags(
+        self, session: AsyncSession, kind: TagKind, tags: Mapping[str, str]
+    ) -> list[str]:
+        """Owners carrying every given tag: one query over the ``(kind, key, value)`` index."""
+        if not tags:
+            raise ValueError("find by tags needs at least one tag")
+        matching = or_(
+            *(and_(TagRow.key == key, TagRow.value == str(value)) for key, value in tags.items())
+        )
+        rows = await session.execute(
+            select(TagRow.owner_id)
+            .where(TagRow.kind == kind, matching)
+            .group_by(TagRow.owner_id)
+            .having(func.count() == len(tags))
+        )
+        return [row[0] for row in rows]
+
+    # --- users -----------------------------------------------------------------------------
+
+    def _user(self, row: UserRow, tags: Mapping[str, str]) -> User:
+        return User(
+            id=row.id,
+            integration=row.integration,
+            name=row.name,
+            picture_url=row.picture_url,
+            tags=tags,
+            created_at=row.created_at,
+        )
+
+    async def get_user(self, user_id: str) -> User | None:
+        async with self.sessions() as session:
+            row = await session.get(UserRow, user_id)
+            if row is None:
+                return None
+            return self._user(row, (await self._tags(session, "user", [row.id]))[row.id])
+
+    async def create_user(
+        self,
+        *,
+        integration: str,
+        name: str | None = None,
+        picture_url: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> User:
+        async with self.sessions.begin() as session:
+            row = await self._insert_user(session, integration, name, picture_url, tags or {})
+            return self._user(row, dict(tags or {}))
+
+    async def _insert_user(
+        self,
+        session: AsyncSession,
+        integration: str,
+        name: str | None,
+        picture_url: str | None,
+        tags: Mapping[str, str],
+    ) -> UserRow:
+        moment = now()
+        row = UserRow(
+            id=new_id(),
+            integration=integration,
+            name=name,
+            picture_url=picture_url,
+            created_at=moment,
+            updated_at=moment,
+        )
+        session.add(row)
+        await session.flush()
+        await self._set_tags(session, "user", row.id, tags)
+        return row
+
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        picture_url: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> User:
+        """Change the given fields; ``tags`` are merged over the existing ones."""
+        async with self.sessions.begin() as session:
+            row = await session.get(UserRow, user_id)
+            if row is None:
+                raise NotFoundError("user", user_id)
+            if name is not None:
+                row.name = name
+            if picture_url is not None:
+                row.picture_url = picture_url
+            row.updated_at = now()
+            await self._set_tags(session, "user", user_id, tags or {})
+            await session.flush()
+            return self._user(row, (await self._tags(session, "user", [user_id]))[user_id])
+
+    async def find_users(self, tags: Mapping[str, str]) -> list[User]:
+        async with self.sessions() as session:
+            ids = await self._find_by_tags(session, "user", tags)
+            rows = (await session.scalars(select(UserRow).where(UserRow.id.in_(ids)))).all()
+            all_tags = await self._tags(session, "user", ids)
+            return [self._user(row, all_tags[row.id]) for row in rows]
+
+    async def get_or_create_user(
+        self,
+        *,
+        integration: str,
+        tags: Mapping[str, str],
+        name: str | None = None,
+        picture_url: str | None = None,
+    ) -> User:
+        """The user with exactly these identifying ``tags``; concurrent calls make one row."""
+        for found in await self.find_users(tags):
+            if found.integration == integration:
+                return found
+        guard = _identity_key("user", integration, tags)
+        try:
+            async with self.sessions.begin() as session:
+                session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
+                await session.flush()
+                row = await self._insert_user(session, integration, name, picture_url, tags)
+                return self._user(row, dict(tags))
+        except IntegrityError:
+            for found in await self.find_users(tags):
+                if found.integration == integration:
+                    return found
+            raise
+
+    # --- conversations ---------------------------------------------------------------------
+
+    def _conversation(self, row: ConversationRow, tags: Mapping[str, str]) -> Conversation:
+        return Conversation(
+            id=row.id,
+            integration=row.integration,
+            channel=row.channel,
+            tags=tags,
+            created_at=row.created_at,
+        )
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        async with self.sessions() as session:
+            row = await session.get(ConversationRow, conversation_id)
+            if row is None:
+                return None
+            tags = await self._tags(session, "conversation", [row.id])
+            return self._conversation(row, tags[row.id])
+
+    async def create_conversation(
+        self, *, integration: str, channel: str, tags: Mapping[str, str] | None = None
+    ) -> Conversation:
+        async with self.sessions.begin() as session:
+            row = await self._insert_conversation(session, integration, channel, tags or {})
+            return self._conversation(row, dict(tags or {}))
+
+    async def _insert_conversation(
+        self, session: AsyncSession, integration: str, channel: str, tags: Mapping[str, str]
+    ) -> ConversationRow:
+        moment = now()
+        row = ConversationRow(
+            id=new_id(),
+            integration=integration,
+            channel=channel,
+            next_sequence=1,
+            created_at=moment,
+            updated_at=moment,
+        )
+        session.add(row)
+        await session.flush()
+        await self._set_tags(session, "conversation", row.id, tags)
+        return row
+
+    async def update_conversation(
+        self, conversation_id: str, *, tags: Mapping[str, str]
+    ) -> Conversation:
+        async with self.sessions.begin() as session:
+            row = await session.get(ConversationRow, conversation_id)
+            if row is None:
+                raise NotFoundError("conversation", conversation_id)
+            row.updated_at = now()
+            await self._set_tags(session, "conversation", conversation_id, tags)
+            await session.flush()
+            found = await self._tags(session, "conversation", [conversation_id])
+            return self._conversation(row, found[conversation_id])
+
+    async def find_conversations(self, tags: Mapping[str, str]) -> list[Conversation]:
+        async with self.sessions() as session:
+            ids = await self._find_by_tags(session, "conversation", tags)
+            rows = (
+                await session.scalars(select(ConversationRow).where(ConversationRow.id.in_(ids)))
+            ).all()
+            all_tags = await self._tags(session, "conversation", ids)
+            return [self._conversation(row, all_tags[row.id]) for row in rows]
+
+    async def get_or_create_conversation(
+        self, *, integration: str, channel: str, tags: Mapping[str, str]
+    ) -> Conversation:
+        """The conversation with these identifying ``tags``; concurrent calls make one row."""
+        for found in await self.find_conversations(tags):
+            if found.integration == integration:
+                return found
+        guard = _identity_key("conversation", integration, tags)
+        try:
+            async with self.sessions.begin() as session:
+                session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
+                await session.flush()
+                row = await self._insert_conversation(session, integration, channel, tags)
+                return self._conversation(row, dict(tags))
+        except IntegrityError:
+            for found in await self.find_conversations(tags):
+                if found.integration == integration:
+                    return found
+            raise
+
+    # --- messages --------------------------------------------------------------------------
+
+    def _message(self, row: MessageRow, tags: Mapping[str, str]) -> Message:
+        direction: Direction = "incoming" if row.direction == "incoming" else "outgoing"
+        return Message(
+            id=row.id,
+            conversation_id=row.conversation_id,
+            user_id=row.user_id,
+            sequence=row.sequence,
+            direction=direction,
+            type=row.type,
+            payload=row.payload,
+            metadata=row.meta,
+            status=row.status,
+            tags=tags,
+            created_at=row.created_at,
+        )
+
+    async def insert_message(
+        self,
+        session: AsyncSession,
+        *,
+        conversation_id: str,
+        user_id: str | None,
+        direction: Direction,
+        type: str,
+        payload: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+        status: str = "stored",
+        tags: Mapping[str, str] | None = None,
+    ) -> Message:
+        """Insert in the caller's transaction, taking the conversation's next sequence number."""
+        sequence = await session.scalar(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(next_sequence=ConversationRow.next_sequence + 1, updated_at=now())
+            .returning(ConversationRow.next_sequence)
+        )
+        if sequence is None:
+            raise NotFoundError("conversation", conversation_id)
+        row = MessageRow(
+            id=new_id(),
+            conversation_id=conversation_id,
+            user_id=user_id,
+            sequence=sequence - 1,
+            direction=direction,
+            type=type,
+            payload=dict(payload),
+            meta=dict(metadata) if metadata is not None else None,
+            status=status,
+            created_at=now(),
+        )
+        session.add(row)
+        await session.flush()
+        await self._set_tags(session, "message", row.id, tags or {})
+        return self._message(row, dict(tags or {}))
+
+    async def create_message(self, **fields: Any) -> Message:
+        async with self.sessions.begin() as session:
+            return await self.insert_message(session, **fields)
+
+    async def get_message(self, message_id: str) -> Message | None:
+        async with self.sessions() as session:
+            row = await session.get(MessageRow, message_id)
+            if row is None:
+                return None
+            return self._message(row, (await self._tags(session, "message", [row.id]))[row.id])
+
+    async def update_message(
+        self, message_id: str, *, status: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> Message:
+        async with self.sessions.begin() as session:
+            row = await session.get(MessageRow, message_id)
+            if row is None:
+                raise NotFoundError("message", message_id)
+            if status is not None:
+                row.status = status
+            await self._set_tags(session, "message", message_id, tags or {})
+            await session.flush()
+            return self._message(row, (await self._tags(session, "message", [row.id]))[row.id])
+
+    async def find_messages(self, tags: Mapping[str, str]) -> list[Message]:
+        async with self.sessions() as session:
+            ids = await self._find_by_tags(session, "message", tags)
+            rows = (await session.scalars(select(MessageRow).where(MessageRow.id.in_(ids)))).all()
+            all_tags = await self._tags(session, "message", ids)
+            return [self._message(row, all_tags[row.id]) for row in rows]
+
+    async def list_messages(
+        self,
+        conversation_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        newest_first: bool = True,
+    ) -> MessagePage:
+        """One page of a conversation's messages; ``next_cursor`` continues it."""
+        query = select(MessageRow).where(MessageRow.conversation_id == conversation_id)
+        if cursor is not None:
+            position = _cursor_position(cursor)
+            query = query.where(
+                MessageRow.sequence < position if newest_first else MessageRow.sequence > position
+            )
+        order = MessageRow.sequence.desc() if newest_first else MessageRow.sequence.asc()
+        async with self.sessions() as session:
+            rows = (await session.scalars(query.order_by(order).limit(limit + 1))).all()
+            page = list(rows[:limit])
+            tags = await self._tags(session, "message", [row.id for row in page])
+            next_cursor = str(page[-1].sequence) if len(rows) > limit else None
+            return MessagePage([self._message(row, tags[row.id]) for row in page], next_cursor)
+
+    # --- states ----------------------------------------------------------------------------
+
+    async def get_state(
+        self, scope: StateScope, owner_id: str, namespace: str, name: str
+    ) -> Any | None:
+        async with self.sessions() as session:
+            value = await session.scalar(
+                select(StateRow.value).where(*_state_key(scope, owner_id, namespace, name))
+            )
+            return None if value is None else value["value"]
+
+    async def set_state(
+        self, scope: StateScope, owner_id: str, namespace: str, name: str, value: Any
+    ) -> None:
+        """Create or replace a state (any JSON value)."""
+        key = _state_key(scope, owner_id, namespace, name)
+        for _ in range(2):
+            try:
+                async with self.sessions.begin() as session:
+                    changed = await session.execute(
+                        update(StateRow)
+                        .where(*key)
+                        .values(value={"value": value}, updated_at=now())
+                    )
+                    if changed.rowcount == 0:  # type: ignore[attr-defined]
+                        session.add(
+                            StateRow(
+                                scope=scope,
+                                owner_id=owner_id,
+                                namespace=namespace,
+                                name=name,
+                                value={"value": value},
+                                updated_at=now(),
+                            )
+                        )
+                return
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"state {namespace}/{name} kept changing while it was being set")
+
+    async def delete_state(
+        self, scope: StateScope, owner_id: str, namespace: str, name: str
+    ) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                delete(StateRow).where(*_state_key(scope, owner_id, namespace, name))
+            )
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def record_event(
+        self,
+        session: AsyncSession,
+        *,
+        type: str,
+        source: str,
+        payload: Mapping[str, Any],
+        conversation_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Event:
+        row = EventRow(
+            id=new_id(),
+            type=type,
+            source=source,
+            payload=dict(payload),
+            conversation_id=conversation_id,
+            user_id=user_id,
+            created_at=now(),
+        )
+        session.add(row)
+        await session.flush()
+        return _event(row)
+
+    async def receive(
+        self,
+        *,
+        conversation_id: str,
+        user_id: str | None,
+        type: str,
+        payload: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        dedupe: tuple[str, str] | None = None,
+    ) -> Message | None:
+        """Store an incoming message and queue it, in one transaction.
+
+        With ``dedupe=(scope, key)`` a second delivery of the same key stores nothing and
+        returns None.
+        """
+        async with self.sessions.begin() as session:
+            if dedupe is not None and not await self.remember_in(session, *dedupe):
+                return None
+            message = await self.insert_message(
+                session,
+                conversation_id=conversation_id,
+                user_id=user_id,
+                direction="incoming",
+                type=type,
+                payload=payload,
+                metadata=metadata,
+                status="received",
+                tags=tags,
+            )
+            await self.enqueue_in(session, conversation_id, "message", {"message_id": message.id})
+            return message
+
+    async def emit(
+        self,
+        *,
+        type: str,
+        source: str,
+        payload: Mapping[str, Any],
+        conversation_id: str | None = None,
+        user_id: str | None = None,
+        dedupe: tuple[str, str] | None = None,
+    ) -> Event | None:
+        """Record an event and queue it for the pipeline, in one transaction."""
+        async with self.sessions.begin() as session:
+            if dedupe is not None and not await self.remember_in(session, *dedupe):
+                return None
+            event = await self.record_event(
+                session,
+                type=type,
+                source=source,
+                payload=payload,
+                conversation_id=conversation_id,
+                user_id=user_id,
+            )
+            await self.enqueue_in(session, conversation_id or "", "event", {"event_id": event.id})
+            return event
+
+    async def get_event(self, event_id: str) -> Event | None:
+        async with self.sessions() as session:
+            row = await session.get(EventRow, event_id)
+            return None if row is None else _event(row)
+
+
+def _event(row: EventRow) -> Event:
+    return Event(
+        id=row.id,
+        type=row.type,
+        source=row.source,
+        payload=row.payload,
+        conversation_id=row.conversation_id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+    )
+
+
+def _state_key(scope: str, owner_id: str, namespace: str, name: str) -> tuple[Any, ...]:
+    return (
+        StateRow.scope == scope,
+        StateRow.owner_id == owner_id,
+        StateRow.namespace == namespace,
+        StateRow.name == name,
+    )
+
+
+def _identity_key(kind: str, integration: str, tags: Mapping[str, str]) -> str:
+    canonical = json.dumps([kind, integration, sorted(tags.items())], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _cursor_position(cursor: str) -> int:
+    try:
+        return int(cursor)
+    except ValueError:
+        raise ValueError(f"{cursor!r} is not a cursor this store issued") from None

@@ -1,0 +1,179 @@
+"""The tables, as SQLAlchemy 2 typed declarative models (portable: SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Base",
+    "ConversationRow",
+    "EventRow",
+    "IdempotencyKeyRow",
+    "JobRow",
+    "MessageRow",
+    "ScheduledEventRow",
+    "StateRow",
+    "TagRow",
+    "UserRow",
+]
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite stores naive text otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        utc = value.astimezone(UTC)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: Json, datetime: Timestamp()}
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    integration: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(500))
+    picture_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    integration: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(100))
+    next_sequence: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "sequence", name="uq_messages_sequence"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    sequence: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]]
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", Json)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class TagRow(Base):
+    """One tag on a user, conversation or message; ``(kind, key, value)`` finds owners."""
+
+    __tablename__ = "tags"
+    __table_args__ = (
+        UniqueConstraint("kind", "owner_id", "key", name="uq_tags_owner_key"),
+        Index("ix_tags_lookup", "kind", "key", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(String(500))
+
+
+class StateRow(Base):
+    __tablename__ = "states"
+    __table_args__ = (
+        UniqueConstraint("scope", "owner_id", "namespace", "name", name="uq_states_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[str] = mapped_column(String(32))
+    namespace: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    type: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class ScheduledEventRow(Base):
+    __tablename__ = "scheduled_events"
+    __table_args__ = (Index("ix_scheduled_due", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    type: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    conversation_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class IdempotencyKeyRow(Base):
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class JobRow(Base):
+    """Durable work for one conversation, processed in ``id`` order, one at a time."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_pending", "status", "available_at"),
+        Index("ix_jobs_conversation", "conversation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    available_at: Mapped[datetime]
+    leased_by: Mapped[str | None] = mapped_column(String(100))
+    leased_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]

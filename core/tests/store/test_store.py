@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from patchwire.store import Store
+
+
+async def test_get_or_create_user_makes_one_row_under_concurrency(store: Store) -> None:
+    users = await asyncio.gather(
+        *(store.get_or_create_user(integration="chat", tags={"chatId": "u1"}) for _ in range(20))
+    )
+    assert len({user.id for user in users}) == 1
+    assert [user.id for user in await store.find_users({"chatId": "u1"})] == [users[0].id]
+
+
+async def test_find_by_tags_needs_every_tag(store: Store) -> None:
+    first = await store.create_conversation(
+        integration="zendesk", channel="hitl", tags={"id": "4711", "kind": "ticket"}
+    )
+    await store.create_conversation(integration="zendesk", channel="hitl", tags={"id": "4712"})
+    assert [c.id for c in await store.find_conversations({"id": "4711"})] == [first.id]
+    assert [c.id for c in await store.find_conversations({"id": "4711", "kind": "ticket"})] == [
+        first.id
+    ]
+    assert await store.find_conversations({"id": "4711", "kind": "other"}) == []
+    updated = await store.update_conversation(first.id, tags={"kind": "chat"})
+    assert dict(updated.tags) == {"id": "4711", "kind": "chat"}
+
+
+async def test_messages_page_in_both_orders(store: Store) -> None:
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    for index in range(5):
+        await store.create_message(
+            conversation_id=conversation.id,
+            user_id=None,
+            direction="outgoing",
+            type="text",
+            payload={"text": str(index)},
+            metadata={"n": index},
+        )
+    page = await store.list_messages(conversation.id, limit=2)
+    assert [m.payload["text"] for m in page.messages] == ["4", "3"]
+    rest = await store.list_messages(conversation.id, limit=10, cursor=page.next_cursor)
+    assert [m.payload["text"] for m in rest.messages] == ["2", "1", "0"]
+    assert rest.next_cursor is None
+    oldest = await store.list_messages(conversation.id, limit=3, newest_first=False)
+    assert [m.sequence for m in oldest.messages] == [1, 2, 3]
+    assert oldest.messages[0].metadata == {"n": 0}
+    with pytest.raises(ValueError, match="not a cursor"):
+        await store.list_messages(conversation.id, cursor="abc")
+
+
+async def test_states_are_namespaced_and_replaced(store: Store) -> None:
+    await store.set_state("conversation", "c1", "support", "hitl", {"active": True})
+    await store.set_state("conversation", "c1", "sales", "hitl", {"active": False})
+    await store.set_state("conversation", "c1", "support", "hitl", {"active": False, "n": 2})
+    assert await store.get_state("conversation", "c1", "support", "hitl") == {
+        "active": False,
+        "n": 2,
+    }
+    assert await store.get_state("conversation", "c1", "sales", "hitl") == {"active": False}
+    await store.delete_state("conversation", "c1", "support", "hitl")
+    assert await store.get_state("conversation", "c1", "support", "hitl") is None
+
+
+async def test_receive_is_idempotent_and_queues_one_job(store: Store) -> None:
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    first = await store.receive(
+        conversation_id=conversation.id,
+        user_id=None,
+        type="text",
+        payload={"text": "hi"},
+        dedupe=("chat", "m-1"),
+    )
+    again = await store.receive(
+        conversation_id=conversation.id,
+        user_id=None,
+        type="text",
+        payload={"text": "hi"},
+        dedupe=("chat", "m-1"),
+    )
+    assert first is not None and again is None
+    job = await store.claim_next_job("w1", lease=timedelta(seconds=30))
+    assert job is not None and job.payload == {"message_id": first.id}
+    assert await store.claim_next_job("w1", lease=timedelta(seconds=30)) is None
+
+
+async def test_jobs_of_one_conversation_run_in_order_one_at_a_time(database_url: str) -> None:
+    one, two = await Store.open(database_url), await Store.open(database_url)
+    try:
+        conversation = await one.create_conversation(integration="chat", channel="channel")
+        other = await one.create_conversation(integration="chat", channel="channel")
+        for index in range(3):
+            await one.enqueue(conversation.id, "message", {"n": index})
+        await one.enqueue(other.id, "message", {"n": 99})
+        lease = timedelta(seconds=30)
+        first = await one.claim_next_job("a", lease=lease)
+        parallel = await two.claim_next_job("b", lease=lease)
+        assert first is not None and first.payload == {"n": 0}
+        assert parallel is not None and parallel.conversation_id == other.id
+        assert await two.claim_next_job("b", lease=lease) is None
+        await one.fail_job(first.id, "boom", retry_at=datetime.now(UTC) - timedelta(seconds=1))
+        retried = await two.claim_next_job("b", lease=lease)
+        assert retried is not None and retried.payload == {"n": 0} and retried.attempts == 1
+        await two.fail_job(retried.id, "boom again", retry_at=None)
+        second = await one.claim_next_job("a", lease=lease)
+        assert second is not None and second.payload == {"n": 1}
+        assert [(job.payload, error) for job, error in await one.failed_jobs()] == [
+            ({"n": 0}, "boom again")
+        ]
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_an_expired_lease_is_taken_over(store: Store) -> None:
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    await store.enqueue(conversation.id, "message", {})
+    taken = await store.claim_next_job("crashed", lease=timedelta(seconds=-1))
+    again = await store.claim_next_job("healthy", lease=timedelta(seconds=30))
+    assert taken is not None and again is not None and again.id == taken.id
+
+
+async def test_due_events_fire_once_across_two_stores(database_url: str) -> None:
+    one, two = await Store.open(database_url), await Store.open(database_url)
+    try:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        scheduled = [
+            await one.schedule(
+                type="tick",
+                source="test",
+                payload={"n": n},
+                due_at=past,
+                conversation_id=f"c{n % 3}",
+            )
+            for n in range(30)
+        ]
+        later = await one.schedule(
+            type="later", source="test", payload={}, due_at=past + timedelta(hours=1)
+        )
+        cancelled = await one.schedule(type="x", source="test", payload={}, due_at=past)
+        assert await one.cancel_scheduled(cancelled.id)
+        fired = await asyncio.gather(*(s.fire_due(f"w{i}") for i, s in enumerate([one, two] * 3)))
+        ids = [event.id for batch in fired for event in batch]
+        assert sorted(ids) == sorted(event.id for event in scheduled)
+        assert (await one.get_scheduled(later.id)).status == "pending"  # type: ignore[union-attr]
+        assert not await one.cancel_scheduled(scheduled[0].id)
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_scheduling_needs_an_aware_time(store: Store) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.schedule(type="t", source="s", payload={}, due_at=datetime.now())
+
+
+async def test_opening_twice_migrates_once_and_keeps_data(database_url: str) -> None:
+    first = await Store.open(database_url)
+    user = await first.create_user(integration="chat", name="Ada")
+    await first.close()
+    reopened = await Store.open(database_url)
+    try:
+        kept = await reopened.get_user(user.id)
+        assert kept is not None and kept.name == "Ada"
+    finally:
+        await reopened.close()
+
+
+def test_urls_are_normalised_and_unknown_ones_refused() -> None:
+    from patchwire.store import normalise_url
+
+    assert normalise_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert normalise_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        normalise_url("mysql://u@h/db")
