@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patchwire._config import (
     AgentConfig,
@@ -48,6 +48,7 @@ from patchwire._problems import Problem
 from patchwire._resolver import check, resolve
 
 __all__ = [
+    "STOP",
     "ActionDefinition",
     "ActionInputError",
     "ActionNotFoundError",
@@ -56,11 +57,14 @@ __all__ = [
     "Catalog",
     "ChannelDefinition",
     "ConfigError",
+    "Context",
+    "Conversation",
     "DefinitionError",
     "DuplicatePackageError",
     "EntityDefinition",
     "EntityRef",
     "EntryPointRecord",
+    "EventContext",
     "EventDefinition",
     "Integration",
     "IntegrationDefinition",
@@ -68,6 +72,7 @@ __all__ = [
     "InterfaceDefinition",
     "InterfaceImplementation",
     "InterfaceRequirement",
+    "MessageContext",
     "NoConfiguration",
     "PackageFailure",
     "PackageLoadError",
@@ -82,9 +87,28 @@ __all__ = [
     "check",
     "define_config",
     "implements",
+    "integrations",
     "load_config",
+    "plugins",
     "resolve",
 ]
+
+
+_RUNTIME_NAMES = frozenset(
+    {"Context", "Conversation", "EventContext", "MessageContext", "STOP", "integrations", "plugins"}
+)
+"""Imported on first use, so that `patchwire check` never pays for the runtime's imports."""
+
+if TYPE_CHECKING:
+    from patchwire.runtime import (
+        STOP,
+        Context,
+        Conversation,
+        EventContext,
+        MessageContext,
+        integrations,
+        plugins,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -92,4 +116,8 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import version
 
         return version("patchwire")
+    if name in _RUNTIME_NAMES:
+        import patchwire.runtime
+
+        return getattr(patchwire.runtime, name)
     raise AttributeError(f"module 'patchwire' has no attribute {name!r}")

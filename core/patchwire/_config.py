@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -92,12 +92,23 @@ def _short_form(value: Any) -> Any:
     )
 
 
+class ModelConfig(WireModel):
+    """The ``[model]`` table: what answers ``ctx.execute``; none means the built-in responder."""
+
+    provider: Literal["built-in", "openai-compatible"] = "built-in"
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    timeout_seconds: float = Field(default=60, gt=0)
+
+
 class AgentConfig(WireModel):
     """The whole of agent.toml."""
 
     name: str
     module: str = "agent.py"
     database_url: str | None = None
+    model: ModelConfig | None = None
     integrations: dict[str, Annotated[IntegrationEntry, BeforeValidator(_short_form)]] = Field(
         default_factory=dict
     )

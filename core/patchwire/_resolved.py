@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from patchwire._config import ModelConfig
 from patchwire._definitions import (
     IntegrationDefinition,
     InterfaceImplementation,
@@ -82,3 +83,5 @@ class ResolvedAgent:
     """The agent code file (``module`` in agent.toml, relative to its folder)."""
     database_url: str | None = None
     """``database_url`` with ``${VAR}`` substituted; None means the default SQLite file."""
+    model: ModelConfig | None = None
+    """The ``[model]`` table with ``${VAR}`` substituted; None means the built-in responder."""

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from patchwire._config import (
     AgentConfig,
+    ModelConfig,
     PackageRef,
     PluginDependency,
     PluginEntry,
@@ -115,6 +116,11 @@ class _Resolver:
         if found is not None:
             self.result.problems.append(found)
         database_url = self.substituted(config.database_url, ["database_url"])
+        model = None
+        if config.model is not None:
+            substituted, problems = interpolate(config.model.model_dump(), self.environ, ["model"])
+            self.result.problems += problems
+            model = ModelConfig.model_validate(substituted)
         integrations = {
             alias: integration
             for alias, entry in config.integrations.items()
@@ -133,6 +139,7 @@ class _Resolver:
                 plugins=plugins,
                 module=config.module_path,
                 database_url=database_url,
+                model=model,
             )
         return self.result
 

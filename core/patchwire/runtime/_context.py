@@ -1,0 +1,305 @@
+"""``Context``: the host API one integration, plugin or the agent code works through.
+
+States are namespaced by the context's alias automatically, so two aliases of one plugin never
+see each other's data. Everything goes through the store; nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from patchwire._errors import PatchwireError, format_validation_error
+from patchwire._proxies import Namespace
+from patchwire.runtime._hooks import OutgoingMessage
+from patchwire.store import (
+    Conversation,
+    Event,
+    Message,
+    NotFoundError,
+    ScheduledEvent,
+    StateScope,
+    Store,
+    User,
+)
+
+if TYPE_CHECKING:
+    from patchwire.runtime._runtime import Runtime
+
+__all__ = ["Context", "MessageError"]
+
+
+class MessageError(PatchwireError, ValueError):
+    """A message whose type or payload its channel does not accept; nothing was stored."""
+
+
+class Context:
+    """The host API for one alias (``kind`` is ``integration``, ``plugin`` or ``agent``)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        alias: str,
+        kind: str,
+        configuration: BaseModel | None = None,
+        interfaces: Namespace | None = None,
+    ) -> None:
+        self._runtime = runtime
+        self.alias = alias
+        self.kind = kind
+        self.configuration = configuration
+        self._interfaces = interfaces
+
+    def __repr__(self) -> str:
+        return f"<Context {self.kind} {self.alias!r}>"
+
+    @property
+    def store(self) -> Store:
+        return self._runtime.store
+
+    @property
+    def interfaces(self) -> Namespace:
+        """A plugin's bound interfaces: ``ctx.interfaces.hitl.actions.start_hitl(...)``."""
+        if self._interfaces is None:
+            raise AttributeError(f"{self.kind} {self.alias!r} requires no interfaces")
+        return self._interfaces
+
+    @property
+    def integrations(self) -> Namespace:
+        return self._runtime.integrations
+
+    @property
+    def plugins(self) -> Namespace:
+        return self._runtime.plugins
+
+    # --- users and conversations -----------------------------------------------------------
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self.store.get_user(user_id)
+
+    async def create_user(
+        self,
+        *,
+        tags: Mapping[str, str] | None = None,
+        name: str | None = None,
+        picture_url: str | None = None,
+    ) -> User:
+        return await self.store.create_user(
+            integration=self.alias, name=name, picture_url=picture_url, tags=tags
+        )
+
+    async def get_or_create_user(
+        self, *, tags: Mapping[str, str], name: str | None = None, picture_url: str | None = None
+    ) -> User:
+        return await self.store.get_or_create_user(
+            integration=self.alias, tags=tags, name=name, picture_url=picture_url
+        )
+
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        name: str | None = None,
+        picture_url: str | None = None,
+    ) -> User:
+        return await self.store.update_user(user_id, name=name, picture_url=picture_url, tags=tags)
+
+    async def find_users(self, tags: Mapping[str, str]) -> list[User]:
+        return await self.store.find_users(tags)
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        return await self.store.get_conversation(conversation_id)
+
+    async def create_conversation(
+        self, *, channel: str, tags: Mapping[str, str] | None = None
+    ) -> Conversation:
+        self._runtime.channel_definition(self.alias, channel)
+        return await self.store.create_conversation(
+            integration=self.alias, channel=channel, tags=tags
+        )
+
+    async def get_or_create_conversation(
+        self, *, channel: str, tags: Mapping[str, str]
+    ) -> Conversation:
+        self._runtime.channel_definition(self.alias, channel)
+        return await self.store.get_or_create_conversation(
+            integration=self.alias, channel=channel, tags=tags
+        )
+
+    async def update_conversation(
+        self, conversation_id: str, *, tags: Mapping[str, str]
+    ) -> Conversation:
+        return await self.store.update_conversation(conversation_id, tags=tags)
+
+    async def find_conversations(self, tags: Mapping[str, str]) -> list[Conversation]:
+        return await self.store.find_conversations(tags)
+
+    # --- messages --------------------------------------------------------------------------
+
+    async def get_message(self, message_id: str) -> Message | None:
+        return await self.store.get_message(message_id)
+
+    async def update_message(self, message_id: str, *, tags: Mapping[str, str]) -> Message:
+        return await self.store.update_message(message_id, tags=tags)
+
+    async def find_messages(self, tags: Mapping[str, str]) -> list[Message]:
+        return await self.store.find_messages(tags)
+
+    async def list_messages(
+        self,
+        conversation_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 50,
+        newest_first: bool = True,
+    ) -> tuple[list[Message], str | None]:
+        page = await self.store.list_messages(
+            conversation_id, limit=limit, cursor=cursor, newest_first=newest_first
+        )
+        return page.messages, page.next_cursor
+
+    async def receive_message(
+        self,
+        *,
+        conversation_id: str,
+        user_id: str | None,
+        type: str,
+        payload: BaseModel | Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+    ) -> Message | None:
+        """Store an incoming message and queue it for the pipeline.
+
+        ``dedupe_key`` (the provider's message id) makes delivery idempotent: a second call
+        with the same key stores nothing and returns None.
+        """
+        conversation = await self._conversation(conversation_id)
+        body = self._runtime.validate_payload(conversation, type, payload)
+        message = await self.store.receive(
+            conversation_id=conversation_id,
+            user_id=user_id,
+            type=type,
+            payload=body,
+            metadata=metadata,
+            tags=tags,
+            dedupe=(f"message:{self.alias}", dedupe_key) if dedupe_key is not None else None,
+        )
+        if message is not None:
+            self._runtime.wake()
+        return message
+
+    async def send_message(
+        self,
+        *,
+        conversation_id: str,
+        type: str,
+        payload: BaseModel | Mapping[str, Any],
+        user_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Message | None:
+        """Send a message through hooks and the conversation's integration.
+
+        Returns the stored message, or None when a ``before_outgoing_message`` hook stopped it.
+        """
+        conversation = await self._conversation(conversation_id)
+        body = self._runtime.validate_payload(conversation, type, payload)
+        outgoing = OutgoingMessage(
+            conversation_id=conversation_id,
+            type=type,
+            payload=body,
+            user_id=user_id,
+            tags=dict(tags or {}),
+            metadata=dict(metadata) if metadata is not None else None,
+        )
+        return await self._runtime.send(outgoing)
+
+    # --- states ----------------------------------------------------------------------------
+
+    async def get_state(self, scope: StateScope, owner_id: str, name: str) -> Any | None:
+        return await self.store.get_state(scope, owner_id, self.alias, name)
+
+    async def set_state(self, scope: StateScope, owner_id: str, name: str, value: Any) -> None:
+        await self.store.set_state(scope, owner_id, self.alias, name, value)
+
+    async def delete_state(self, scope: StateScope, owner_id: str, name: str) -> None:
+        await self.store.delete_state(scope, owner_id, self.alias, name)
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def emit_event(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        conversation_id: str | None = None,
+        user_id: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> Event | None:
+        """Record an event (named ``<alias>.<type>``) and queue it for the pipeline."""
+        event = await self.store.emit(
+            type=f"{self.alias}.{type}",
+            source=self.alias,
+            payload=payload,
+            conversation_id=conversation_id,
+            user_id=user_id,
+            dedupe=(f"event:{self.alias}", dedupe_key) if dedupe_key is not None else None,
+        )
+        if event is not None:
+            self._runtime.wake()
+        return event
+
+    async def get_event(self, event_id: str) -> Event | None:
+        return await self.store.get_event(event_id)
+
+    async def schedule_event(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime | None = None,
+        after: timedelta | float | None = None,
+        conversation_id: str | None = None,
+        user_id: str | None = None,
+    ) -> ScheduledEvent:
+        """Deliver ``<alias>.<type>`` at a time or after a delay; durable across restarts."""
+        if (at is None) == (after is None):
+            raise ValueError("give exactly one of at= (an aware datetime) or after= (a delay)")
+        if after is not None:
+            delay = after if isinstance(after, timedelta) else timedelta(seconds=after)
+            at = datetime.now(UTC) + delay
+        assert at is not None
+        return await self.store.schedule(
+            type=f"{self.alias}.{type}",
+            source=self.alias,
+            payload=payload,
+            due_at=at,
+            conversation_id=conversation_id,
+            user_id=user_id,
+        )
+
+    async def cancel_event(self, scheduled_event_id: str) -> bool:
+        return await self.store.cancel_scheduled(scheduled_event_id)
+
+    async def _conversation(self, conversation_id: str) -> Conversation:
+        conversation = await self.store.get_conversation(conversation_id)
+        if conversation is None:
+            raise NotFoundError("conversation", conversation_id)
+        return conversation
+
+
+def validate_message(model: type[BaseModel], type: str, payload: Any) -> dict[str, Any]:
+    """The payload as the channel's model accepts it, in wire (camelCase) form."""
+    try:
+        data = payload.model_dump() if isinstance(payload, BaseModel) else payload
+        return model.model_validate(data).model_dump(by_alias=True, exclude_none=True)
+    except ValidationError as error:
+        raise MessageError(
+            f"bad {type!r} message payload: {format_validation_error(error)}"
+        ) from None

@@ -1,0 +1,76 @@
+"""What agent handlers receive: the message or event, and the host API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from patchwire.runtime._context import Context
+from patchwire.runtime._responder import respond
+from patchwire.store import Conversation, Event, Message, User
+
+if TYPE_CHECKING:
+    from patchwire.runtime._runtime import Runtime
+
+__all__ = ["EventContext", "MessageContext"]
+
+
+class MessageContext(Context):
+    """``ctx`` of a ``Conversation`` handler."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        message: Message,
+        conversation: Conversation,
+        user: User | None,
+    ) -> None:
+        super().__init__(runtime, alias="agent", kind="agent")
+        self.message = message
+        self.conversation = conversation
+        self.user = user
+
+    @property
+    def text(self) -> str:
+        """The message's text ('' for a message without text)."""
+        value = self.message.payload.get("text", "")
+        return value if isinstance(value, str) else ""
+
+    async def reply(
+        self,
+        text: str | None = None,
+        *,
+        type: str = "text",
+        payload: BaseModel | Mapping[str, Any] | None = None,
+    ) -> Message | None:
+        """Answer in this conversation: ``reply("hi")`` or ``reply(type="image", payload=...)``."""
+        if (text is None) == (payload is None):
+            raise ValueError("give either text or payload")
+        return await self.send_message(
+            conversation_id=self.conversation.id,
+            type=type,
+            payload={"text": text} if text is not None else payload or {},
+        )
+
+    async def execute(self, *, instructions: str, history: int = 20) -> Message | None:
+        """Let the agent's model answer the conversation, and send its answer."""
+        messages, _ = await self.list_messages(self.conversation.id, limit=history)
+        transcript = [
+            ("user" if item.direction == "incoming" else "assistant", str(item.payload["text"]))
+            for item in reversed(messages)
+            if "text" in item.payload
+        ]
+        answer = await respond(self._runtime.model, instructions, transcript)
+        return await self.reply(answer)
+
+
+class EventContext(Context):
+    """``ctx`` of a ``Conversation`` event handler."""
+
+    def __init__(self, runtime: Runtime, *, event: Event, conversation: Conversation) -> None:
+        super().__init__(runtime, alias="agent", kind="agent")
+        self.event = event
+        self.conversation = conversation
