@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Final
 
 import pluggy
@@ -92,7 +91,8 @@ class HookRunner:
 
     def register(self, alias: str, ctx: Any, implementations: dict[str, Hook]) -> None:
         """Register one plugin instance's hooks; unknown names or arguments are refused."""
-        namespace = SimpleNamespace(**{name: hookimpl(fn) for name, fn in implementations.items()})
+        members = {name: staticmethod(hookimpl(fn)) for name, fn in implementations.items()}
+        namespace = type(f"Hooks[{alias}]", (), members)()
         try:
             self._manager.register(namespace, name=alias)
             self._manager.check_pending()

@@ -38,19 +38,35 @@ def create_engine(url: str) -> AsyncEngine:
         database = make_url(normalised).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(normalised, connect_args={"timeout": 30})
+        # One connection per process: SQLite has a single writer, and queueing in the pool is
+        # cheaper and fairer than every session spinning on the file lock.
+        engine = create_async_engine(
+            normalised, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(normalised, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Take the write lock when a transaction starts.
+
+    A deferred SQLite transaction that reads and then writes fails at once with "database is
+    locked" when another writer got there first; an immediate one waits (busy_timeout) instead.
+    Savepoints also only work once the driver stops managing transactions itself.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

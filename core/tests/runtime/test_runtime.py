@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from patchwire import ActionInputError, ActionNotFoundError
+from patchwire.runtime import DeliveryError, MessageContext, MessageError
+from patchwire.store import Store
+
+from .conftest import Agent, Recorder
+
+Start = Callable[..., Awaitable[Agent]]
+
+
+async def test_hooks_run_in_config_order_around_the_handler(start_agent: Start) -> None:
+    order: list[str] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        order.append(f"agent:{ctx.text}")
+        await ctx.reply(f"re: {ctx.text}")
+
+    agent = await start_agent(handler)
+    await agent.receive("hello")
+    await agent.runtime.process_pending()
+    assert agent.recorder.seen == [
+        "first:before:hello",
+        "second:before:hello",
+        "first:after:hello",
+        "second:after:hello",
+    ]
+    assert order == ["agent:hello"]
+    assert [m.payload["text"] for m in agent.recorder.sent] == ["re: hello"]
+    assert agent.recorder.sent[0].status == "sending"
+
+
+async def test_a_before_hook_stops_the_message(start_agent: Start) -> None:
+    handled: list[str] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        handled.append(ctx.text)
+
+    agent = await start_agent(handler)
+    await agent.receive("/stop")
+    await agent.runtime.process_pending()
+    assert handled == []
+    assert agent.recorder.seen == ["first:before:/stop"]
+
+
+async def test_messages_of_one_conversation_are_handled_in_order(start_agent: Start) -> None:
+    handled: dict[str, list[str]] = {}
+    running: set[str] = set()
+
+    async def handler(ctx: MessageContext) -> None:
+        conversation = ctx.conversation.id
+        assert conversation not in running, "two messages of one conversation at once"
+        running.add(conversation)
+        await asyncio.sleep(0.001)
+        handled.setdefault(conversation, []).append(ctx.text)
+        running.discard(conversation)
+
+    agent = await start_agent(handler, plugins=())
+    await asyncio.gather(
+        *(agent.receive(f"{c}-{n}", conversation=c) for c in ("a", "b", "c") for n in range(8))
+    )
+    await agent.runtime.process_pending()
+    assert len(handled) == 3
+    for conversation, texts in handled.items():
+        stored, _ = await agent.runtime.context("chat").list_messages(
+            conversation, limit=100, newest_first=False
+        )
+        assert texts == [m.payload["text"] for m in stored]
+        assert sorted(texts) == sorted(f"{texts[0][0]}-{n}" for n in range(8))
+
+
+async def test_a_raising_handler_is_retried_then_recorded_and_the_next_message_runs(
+    start_agent: Start, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patchwire.runtime import _runtime
+
+    monkeypatch.setattr(_runtime, "MAX_ATTEMPTS", 2)
+    attempts: list[str] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        attempts.append(ctx.text)
+        if ctx.text == "bad":
+            raise ValueError("handler bug")
+
+    agent = await start_agent(handler, plugins=())
+    await agent.receive("bad")
+    await agent.receive("good")
+    with caplog.at_level(logging.ERROR, logger="patchwire.runtime"):
+        await agent.runtime.process_pending()
+        jobs = await agent.runtime.store.failed_jobs()
+        while not jobs:
+            await asyncio.sleep(0.2)
+            await agent.runtime.process_pending()
+            jobs = await agent.runtime.store.failed_jobs()
+    assert attempts == ["bad", "bad", "good"]
+    assert [error for _, error in jobs] == ["ValueError: handler bug"]
+    assert "handler bug" in caplog.text and "giving up" in caplog.text
+
+
+async def test_bad_payloads_are_refused_before_anything_is_stored(start_agent: Start) -> None:
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=())
+    ctx = agent.runtime.context("chat")
+    conversation = await ctx.create_conversation(channel="channel")
+    with pytest.raises(MessageError, match="does not take 'sticker' messages"):
+        await ctx.receive_message(
+            conversation_id=conversation.id, user_id=None, type="sticker", payload={}
+        )
+    with pytest.raises(MessageError, match="bad 'image' message payload: imageUrl"):
+        await ctx.receive_message(
+            conversation_id=conversation.id, user_id=None, type="image", payload={"url": "x"}
+        )
+    messages, _ = await ctx.list_messages(conversation.id)
+    assert messages == []
+
+
+async def test_a_failed_delivery_is_recorded_and_reported(start_agent: Start) -> None:
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=())
+    ctx = agent.runtime.context("chat")
+    conversation = await ctx.create_conversation(channel="channel")
+    with pytest.raises(DeliveryError, match="the outside system is down"):
+        await ctx.send_message(
+            conversation_id=conversation.id, type="text", payload={"text": "explode"}
+        )
+    messages, _ = await ctx.list_messages(conversation.id)
+    assert [m.status for m in messages] == ["failed"]
+
+
+async def test_receiving_twice_with_one_key_stores_one_message(start_agent: Start) -> None:
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=())
+    ctx = agent.runtime.context("chat")
+    conversation = await ctx.create_conversation(channel="channel")
+    for _ in range(3):
+        await ctx.receive_message(
+            conversation_id=conversation.id,
+            user_id=None,
+            type="text",
+            payload={"text": "x"},
+            dedupe_key="provider-1",
+        )
+    messages, _ = await ctx.list_messages(conversation.id)
+    assert len(messages) == 1
+
+
+async def test_states_are_namespaced_per_plugin_alias(start_agent: Start) -> None:
+    agent = await start_agent(lambda ctx: asyncio.sleep(0))
+    await agent.runtime.context("first").set_state("conversation", "c", "session", {"n": 1})
+    await agent.runtime.context("second").set_state("conversation", "c", "session", {"n": 2})
+    assert await agent.runtime.context("first").get_state("conversation", "c", "session") == {
+        "n": 1
+    }
+    assert await agent.runtime.context("second").get_state("conversation", "c", "session") == {
+        "n": 2
+    }
+
+
+async def test_action_proxies_validate_and_name_what_is_wrong(start_agent: Start) -> None:
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=())
+    output = await agent.runtime.integrations.chat.actions.echo(text="hi")
+    assert output.model_dump() == {"echoed": "chat:hi"}
+    with pytest.raises(
+        ActionInputError, match=r"bad input for action chat\.echo: text: Field required"
+    ):
+        await agent.runtime.integrations.chat.actions.echo(txt="hi")
+    with pytest.raises(ActionNotFoundError, match="did you mean 'echo'"):
+        agent.runtime.integrations.chat.actions.ecko  # noqa: B018
+    with pytest.raises(ActionNotFoundError, match="did you mean 'chat'"):
+        agent.runtime.integrations.chatt  # noqa: B018
+
+
+async def test_scheduled_events_reach_hooks_and_agent_once(start_agent: Start) -> None:
+    from patchwire.runtime import Conversation, EventContext
+
+    seen: list[Any] = []
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=())
+
+    async def on_event(ctx: EventContext) -> None:
+        seen.append((ctx.event.type, dict(ctx.event.payload)))
+
+    agent.runtime.code.conversations[0].on_event = on_event
+    ctx = agent.runtime.context("chat")
+    conversation = await ctx.create_conversation(channel="channel")
+    scheduled = await ctx.schedule_event(
+        "timeout", {"n": 1}, after=0, conversation_id=conversation.id
+    )
+    cancelled = await ctx.schedule_event("never", {}, after=0, conversation_id=conversation.id)
+    assert await ctx.cancel_event(cancelled.id)
+    await agent.runtime.process_pending()
+    await agent.runtime.process_pending()
+    assert seen == [("chat.timeout", {"n": 1})]
+    assert scheduled.type == "chat.timeout"
+    assert isinstance(Conversation, type)
+
+
+async def test_two_runtimes_on_one_database_share_the_work_in_order(
+    database_url: str, start_agent: Start, recorder: Recorder
+) -> None:
+    handled: list[str] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        await asyncio.sleep(0.002)
+        handled.append(ctx.text)
+
+    one = await start_agent(handler, plugins=())
+    two = await start_agent(handler, plugins=())
+    for n in range(10):
+        await one.receive(str(n))
+    await asyncio.gather(one.runtime.process_pending(), two.runtime.process_pending())
+    assert handled == [str(n) for n in range(10)]
+    assert isinstance(one.runtime.store, Store)
