@@ -9,7 +9,9 @@ from __future__ import annotations
 import typer
 
 from patchwire.cli._check import check
+from patchwire.cli._init import init
 from patchwire.cli._list import list_packages
+from patchwire.cli._serve import dev, serve
 
 __all__ = ["app", "main"]
 
@@ -23,6 +25,9 @@ app = typer.Typer(
 
 app.command("check")(check)
 app.command("list")(list_packages)
+app.command("init")(init)
+app.command("dev")(dev)
+app.command("serve")(serve)
 
 
 def main() -> None:

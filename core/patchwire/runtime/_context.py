@@ -19,6 +19,7 @@ from patchwire.store import (
     Conversation,
     Event,
     Message,
+    MessagePage,
     NotFoundError,
     ScheduledEvent,
     StateScope,
@@ -157,11 +158,10 @@ class Context:
         cursor: str | None = None,
         limit: int = 50,
         newest_first: bool = True,
-    ) -> tuple[list[Message], str | None]:
-        page = await self.store.list_messages(
+    ) -> MessagePage:
+        return await self.store.list_messages(
             conversation_id, limit=limit, cursor=cursor, newest_first=newest_first
         )
-        return page.messages, page.next_cursor
 
     async def receive_message(
         self,

@@ -57,10 +57,10 @@ class MessageContext(Context):
 
     async def execute(self, *, instructions: str, history: int = 20) -> Message | None:
         """Let the agent's model answer the conversation, and send its answer."""
-        messages, _ = await self.list_messages(self.conversation.id, limit=history)
+        page = await self.list_messages(self.conversation.id, limit=history)
         transcript = [
             ("user" if item.direction == "incoming" else "assistant", str(item.payload["text"]))
-            for item in reversed(messages)
+            for item in reversed(page.messages)
             if "text" in item.payload
         ]
         answer = await respond(self._runtime.model, instructions, transcript)

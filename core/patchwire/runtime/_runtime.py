@@ -166,6 +166,14 @@ class Runtime:
         }
         return _actions(alias, package, definitions, ctx)
 
+    def registrations(self) -> list[tuple[str, Any]]:
+        """``(alias, register handler)`` of every integration that declares one."""
+        return [
+            (alias, integration.register_handler)
+            for alias, integration in self._integrations.items()
+            if integration.register_handler is not None
+        ]
+
     def context(self, alias: str) -> Context:
         """The host API of an integration or plugin alias (the same object every time)."""
         try:

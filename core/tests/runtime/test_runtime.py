@@ -69,10 +69,10 @@ async def test_messages_of_one_conversation_are_handled_in_order(start_agent: St
     await agent.runtime.process_pending()
     assert len(handled) == 3
     for conversation, texts in handled.items():
-        stored, _ = await agent.runtime.context("chat").list_messages(
+        stored = await agent.runtime.context("chat").list_messages(
             conversation, limit=100, newest_first=False
         )
-        assert texts == [m.payload["text"] for m in stored]
+        assert texts == [m.payload["text"] for m in stored.messages]
         assert sorted(texts) == sorted(f"{texts[0][0]}-{n}" for n in range(8))
 
 
@@ -116,8 +116,7 @@ async def test_bad_payloads_are_refused_before_anything_is_stored(start_agent: S
         await ctx.receive_message(
             conversation_id=conversation.id, user_id=None, type="image", payload={"url": "x"}
         )
-    messages, _ = await ctx.list_messages(conversation.id)
-    assert messages == []
+    assert (await ctx.list_messages(conversation.id)).messages == []
 
 
 async def test_a_failed_delivery_is_recorded_and_reported(start_agent: Start) -> None:
@@ -128,8 +127,8 @@ async def test_a_failed_delivery_is_recorded_and_reported(start_agent: Start) ->
         await ctx.send_message(
             conversation_id=conversation.id, type="text", payload={"text": "explode"}
         )
-    messages, _ = await ctx.list_messages(conversation.id)
-    assert [m.status for m in messages] == ["failed"]
+    page = await ctx.list_messages(conversation.id)
+    assert [m.status for m in page.messages] == ["failed"]
 
 
 async def test_receiving_twice_with_one_key_stores_one_message(start_agent: Start) -> None:
@@ -144,8 +143,7 @@ async def test_receiving_twice_with_one_key_stores_one_message(start_agent: Star
             payload={"text": "x"},
             dedupe_key="provider-1",
         )
-    messages, _ = await ctx.list_messages(conversation.id)
-    assert len(messages) == 1
+    assert len((await ctx.list_messages(conversation.id)).messages) == 1
 
 
 async def test_states_are_namespaced_per_plugin_alias(start_agent: Start) -> None:

@@ -1,0 +1,123 @@
+"""``patchwire serve`` (production) and ``patchwire dev`` (local, reloads on change)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["dev", "serve"]
+
+AgentPath = Annotated[Path, typer.Argument(help="The agent folder (holding agent.toml).")]
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(help="Port to listen on.")]
+
+
+def _agent_folder(path: Path) -> Path:
+    folder = path.parent if path.name == "agent.toml" else path
+    if not (folder / "agent.toml").is_file():
+        typer.echo(f"error: no agent.toml in {folder} (create one with `patchwire init`)", err=True)
+        raise typer.Exit(2)
+    return folder.resolve()
+
+
+def _prepare(folder: Path, database_url: str | None) -> None:
+    """Fail fast with the check's own lines before any server starts."""
+    from patchwire._config import load_config
+    from patchwire._errors import ConfigError
+    from patchwire._resolver import run
+
+    try:
+        problems = run(load_config(folder)).problems
+    except ConfigError as error:
+        problems = error.problems
+    if problems:
+        for problem in problems:
+            typer.echo(f"{folder / 'agent.toml'}: {problem}", err=True)
+        raise typer.Exit(1)
+    os.environ["PATCHWIRE_AGENT"] = str(folder)
+    if database_url:
+        os.environ["PATCHWIRE_DATABASE_URL"] = database_url
+
+
+def _print_urls(folder: Path, host: str, port: int) -> None:
+    from patchwire._config import load_config
+
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    typer.echo(f"agent: {base}  (health: {base}/healthz)")
+    for alias in load_config(folder).integrations:
+        typer.echo(f"  {alias}: {base}/webhooks/{alias}")
+
+
+async def _register(folder: Path) -> None:
+    from rich.console import Console
+
+    from patchwire.server import open_agent
+
+    console = Console(stderr=True)
+    loaded = await open_agent(folder)
+    try:
+        for alias, integration in loaded.runtime.registrations():
+            with console.status(f"registering {alias} ..."):
+                try:
+                    await integration(loaded.runtime.context(alias))
+                except Exception as error:
+                    console.print(f"[red]registering {alias} failed:[/red] {error}")
+                    raise typer.Exit(1) from error
+            console.print(f"[green]registered[/green] {alias}")
+    finally:
+        await loaded.close()
+
+
+def serve(
+    path: AgentPath = Path("."),
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL (default: agent.toml, then a SQLite file).")
+    ] = None,
+) -> None:
+    """Run the agent for production: register integrations once, then serve."""
+    import uvicorn
+
+    folder = _agent_folder(path)
+    _prepare(folder, database_url)
+    asyncio.run(_register(folder))
+    _print_urls(folder, host, port)
+    uvicorn.run(
+        "patchwire.server:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+    )
+
+
+def dev(
+    path: AgentPath = Path("."),
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+) -> None:
+    """Run the agent locally on a SQLite file, restarting when its folder changes."""
+    import uvicorn
+
+    folder = _agent_folder(path)
+    _prepare(folder, None)
+    _print_urls(folder, host, port)
+    uvicorn.run(
+        "patchwire.server:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        reload=True,
+        reload_dirs=[str(folder)],
+        reload_excludes=[".patchwire/*"],
+        timeout_graceful_shutdown=5,
+        log_level="info",
+    )

@@ -1,0 +1,14 @@
+"""The server: one Starlette app per agent, served by uvicorn."""
+
+from patchwire.server._agent import DATABASE_ENV, LoadedAgent, database_url_for, open_agent
+from patchwire.server._app import AGENT_ENV, create_app, create_app_from_env
+
+__all__ = [
+    "AGENT_ENV",
+    "DATABASE_ENV",
+    "LoadedAgent",
+    "create_app",
+    "create_app_from_env",
+    "database_url_for",
+    "open_agent",
+]

@@ -1,0 +1,93 @@
+"""The ASGI app: webhooks, health, and each integration's pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from patchwire.runtime import activate
+from patchwire.server._agent import LoadedAgent, open_agent
+
+__all__ = ["AGENT_ENV", "create_app", "create_app_from_env"]
+
+logger = logging.getLogger("patchwire.server")
+
+AGENT_ENV = "PATCHWIRE_AGENT"
+"""The agent folder ``create_app_from_env`` serves (used by uvicorn workers and reload)."""
+
+_WEBHOOK_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def create_app(path: Path, *, database_url: str | None = None) -> Starlette:
+    """Serve the agent in ``path``: the runtime starts and stops with the app."""
+    state: dict[str, LoadedAgent] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loaded = await open_agent(path, database_url=database_url)
+        state["agent"] = loaded
+        stop = asyncio.Event()
+        with activate(loaded.runtime, process_wide=True):
+            background = asyncio.create_task(loaded.runtime.run_background(stop))
+            logger.info(
+                "agent %r running (worker %s)", loaded.runtime.agent.name, loaded.runtime.worker_id
+            )
+            try:
+                yield
+            finally:
+                stop.set()
+                await background
+                await loaded.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await state["agent"].store.ping()
+        except Exception as error:
+            return JSONResponse(
+                {
+                    "status": "unavailable",
+                    "reason": f"database unreachable: {type(error).__name__}",
+                },
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready"})
+
+    async def webhook(request: Request) -> Response:
+        return await state["agent"].runtime.handle_webhook(request.path_params["alias"], request)
+
+    async def home(request: Request) -> Response:
+        alias = request.path_params["alias"]
+        if alias not in state["agent"].runtime.agent.integrations:
+            return JSONResponse({"error": f"nothing is served at /{alias}"}, status_code=404)
+        return RedirectResponse(f"/webhooks/{alias}/")
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/webhooks/{alias}", webhook, methods=_WEBHOOK_METHODS),
+            Route("/webhooks/{alias}/{path:path}", webhook, methods=_WEBHOOK_METHODS),
+            Route("/{alias}", home),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def create_app_from_env() -> Starlette:
+    """The app for the agent named by ``$PATCHWIRE_AGENT`` (uvicorn ``--factory``)."""
+    path = os.environ.get(AGENT_ENV)
+    if not path:
+        raise RuntimeError(f"set {AGENT_ENV} to the agent folder to serve")
+    return create_app(Path(path), database_url=os.environ.get("PATCHWIRE_DATABASE_URL"))
