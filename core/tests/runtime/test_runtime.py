@@ -212,3 +212,35 @@ async def test_two_runtimes_on_one_database_share_the_work_in_order(
     await asyncio.gather(one.runtime.process_pending(), two.runtime.process_pending())
     assert handled == [str(n) for n in range(10)]
     assert isinstance(one.runtime.store, Store)
+
+
+async def test_webhooks_get_the_raw_body_and_errors_hide_internals(
+    start_agent: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    from starlette.requests import Request
+
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=())
+
+    def request(body: bytes) -> Request:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/webhooks/chat",
+            "headers": [],
+            "query_string": b"",
+            "path_params": {"alias": "chat"},
+        }
+        return Request(scope, receive)
+
+    raw = b'{"user": "u", "conversation": "c", "text": "hi", "id": "m1"}'
+    first = await agent.runtime.handle_webhook("chat", request(raw))
+    again = await agent.runtime.handle_webhook("chat", request(raw))
+    assert (first.body, again.body) == (b'{"stored":true}', b'{"stored":false}')
+    with caplog.at_level(logging.ERROR, logger="patchwire.runtime"):
+        crashed = await agent.runtime.handle_webhook("chat", request(b'{"crash": true}'))
+    assert crashed.status_code == 500
+    assert b"secret internals" not in crashed.body and b"incident" in crashed.body
+    assert "secret internals" in caplog.text
