@@ -12,6 +12,7 @@ from patchwire.cli._check import check
 from patchwire.cli._init import init
 from patchwire.cli._list import list_packages
 from patchwire.cli._serve import dev, serve
+from patchwire.cli._typegen import typegen
 
 __all__ = ["app", "main"]
 
@@ -28,6 +29,7 @@ app.command("list")(list_packages)
 app.command("init")(init)
 app.command("dev")(dev)
 app.command("serve")(serve)
+app.command("typegen")(typegen)
 
 
 def main() -> None:

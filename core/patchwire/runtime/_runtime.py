@@ -23,13 +23,9 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from patchwire._binding import plugin_actions
 from patchwire._config import ModelConfig
-from patchwire._definitions import (
-    ActionDefinition,
-    ChannelDefinition,
-    EntityRef,
-    substitute_entities,
-)
+from patchwire._definitions import ActionDefinition, ChannelDefinition
 from patchwire._errors import PatchwireError
 from patchwire._packages import Integration, Plugin
 from patchwire._proxies import ActionCall, Actions, Namespace, bind_action
@@ -135,18 +131,12 @@ class Runtime:
         if not isinstance(package, Plugin):
             raise NotRunnableError(_not_runnable("plugin", alias, resolved.record.pin))
         interfaces: dict[str, Actions] = {}
-        entities: dict[EntityRef, type[BaseModel]] = {}
         for requirement, binding in resolved.bindings.items():
-            integration = self._integrations[binding.integration_alias]
-            implementation = binding.implementation
             bound = integration_actions[binding.integration_alias]
             interfaces[requirement] = Actions(
                 f"interface {requirement!r} (bound to {binding.integration_alias!r})",
-                {name: getattr(bound, name) for name in implementation.interface.actions},
+                {name: getattr(bound, name) for name in binding.implementation.interface.actions},
             )
-            for interface_entity, own_entity in implementation.entities.items():
-                model = integration.definition.entities[own_entity].model
-                entities[EntityRef(interface_entity, interface=requirement)] = model
         ctx = Context(
             self,
             alias=alias,
@@ -156,14 +146,7 @@ class Runtime:
         )
         self._contexts[alias] = ctx
         self.hooks.register(alias, ctx, package.hook_implementations)
-        definitions = {
-            name: action.model_copy(
-                update={
-                    "input": substitute_entities(action.input, entities, name=action.input.__name__)
-                }
-            )
-            for name, action in package.definition.actions.items()
-        }
+        definitions = plugin_actions(self.agent, resolved)
         return _actions(alias, package, definitions, ctx)
 
     def registrations(self) -> list[tuple[str, Any]]:
