@@ -208,7 +208,20 @@ class Context:
 
         Returns the stored message, or None when a ``before_outgoing_message`` hook stopped it.
         """
-        conversation = await self._conversation(conversation_id)
+        return await self._send(
+            await self._conversation(conversation_id), type, payload, user_id, tags, metadata
+        )
+
+    async def _send(
+        self,
+        conversation: Conversation,
+        type: str,
+        payload: BaseModel | Mapping[str, Any],
+        user_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Message | None:
+        conversation_id = conversation.id
         body = self._runtime.validate_payload(conversation, type, payload)
         outgoing = OutgoingMessage(
             conversation_id=conversation_id,
@@ -218,7 +231,7 @@ class Context:
             tags=dict(tags or {}),
             metadata=dict(metadata) if metadata is not None else None,
         )
-        return await self._runtime.send(outgoing)
+        return await self._runtime.send(outgoing, conversation)
 
     # --- states ----------------------------------------------------------------------------
 

@@ -49,11 +49,8 @@ class MessageContext(Context):
         """Answer in this conversation: ``reply("hi")`` or ``reply(type="image", payload=...)``."""
         if (text is None) == (payload is None):
             raise ValueError("give either text or payload")
-        return await self.send_message(
-            conversation_id=self.conversation.id,
-            type=type,
-            payload={"text": text} if text is not None else payload or {},
-        )
+        body = {"text": text} if text is not None else payload or {}
+        return await self._send(self.conversation, type, body)
 
     async def execute(self, *, instructions: str, history: int = 20) -> Message | None:
         """Let the agent's model answer the conversation, and send its answer."""

@@ -10,6 +10,7 @@ lost and the next message of the conversation is processed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -191,14 +192,18 @@ class Runtime:
 
     # --- outgoing --------------------------------------------------------------------------
 
-    async def send(self, outgoing: OutgoingMessage) -> Message | None:
+    async def send(
+        self, outgoing: OutgoingMessage, conversation: Conversation | None = None
+    ) -> Message | None:
+        """Send through hooks and the sender; ``conversation`` saves a read when known."""
         changed = await self.hooks.run_before("before_outgoing_message", outgoing)
         if changed is STOP:
             return None
         assert isinstance(changed, OutgoingMessage)
-        conversation = await self.store.get_conversation(changed.conversation_id)
-        if conversation is None:
-            raise NotFoundError("conversation", changed.conversation_id)
+        if conversation is None or conversation.id != changed.conversation_id:
+            conversation = await self.store.get_conversation(changed.conversation_id)
+            if conversation is None:
+                raise NotFoundError("conversation", changed.conversation_id)
         integration = self._integrations[conversation.integration]
         sender = integration.message_senders.get((conversation.channel, changed.type))
         if sender is None:
@@ -219,7 +224,7 @@ class Runtime:
         try:
             await sender(self._contexts[conversation.integration], message)
         except Exception as error:
-            await self.store.update_message(message.id, status="failed")
+            await self.store.set_message_status(message.id, "failed")
             logger.warning(
                 "sending message %s on %s.%s failed: %s",
                 message.id,
@@ -231,7 +236,8 @@ class Runtime:
                 f"integration {conversation.integration!r} could not deliver the message: "
                 f"{type(error).__name__}: {error}"
             ) from error
-        sent = await self.store.update_message(message.id, status="sent")
+        await self.store.set_message_status(message.id, "sent")
+        sent = dataclasses.replace(message, status="sent")
         await self.hooks.run_after("after_outgoing_message", sent)
         return sent
 
@@ -266,9 +272,13 @@ class Runtime:
 
     async def run_background(self, stop: asyncio.Event) -> None:
         """Fire due scheduled events and process queued jobs until ``stop`` is set."""
+        next_timer_check = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
-                await self.store.fire_due(self.worker_id)
+                if loop.time() >= next_timer_check:
+                    next_timer_check = loop.time() + POLL_SECONDS
+                    await self.store.fire_due(self.worker_id)
                 await self._start_jobs()
             except Exception:
                 logger.exception("background loop of worker %s failed; retrying", self.worker_id)
@@ -361,14 +371,12 @@ class Runtime:
             raise PatchwireError(f"unknown job kind {job.kind!r}")
 
     async def _process_message(self, message_id: str) -> None:
-        message = await self.store.get_message(message_id)
-        if message is None:
+        loaded = await self.store.message_context(message_id)
+        if loaded is None:
             return
+        message, conversation, user = loaded
         if await self.hooks.run_before("before_incoming_message", message) is STOP:
             return
-        conversation = await self.store.get_conversation(message.conversation_id)
-        assert conversation is not None
-        user = await self.store.get_user(message.user_id) if message.user_id else None
         channel = f"{conversation.integration}.{conversation.channel}"
         for handler in self.code.for_channel(channel):
             assert handler.handler is not None

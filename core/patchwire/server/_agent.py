@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchwire._config import load_config
+from patchwire._discovery import Catalog
 from patchwire._resolved import ResolvedAgent
 from patchwire._resolver import resolve
 from patchwire.runtime import Runtime, load_agent_code
@@ -36,9 +37,14 @@ class LoadedAgent:
         await self.store.close()
 
 
-async def open_agent(path: Path, *, database_url: str | None = None) -> LoadedAgent:
-    """Resolve the agent at ``path``, open its store, import its code, start its runtime."""
-    agent = resolve(load_config(path))
+async def open_agent(
+    path: Path, *, database_url: str | None = None, catalog: Catalog | None = None
+) -> LoadedAgent:
+    """Resolve the agent at ``path``, open its store, import its code, start its runtime.
+
+    ``catalog`` replaces the installed packages (tests and benchmarks serve in-memory ones).
+    """
+    agent = resolve(load_config(path), catalog)
     code = load_agent_code(agent.module) if agent.module is not None else None
     store = await Store.open(database_url_for(agent, database_url))
     try:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from patchwire._discovery import Catalog
 from patchwire.runtime import activate
 from patchwire.server._agent import LoadedAgent, open_agent
 
@@ -27,13 +28,15 @@ AGENT_ENV = "PATCHWIRE_AGENT"
 _WEBHOOK_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def create_app(path: Path, *, database_url: str | None = None) -> Starlette:
+def create_app(
+    path: Path, *, database_url: str | None = None, catalog: Catalog | None = None
+) -> Starlette:
     """Serve the agent in ``path``: the runtime starts and stops with the app."""
     state: dict[str, LoadedAgent] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        loaded = await open_agent(path, database_url=database_url)
+        loaded = await open_agent(path, database_url=database_url, catalog=catalog)
         state["agent"] = loaded
         stop = asyncio.Event()
         with activate(loaded.runtime, process_wide=True):

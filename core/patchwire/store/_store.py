@@ -403,6 +403,38 @@ class Store(WorkQueue):
             await session.flush()
             return self._message(row, (await self._tags(session, "message", [row.id]))[row.id])
 
+    async def set_message_status(self, message_id: str, status: str) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(MessageRow).where(MessageRow.id == message_id).values(status=status)
+            )
+
+    async def message_context(
+        self, message_id: str
+    ) -> tuple[Message, Conversation, User | None] | None:
+        """A message with its conversation and author, read in one session."""
+        async with self.sessions() as session:
+            message = await session.get(MessageRow, message_id)
+            if message is None:
+                return None
+            conversation = await session.get(ConversationRow, message.conversation_id)
+            assert conversation is not None
+            user = await session.get(UserRow, message.user_id) if message.user_id else None
+            ids = [message.id, conversation.id] + ([user.id] if user else [])
+            rows = await session.execute(
+                select(TagRow.kind, TagRow.owner_id, TagRow.key, TagRow.value).where(
+                    TagRow.owner_id.in_(ids)
+                )
+            )
+            tags: dict[tuple[str, str], dict[str, str]] = {}
+            for kind, owner, key, value in rows:
+                tags.setdefault((kind, owner), {})[key] = value
+            return (
+                self._message(message, tags.get(("message", message.id), {})),
+                self._conversation(conversation, tags.get(("conversation", conversation.id), {})),
+                self._user(user, tags.get(("user", user.id), {})) if user else None,
+            )
+
     async def find_messages(self, tags: Mapping[str, str]) -> list[Message]:
         async with self.sessions() as session:
             ids = await self._find_by_tags(session, "message", tags)

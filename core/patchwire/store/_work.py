@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -140,10 +140,10 @@ class WorkQueue:
         return None
 
     async def complete_job(self, job_id: int) -> None:
+        """Forget a finished job: the queue holds only unfinished and failed work, so a claim
+        costs the same after a million messages as after ten."""
         async with self.sessions.begin() as session:
-            await session.execute(
-                update(JobRow).where(JobRow.id == job_id).values(status="done", leased_until=None)
-            )
+            await session.execute(delete(JobRow).where(JobRow.id == job_id))
 
     async def fail_job(self, job_id: int, error: str, *, retry_at: datetime | None) -> None:
         """Record a failure: retried at ``retry_at``, or given up for good when it is None."""
