@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal, TypeAlias
 
+from pydantic import ValidationError
+
 from patchwire._definitions import IntegrationDefinition, InterfaceDefinition, PluginDefinition
-from patchwire._errors import PackageLoadError, PatchwireError
+from patchwire._errors import PackageLoadError, PatchwireError, format_validation_error
 from patchwire._packages import Integration, Plugin
 
 __all__ = [
@@ -258,6 +260,8 @@ def _import(value: str) -> object:
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        return f"invalid definition: {format_validation_error(error)}"
     text = str(error).strip().splitlines()
     summary = text[0] if text else ""
     return f"{type(error).__name__}: {summary}" if summary else type(error).__name__
