@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Annotated
@@ -82,6 +81,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the agent for production: register integrations once, then serve."""
+    import asyncio
+
     import uvicorn
 
     folder = _agent_folder(path)
