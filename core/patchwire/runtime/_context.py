@@ -48,8 +48,10 @@ class Context:
         kind: str,
         configuration: BaseModel | None = None,
         interfaces: Namespace | None = None,
+        bindings: Mapping[str, str] | None = None,
     ) -> None:
         self._runtime = runtime
+        self._bindings = dict(bindings or {})
         self.alias = alias
         self.kind = kind
         self.configuration = configuration
@@ -68,6 +70,16 @@ class Context:
         if self._interfaces is None:
             raise AttributeError(f"{self.kind} {self.alias!r} requires no interfaces")
         return self._interfaces
+
+    def bound_integration(self, requirement: str) -> str:
+        """The alias of the integration a plugin requirement is bound to."""
+        try:
+            return self._bindings[requirement]
+        except KeyError:
+            raise LookupError(
+                f"{self.kind} {self.alias!r} has no requirement {requirement!r} "
+                f"(it has: {', '.join(self._bindings) or 'none'})"
+            ) from None
 
     @property
     def integrations(self) -> Namespace:

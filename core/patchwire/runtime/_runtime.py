@@ -144,6 +144,7 @@ class Runtime:
             kind="plugin",
             configuration=resolved.config,
             interfaces=Namespace("interface", interfaces),
+            bindings={name: b.integration_alias for name, b in resolved.bindings.items()},
         )
         self._contexts[alias] = ctx
         self.hooks.register(alias, ctx, package.hook_implementations)
