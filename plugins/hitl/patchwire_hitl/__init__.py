@@ -1,9 +1,4 @@
-"""patchwire-hitl: human in the loop for patchwire agents.
-
-This release ships the plugin's definition (configuration, actions, requirement on the ``hitl``
-interface) so agents can be configured and checked; the handoff behaviour itself is not
-implemented yet, and the host refuses to run an agent that uses it.
-"""
+"""patchwire-hitl: hand a live conversation to a human in the bound helpdesk, and back."""
 
 from __future__ import annotations
 
@@ -15,13 +10,20 @@ from patchwire_hitl._definition import (
     StopHitlOutput,
     definition,
 )
-
-plugin = definition
+from patchwire_hitl._errors import HitlStartError
+from patchwire_hitl._plugin import plugin
+from patchwire_hitl._relay import AGENT_ROLE_TAG
+from patchwire_hitl._session import Session
+from patchwire_hitl._texts import DEFAULTS
 
 __all__ = [
+    "AGENT_ROLE_TAG",
+    "DEFAULTS",
     "NULL",
     "HitlConfiguration",
     "HitlConfigurationOverrides",
+    "HitlStartError",
+    "Session",
     "StartHitlInput",
     "StartHitlOutput",
     "StopHitlInput",

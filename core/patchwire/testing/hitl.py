@@ -1,0 +1,264 @@
+"""The HITL conformance kit: one suite every integration claiming ``hitl<...>`` can run.
+
+An implementer gives a :class:`Helpdesk` (how to open its package and how to act as a human
+agent in its outside system) through a ``helpdesk`` fixture, and subclasses
+:class:`HitlConformance`::
+
+    @pytest.fixture
+    def helpdesk(my_fake_service) -> Helpdesk:
+        return MyHelpdesk(my_fake_service)
+
+    class TestMyIntegration(HitlConformance):
+        pass
+
+The suite starts a real runtime on a SQLite store with the ``hitl`` plugin bound to the
+integration, a user on an in-memory channel, and checks the whole handoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from patchwire import Catalog, Integration, PatchwireError, define_config, resolve
+from patchwire.runtime import AgentCode, Conversation, MessageContext, Runtime
+from patchwire.store import Conversation as StoredConversation
+from patchwire.store import Message, Store
+from patchwire.testing.channel import MemoryChannel
+
+__all__ = ["Helpdesk", "HitlConformance", "HitlHarness", "start_harness"]
+
+HELPDESK_ALIAS = "desk"
+
+
+class Helpdesk(Protocol):
+    """The integration under test, and a scripted human agent in its outside system."""
+
+    integration: Integration
+    implementation_key: str
+    configuration: Mapping[str, Any]
+
+    async def opened(self) -> list[str]:
+        """Remote ids of the sessions the integration opened, oldest first."""
+
+    async def received(self, remote_id: str) -> list[str]:
+        """Texts the outside system received in a session (history, then relayed messages)."""
+
+    async def assign(self, remote_id: str, agent_name: str) -> None: ...
+
+    async def reply(
+        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+    ) -> None:
+        """Deliver an agent message to patchwire (``message_id`` is the provider's id)."""
+
+    async def close(self, remote_id: str) -> None: ...
+
+    def go_down(self) -> None:
+        """Make the outside system fail every request until ``come_back``."""
+
+    def come_back(self) -> None: ...
+
+
+@dataclass
+class HitlHarness:
+    runtime: Runtime
+    channel: MemoryChannel
+    helpdesk: Helpdesk
+    handled: list[str]
+
+    async def user_conversation(self, user: str = "u1") -> tuple[StoredConversation, str]:
+        ctx = self.runtime.context("user")
+        found = await ctx.get_or_create_user(tags={"id": user}, name=f"User {user}")
+        conversation = await ctx.get_or_create_conversation(channel="channel", tags={"id": user})
+        return conversation, found.id
+
+    async def say(
+        self,
+        text: str,
+        *,
+        user: str = "u1",
+        type: str = "text",
+        payload: Mapping[str, Any] | None = None,
+    ) -> Message:
+        conversation, user_id = await self.user_conversation(user)
+        message = await self.runtime.context("user").receive_message(
+            conversation_id=conversation.id,
+            user_id=user_id,
+            type=type,
+            payload=payload if payload is not None else {"text": text},
+        )
+        assert message is not None
+        await self.settle()
+        return message
+
+    async def settle(self) -> None:
+        """Run every queued job, including those the previous ones queued."""
+        await self.runtime.process_pending()
+
+    async def user_sees(self, user: str = "u1") -> list[str]:
+        conversation, _ = await self.user_conversation(user)
+        return self.channel.texts(conversation.id)
+
+    async def start(self, user: str = "u1", **overrides: Any) -> str:
+        conversation, user_id = await self.user_conversation(user)
+        started = await self.runtime.plugins.hitl.actions.start_hitl(
+            title="Help",
+            description="Escalated by a test",
+            conversation_id=conversation.id,
+            user_id=user_id,
+            configuration_overrides=overrides or None,
+        )
+        await self.settle()
+        return str(started.model_dump()["downstream_conversation_id"])
+
+
+async def start_harness(helpdesk: Helpdesk, directory: Path, **plugin_config: Any) -> HitlHarness:
+    channel = MemoryChannel()
+    handled: list[str] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        handled.append(ctx.text)
+        if ctx.text == "/starthitl":
+            with contextlib.suppress(PatchwireError):
+                await ctx.plugins.hitl.actions.start_hitl(
+                    title="Help", conversation_id=ctx.conversation.id, user_id=ctx.message.user_id
+                )
+            return
+        await ctx.reply(f"bot: {ctx.text}")
+
+    config = define_config(
+        name="conformance",
+        integrations={
+            "user": "memory-channel@latest",
+            HELPDESK_ALIAS: {
+                "version": f"{helpdesk.integration.definition.name}@latest",
+                "config": dict(helpdesk.configuration),
+            },
+        },
+        plugins={
+            "hitl": {
+                "version": "hitl@latest",
+                "config": plugin_config,
+                "dependencies": {
+                    "hitl": {
+                        "integrationAlias": HELPDESK_ALIAS,
+                        "integrationInterfaceAlias": helpdesk.implementation_key,
+                    }
+                },
+            }
+        },
+    )
+    from patchwire._discovery import installed
+
+    catalog = Catalog.from_objects(
+        interfaces=[installed().load("interface", "hitl")],  # type: ignore[list-item]
+        integrations=[channel.integration, helpdesk.integration],
+        plugins=[installed().load("plugin", "hitl")],  # type: ignore[list-item]
+    )
+    store = await Store.open(f"sqlite:///{directory / 'conformance.db'}")
+    runtime = await Runtime.start(
+        resolve(config, catalog),
+        store=store,
+        code=AgentCode(None, (Conversation(channel="user.channel", handler=handler),)),
+    )
+    return HitlHarness(runtime, channel, helpdesk, handled)
+
+
+class HitlConformance:
+    """The checks every ``hitl`` implementation passes; subclass it as ``Test...``.
+
+    The ``hitl_harness`` fixture comes from patchwire's pytest plugin and uses your
+    ``helpdesk`` fixture.
+    """
+
+    async def test_start_carries_the_history(self, hitl_harness: HitlHarness) -> None:
+        await hitl_harness.say("my order is late")
+        await hitl_harness.say("/starthitl")
+        [remote] = await hitl_harness.helpdesk.opened()
+        received = await hitl_harness.helpdesk.received(remote)
+        assert any("my order is late" in text for text in received)
+        assert any("bot: my order is late" in text for text in received)
+
+    async def test_messages_flow_both_ways_while_the_agent_is_paused(
+        self, hitl_harness: HitlHarness
+    ) -> None:
+        await hitl_harness.say("/starthitl")
+        [remote] = await hitl_harness.helpdesk.opened()
+        await hitl_harness.helpdesk.assign(remote, "Alice")
+        await hitl_harness.settle()
+        await hitl_harness.say("hello agent")
+        await hitl_harness.helpdesk.reply(remote, "text", {"text": "hello user"}, message_id="a1")
+        await hitl_harness.settle()
+        assert "hello agent" in await hitl_harness.helpdesk.received(remote)
+        seen = await hitl_harness.user_sees()
+        assert "A human agent has joined the conversation." in seen
+        assert "hello user" in seen
+        assert "hello agent" not in hitl_harness.handled
+
+    async def test_each_relayed_type_reaches_the_agent(self, hitl_harness: HitlHarness) -> None:
+        await hitl_harness.say("/starthitl")
+        [remote] = await hitl_harness.helpdesk.opened()
+        payloads: dict[str, dict[str, Any]] = {
+            "image": {"imageUrl": "https://example.com/a.png"},
+            "audio": {"audioUrl": "https://example.com/a.mp3"},
+            "video": {"videoUrl": "https://example.com/a.mp4"},
+            "file": {"fileUrl": "https://example.com/a.pdf", "title": "a.pdf"},
+            "bloc": {"items": [{"type": "text", "payload": {"text": "in a bloc"}}]},
+        }
+        for type_, payload in payloads.items():
+            await hitl_harness.say("", type=type_, payload=payload)
+        received = " ".join(await hitl_harness.helpdesk.received(remote))
+        for needle in ("a.png", "a.mp3", "a.mp4", "a.pdf", "in a bloc"):
+            assert needle in received
+
+    async def test_a_duplicate_delivery_reaches_the_user_once(
+        self, hitl_harness: HitlHarness
+    ) -> None:
+        await hitl_harness.say("/starthitl")
+        [remote] = await hitl_harness.helpdesk.opened()
+        for _ in range(3):
+            await hitl_harness.helpdesk.reply(
+                remote, "text", {"text": "only once"}, message_id="d1"
+            )
+        await hitl_harness.settle()
+        assert (await hitl_harness.user_sees()).count("only once") == 1
+
+    async def test_the_user_closes(self, hitl_harness: HitlHarness) -> None:
+        await hitl_harness.say("/starthitl")
+        [remote] = await hitl_harness.helpdesk.opened()
+        await hitl_harness.say("  /END ")
+        received = await hitl_harness.helpdesk.received(remote)
+        assert "( The user has ended the session. )" in received
+        assert (await hitl_harness.user_sees())[-1] == (
+            "You have ended the session with the human agent. I will continue assisting you."
+        )
+        await hitl_harness.say("back to the bot")
+        assert "back to the bot" in hitl_harness.handled
+
+    async def test_the_agent_closes(self, hitl_harness: HitlHarness) -> None:
+        await hitl_harness.say("/starthitl")
+        [remote] = await hitl_harness.helpdesk.opened()
+        await hitl_harness.helpdesk.close(remote)
+        await hitl_harness.settle()
+        assert (await hitl_harness.user_sees())[-1] == (
+            "The human agent closed the conversation. I will continue assisting you."
+        )
+        await hitl_harness.say("hi bot")
+        assert "hi bot" in hitl_harness.handled
+
+    async def test_the_outside_system_down_at_start(self, hitl_harness: HitlHarness) -> None:
+        hitl_harness.helpdesk.go_down()
+        try:
+            await hitl_harness.say("/starthitl")
+        finally:
+            hitl_harness.helpdesk.come_back()
+        assert (await hitl_harness.user_sees())[-1] == (
+            "Sorry, I could not connect you with a human agent. Please try again later."
+        )
+        await hitl_harness.say("still there?")
+        assert "still there?" in hitl_harness.handled
+        await asyncio.sleep(0)

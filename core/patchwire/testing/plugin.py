@@ -1,0 +1,28 @@
+"""The ``patchwire`` pytest plugin (entry point ``pytest11``): fixtures for testing packages.
+
+``hitl_harness`` starts a real agent (SQLite store, the ``hitl`` plugin bound to the
+integration under test, a user on an in-memory channel); it needs a ``helpdesk`` fixture (see
+:mod:`patchwire.testing.hitl`). Imports happen inside fixtures, so the plugin costs nothing to
+test suites that do not use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from patchwire.testing.hitl import HitlHarness
+
+
+@pytest.fixture
+async def hitl_harness(helpdesk: Any, tmp_path: Path) -> AsyncIterator[HitlHarness]:
+    from patchwire.testing.hitl import start_harness
+
+    harness = await start_harness(helpdesk, tmp_path, agentAssignedTimeoutSeconds=0)
+    yield harness
+    await harness.runtime.stop()
+    await harness.runtime.store.close()

@@ -1,0 +1,22 @@
+"""The plugin object: definition, actions and hooks."""
+
+from __future__ import annotations
+
+from patchwire import Context, Plugin
+from patchwire_hitl._definition import StopHitlInput, StopHitlOutput, definition
+from patchwire_hitl._ending import stop_action
+from patchwire_hitl._relay import before_incoming_event, before_incoming_message
+from patchwire_hitl._sessions import Sessions
+from patchwire_hitl._start import start_hitl
+
+__all__ = ["plugin"]
+
+plugin = Plugin(definition)
+plugin.action("start_hitl")(start_hitl)
+plugin.hook(before_incoming_message)
+plugin.hook(before_incoming_event)
+
+
+@plugin.action("stop_hitl")
+async def stop_hitl(ctx: Context, data: StopHitlInput) -> StopHitlOutput:
+    return await stop_action(Sessions(ctx), data)
