@@ -510,4 +510,4 @@ def test_the_installed_hitl_packages_resolve() -> None:
         resolution.agent.plugins["hitl"].bindings["hitl"].implementation.interface.version
         == "2.1.0"
     )
-    assert [note.code for note in resolution.notes] == ["definition-only", "definition-only"]
+    assert [note.code for note in resolution.notes] == ["definition-only"]

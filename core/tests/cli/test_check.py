@@ -28,9 +28,8 @@ def test_the_example_agent_is_clean_with_notes() -> None:
         lines[-1]
         == f"{EXAMPLE / 'agent.toml'}: ok: agent 'support-agent' resolves (1 integration, 1 plugin)"
     )
-    assert [line.split(" ")[1:3] for line in lines[:-1]] == [
-        ["note", "definition-only"],
-        ["note", "definition-only"],
+    assert [line.split(" ")[1:4] for line in lines[:-1]] == [
+        ["note", "definition-only", "integrations.hitl:"],
     ]
 
 
@@ -63,8 +62,6 @@ dependencies.hitl = { integrationAlias = "htil" }
         f"{file}: note definition-only integrations.hitl: integration 'generic-hitl' "
         "(patchwire-generic-hitl 0.1.0) ships a definition only: the agent checks but cannot run "
         "until a release implements it",
-        f"{file}: note definition-only plugins.hitl: plugin 'hitl' (patchwire-hitl 0.1.0) ships "
-        "a definition only: the agent checks but cannot run until a release implements it",
         f"{file}: 4 problems",
     ]
 
