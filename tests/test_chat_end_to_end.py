@@ -1,0 +1,129 @@
+"""The official ``@botpress/chat`` client against a real agent: runtime, store, server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from patchwire.server import create_app
+
+JS = Path(__file__).resolve().parent / "js"
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+AGENT_TOML = """\
+name = "echo-agent"
+
+[integrations.chat]
+version = "chat@latest"
+config = { encryptionKey = "end-to-end-encryption-key-0123456789" }
+
+[integrations.webchat]
+version = "webchat@latest"
+"""
+
+AGENT_PY = """\
+from patchwire import Conversation, MessageContext
+
+
+async def handler(ctx: MessageContext) -> None:
+    await ctx.reply(f"echo: {ctx.text}")
+
+
+conversation = Conversation(channel=["chat.channel", "webchat.channel"], handler=handler)
+"""
+
+
+@pytest.fixture
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        pytest.skip("node is not installed: the official JavaScript client needs Node.js")
+    if not (JS / "node_modules" / "@botpress" / "chat").is_dir():
+        npm = shutil.which("npm")
+        assert npm is not None, "node is installed but npm is not: install npm to run `npm ci`"
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True)
+    return found
+
+
+@pytest.fixture
+async def agent(tmp_path: Path) -> AsyncIterator[str]:
+    (tmp_path / "agent.toml").write_text(AGENT_TOML)
+    (tmp_path / "agent.py").write_text(AGENT_PY)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(tmp_path), port=port, log_level="warning", timeout_graceful_shutdown=1
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def test_the_official_client_talks_to_a_real_agent(node: str, agent: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        node,
+        "chat-roundtrip.mjs",
+        f"{agent}/webhooks/chat",
+        "hello from node",
+        cwd=JS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    result = json.loads(stdout)
+    assert result["received"]["payload"] == {"type": "text", "text": "echo: hello from node"}
+    assert result["received"]["isBot"] is True
+    assert [m["id"] for m in result["listed"]] == [result["received"]["id"], result["sent"]["id"]]
+    assert result["notFound"]["name"] == "ResourceNotFoundError"
+    assert result["unauthorized"]["name"] == "UnauthorizedError"
+
+
+async def test_the_webchat_page_talks_to_a_real_agent(agent: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 740})
+            await page.goto(f"{agent}/webchat")
+            await page.wait_for_selector("#status:has-text('online')", timeout=10_000)
+            await page.fill("#input", "hello runtime")
+            await page.press("#input", "Enter")
+            await page.wait_for_selector(
+                ".row.theirs:has-text('echo: hello runtime')", timeout=10_000
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "webchat-real-agent.png"))
+        finally:
+            await browser.close()
