@@ -1,0 +1,132 @@
+"""HITL relay latency and throughput, against the same pipeline without the plugin.
+
+    .venv/bin/python bench/hitl.py [--messages N] [--sessions 100,10000]
+
+In one process, on a SQLite store: the ``hitl`` plugin bound to the in-memory helpdesk of
+``patchwire.testing.memory``, with N active sessions in the store (N - 1 written directly,
+one opened through ``start_hitl``). Timed per message, from ``receive_message`` to the
+integration's send call (user to agent) and to the user's channel (agent to user). Baseline:
+the same runtime and store without the plugin, where the agent's handler replies to the
+user's message (one message in, one out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from patchwire.store._tables import ConversationRow, StateRow, TagRow
+from patchwire.testing.hitl import HitlHarness, start_harness
+from patchwire.testing.memory import MemoryHelpdesk
+
+
+async def fill_sessions(harness: HitlHarness, count: int) -> None:
+    now = datetime.now(UTC)
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    async with harness.runtime.store.sessions.begin() as session:
+        session.add_all(
+            ConversationRow(
+                id=i,
+                integration="user",
+                channel="channel",
+                next_sequence=1,
+                created_at=now,
+                updated_at=now,
+            )
+            for i in ids
+        )
+        session.add_all(
+            TagRow(kind="conversation", owner_id=i, key="hitl.downstream", value=f"d{i}")
+            for i in ids
+        )
+        session.add_all(
+            StateRow(
+                scope="conversation",
+                owner_id=i,
+                namespace="hitl",
+                name="session",
+                updated_at=now,
+                value={
+                    "value": {
+                        "id": i,
+                        "active": True,
+                        "upstreamId": i,
+                        "downstreamId": f"d{i}",
+                        "initiatingUserId": "x",
+                        "configuration": {},
+                    }
+                },
+            )
+            for i in ids
+        )
+
+
+def summary(samples: list[float]) -> tuple[float, float, float]:
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return len(samples) / (sum(samples) / 1000), statistics.median(samples), p99
+
+
+async def measure(
+    sessions: int, messages: int, plugin: bool
+) -> dict[str, tuple[float, float, float]]:
+    helpdesk = MemoryHelpdesk()
+    directory = Path(tempfile.mkdtemp(prefix="pw-bench-hitl-"))
+    harness = await start_harness(helpdesk, directory)
+    results: dict[str, tuple[float, float, float]] = {}
+    try:
+        await fill_sessions(harness, sessions - 1)
+        conversation, user_id = await harness.user_conversation()
+        user_ctx = harness.runtime.context("user")
+        if plugin:
+            await harness.start()
+            [remote] = await helpdesk.opened()
+        upward: list[float] = []
+        for n in range(messages):
+            started = time.perf_counter()
+            await user_ctx.receive_message(
+                conversation_id=conversation.id,
+                user_id=user_id,
+                type="text",
+                payload={"text": f"u{n}"},
+            )
+            await harness.settle()
+            upward.append((time.perf_counter() - started) * 1000)
+        results["user to agent" if plugin else "message in, reply out"] = summary(upward)
+        if plugin:
+            downward: list[float] = []
+            for n in range(messages):
+                started = time.perf_counter()
+                await helpdesk.reply(remote, "text", {"text": f"a{n}"}, message_id=f"a{n}")
+                await harness.settle()
+                downward.append((time.perf_counter() - started) * 1000)
+            results["agent to user"] = summary(downward)
+    finally:
+        await harness.runtime.stop()
+        await harness.runtime.store.close()
+    return results
+
+
+async def main(args: argparse.Namespace) -> None:
+    print(f"{args.messages} messages per row, one at a time, SQLite")
+    print(f"{'setup':48} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 vs baseline':>16}")
+    for count in (int(n) for n in args.sessions.split(",")):
+        baseline = await measure(count, args.messages, plugin=False)
+        relay = await measure(count, args.messages, plugin=True)
+        base_p50 = baseline["message in, reply out"][1]
+        for name, (rate, p50, p99) in {**baseline, **relay}.items():
+            label = f"{name}, {count:,} sessions" + (" (no plugin)" if "reply" in name else "")
+            print(f"{label:48} {rate:7.0f} {p50:8.1f} {p99:8.1f} {p50 / base_p50:15.2f}x")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--sessions", default="100,10000")
+    asyncio.run(main(parser.parse_args()))
