@@ -9,10 +9,9 @@ Usage:
     python bench/chat.py                       # starts a local agent in a subprocess
     python bench/chat.py --url http://127.0.0.1:8000/webhooks/chat
 
-The local agent is the real ``chat`` integration (HTTP layer, host repository, sender, SSE
-fan-out) over the in-memory host of the test suite, whose agent echoes every message. It
-measures the chat channel itself; with a ``--url`` of a ``patchwire serve`` agent the figures
-include the runtime's store and pipeline.
+The local agent is a real one (a temporary agent folder served like ``patchwire serve``: the
+``chat`` integration, the runtime's pipeline, a SQLite store) whose handler echoes every
+message; ``--url`` measures any other running agent instead.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import socket
 import statistics
@@ -33,7 +31,17 @@ from pathlib import Path
 
 import httpx
 
-TEST_HOST = Path(__file__).resolve().parents[1] / "core/tests/integrations/conftest.py"
+AGENT_TOML = 'name = "chat-bench"\n[integrations]\nchat = "chat@latest"\n'
+AGENT_PY = """
+from patchwire import Conversation
+
+
+async def handler(ctx):
+    await ctx.reply(f"echo: {ctx.text}")
+
+
+conversation = Conversation(channel=["chat.channel"], handler=handler)
+"""
 
 
 @dataclass
@@ -152,17 +160,17 @@ async def measure(url: str, args: argparse.Namespace) -> None:
 
 
 def serve(port: int) -> None:
-    """Run the in-memory echo agent (called in a subprocess, so it has its own core)."""
+    """Run the echo agent (called in a subprocess, so it has its own core)."""
+    import tempfile
+
     import uvicorn
 
-    spec = importlib.util.spec_from_file_location("chat_test_host", TEST_HOST)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    host = module.MemoryHost("chat", module.chat_integration, {})
-    app = module.webhook_app(host)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096)
+    from patchwire.server import create_app
+
+    folder = Path(tempfile.mkdtemp(prefix="pw-bench-chat-"))
+    (folder / "agent.toml").write_text(AGENT_TOML)
+    (folder / "agent.py").write_text(AGENT_PY)
+    uvicorn.run(create_app(folder), host="127.0.0.1", port=port, log_level="warning", backlog=4096)
 
 
 @contextlib.contextmanager
