@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml plugins/hitl/pyproject.toml integrations/generic_hitl/p
 	$(BIN)/python -m pip install --quiet $(DISTRIBUTIONS)
 	touch $(STAMP)
 
+# Until `patchwire demo` (the agent desk and the full handoff) lands, the demo is the example
+# chat agent: open http://127.0.0.1:8080/webchat and talk to it.
 demo: $(STAMP)
-	$(BIN)/patchwire demo
+	$(BIN)/patchwire dev examples/chat-agent
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
