@@ -357,17 +357,7 @@ class Runtime:
         elif job.kind == "scheduled":
             scheduled = await self.store.get_scheduled(str(job.payload["scheduled_event_id"]))
             if scheduled is not None:
-                await self._process_event(
-                    Event(
-                        id=scheduled.id,
-                        type=scheduled.type,
-                        source=scheduled.source,
-                        payload=scheduled.payload,
-                        conversation_id=scheduled.conversation_id,
-                        user_id=scheduled.user_id,
-                        created_at=scheduled.due_at,
-                    )
-                )
+                await self._process_event(scheduled.as_event())
         else:
             raise PatchwireError(f"unknown job kind {job.kind!r}")
 

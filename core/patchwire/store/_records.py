@@ -83,6 +83,18 @@ class ScheduledEvent:
     due_at: datetime
     status: str
 
+    def as_event(self) -> Event:
+        """The event this becomes when it fires (its id and time are the schedule's)."""
+        return Event(
+            id=self.id,
+            type=self.type,
+            source=self.source,
+            payload=self.payload,
+            conversation_id=self.conversation_id,
+            user_id=self.user_id,
+            created_at=self.due_at,
+        )
+
 
 @dataclass(frozen=True)
 class Job:

@@ -236,6 +236,7 @@ class HitlConformance:
         assert (await hitl_harness.user_sees())[-1] == (
             "You have ended the session with the human agent. I will continue assisting you."
         )
+        assert not any(text.strip().lower() == "/end" for text in hitl_harness.handled)
         await hitl_harness.say("back to the bot")
         assert "back to the bot" in hitl_harness.handled
 
