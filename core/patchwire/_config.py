@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, Field, PrivateAttr, ValidationE
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
-from patchwire._errors import ConfigError
+from patchwire._errors import ConfigError, error_message
 from patchwire._models import WireModel
 from patchwire._problems import Problem
 
@@ -265,7 +265,7 @@ def validation_problems(
             hint = "add it"
             default_code = "missing-key"
         else:
-            message = item["msg"]
+            message = error_message(item)
             if kind != "integration_entry" and not isinstance(item["input"], dict | list):
                 message += f" (got {item['input']!r})"
             default_code = "bad-value"

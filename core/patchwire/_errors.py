@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+    from pydantic_core import ErrorDetails
 
     from patchwire._problems import Problem
 
@@ -26,6 +27,7 @@ __all__ = [
     "DefinitionError",
     "PackageLoadError",
     "PatchwireError",
+    "error_message",
     "format_validation_error",
 ]
 
@@ -63,12 +65,20 @@ class ConfigError(PatchwireError):
         super().__init__(f"{len(problems)} problem(s) in the agent configuration:\n{lines}")
 
 
+def error_message(item: ErrorDetails) -> str:
+    """Pydantic's message for one error, without the "Value error, " prefix of validators."""
+    message = item["msg"]
+    if item["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+    return message
+
+
 def format_validation_error(error: ValidationError) -> str:
     """One ``field.path: reason`` clause per bad field, joined by ``; ``."""
     parts = []
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"]) or "(root)"
-        parts.append(f"{location}: {item['msg']}")
+        parts.append(f"{location}: {error_message(item)}")
     return "; ".join(parts)
 
 

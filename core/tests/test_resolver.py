@@ -486,7 +486,10 @@ def test_the_installed_hitl_packages_resolve() -> None:
         integrations={
             "hitl": {
                 "version": "generic-hitl@latest",
-                "config": {"endpointBaseUrl": "http://127.0.0.1:1"},
+                "config": {
+                    "endpointBaseUrl": "http://127.0.0.1:1",
+                    "signingSecret": "sixteen-characters-at-least",
+                },
             }
         },
         plugins={
@@ -510,4 +513,4 @@ def test_the_installed_hitl_packages_resolve() -> None:
         resolution.agent.plugins["hitl"].bindings["hitl"].implementation.interface.version
         == "2.1.0"
     )
-    assert [note.code for note in resolution.notes] == ["definition-only"]
+    assert resolution.notes == []

@@ -280,6 +280,10 @@ class Context:
             self._runtime.wake()
         return event
 
+    async def remember(self, key: str) -> bool:
+        """True the first time this alias remembers ``key`` (replay and duplicate defence)."""
+        return await self.store.remember(f"alias:{self.alias}", key)
+
     async def get_event(self, event_id: str) -> Event | None:
         return await self.store.get_event(event_id)
 

@@ -42,6 +42,9 @@ class Helpdesk(Protocol):
     implementation_key: str
     configuration: Mapping[str, Any]
 
+    def attach(self, runtime: Runtime, alias: str) -> None:
+        """Called once the agent runs, with the alias the integration is installed under."""
+
     async def opened(self) -> list[str]:
         """Remote ids of the sessions the integration opened, oldest first."""
 
@@ -165,6 +168,7 @@ async def start_harness(helpdesk: Helpdesk, directory: Path, **plugin_config: An
         store=store,
         code=AgentCode(None, (Conversation(channel="user.channel", handler=handler),)),
     )
+    helpdesk.attach(runtime, HELPDESK_ALIAS)
     return HitlHarness(runtime, channel, helpdesk, handled)
 
 

@@ -25,6 +25,7 @@ from patchwire.interfaces.hitl import (
     StopHitlInput,
 )
 from patchwire.interfaces.hitl import definition as hitl
+from patchwire.runtime import Runtime
 from patchwire.store import Message
 
 __all__ = ["MemoryHelpdesk", "Ticket", "render"]
@@ -74,7 +75,6 @@ class MemoryHelpdesk:
         self._register()
 
     def _reachable(self, ctx: Context) -> None:
-        self._ctx = ctx
         if self.down:
             raise OutsideSystemDown("the helpdesk is not answering")
 
@@ -118,10 +118,13 @@ class MemoryHelpdesk:
 
     # --- the human agent's side -----------------------------------------------------------
 
+    def attach(self, runtime: Runtime, alias: str) -> None:
+        self._ctx = runtime.context(alias)
+
     @property
     def ctx(self) -> Context:
         if self._ctx is None:
-            raise RuntimeError("the helpdesk has not been used by an agent yet")
+            raise RuntimeError("the helpdesk is not attached to a running agent")
         return self._ctx
 
     async def opened(self) -> list[str]:

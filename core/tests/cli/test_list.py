@@ -35,7 +35,7 @@ def test_lists_the_installed_packages_as_json() -> None:
     assert generic["implements"] == [
         {"key": "hitl<hitlSession>", "interface": "hitl", "interface_version": "2.1.0"}
     ]
-    assert generic["runnable"] is False
+    assert generic["runnable"] is True
     plugins = {entry["name"]: entry for entry in report["plugins"]}
     assert plugins["hitl"]["requires"] == {"hitl": "hitl<3,>=2"}
 

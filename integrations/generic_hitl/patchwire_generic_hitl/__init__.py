@@ -1,17 +1,25 @@
-"""patchwire-generic-hitl: hand conversations to any live-agent service over HTTP.
-
-This release ships the integration's definition so agents can be configured and checked; the
-protocol itself is not implemented yet, and the host refuses to run an agent that uses it.
-"""
+"""patchwire-generic-hitl: hand conversations to any live-agent service over HTTP."""
 
 from __future__ import annotations
 
+from patchwire_generic_hitl._client import ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import (
     GenericHitlConfiguration,
     HitlSession,
     definition,
 )
+from patchwire_generic_hitl._integration import integration
+from patchwire_generic_hitl._signing import HEADER, SignatureError, sign, verify
 
-integration = definition
-
-__all__ = ["GenericHitlConfiguration", "HitlSession", "definition", "integration"]
+__all__ = [
+    "HEADER",
+    "GenericHitlConfiguration",
+    "HitlSession",
+    "ServiceClient",
+    "ServiceError",
+    "SignatureError",
+    "definition",
+    "integration",
+    "sign",
+    "verify",
+]

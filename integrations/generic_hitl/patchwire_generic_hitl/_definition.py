@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from patchwire import EntityDefinition, IntegrationDefinition, WireModel, implements
 from patchwire.interfaces.hitl import definition as hitl
@@ -21,6 +21,15 @@ class GenericHitlConfiguration(WireModel):
         default=False,
         description="Accept and send unsigned requests; only for services on a trusted network.",
     )
+
+    @model_validator(mode="after")
+    def _signed_unless_allowed(self) -> GenericHitlConfiguration:
+        if not self.signing_secret and not self.allow_unsigned:
+            raise ValueError(
+                "signingSecret is required (16 characters or more, shared with the service); "
+                "set allowUnsigned = true only for a service on a trusted network"
+            )
+        return self
 
 
 class HitlSession(WireModel):

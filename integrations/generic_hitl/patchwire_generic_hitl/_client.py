@@ -1,0 +1,99 @@
+"""Calls to the live-agent service: signed, retried on 429 and 5xx, with clear failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from patchwire import PatchwireError
+from patchwire_generic_hitl._definition import GenericHitlConfiguration
+from patchwire_generic_hitl._signing import HEADER, sign
+
+__all__ = ["ServiceClient", "ServiceError"]
+
+ATTEMPTS = 4
+MAX_WAIT_SECONDS = 10.0
+
+
+class ServiceError(PatchwireError):
+    """The live-agent service refused a call, or stayed unreachable or failing."""
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, _Retryable) and error.retry_after is not None:
+        return min(error.retry_after, MAX_WAIT_SECONDS)
+    return float(wait_exponential(multiplier=0.25, max=MAX_WAIT_SECONDS)(state))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class ServiceClient:
+    def __init__(self, configuration: GenericHitlConfiguration, *, transport: Any = None) -> None:
+        self.configuration = configuration
+        self.base_url = configuration.endpoint_base_url.rstrip("/")
+        self._http = httpx.AsyncClient(timeout=15, transport=transport)
+
+    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to ``path``; the decoded JSON answer (``{}`` when empty)."""
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        url = f"{self.base_url}{path}"
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(ATTEMPTS),
+            wait=_wait,
+            reraise=True,
+            retry=retry_if_exception(lambda error: isinstance(error, _Retryable)),
+        )
+        try:
+            answer: dict[str, Any] = await retrying(self._post, url, raw)
+        except _Retryable as error:
+            raise ServiceError(f"{url} kept failing after {ATTEMPTS} attempts: {error}") from None
+        return answer
+
+    async def _post(self, url: str, raw: bytes) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"}
+        if self.configuration.signing_secret:
+            headers[HEADER] = sign(self.configuration.signing_secret, raw)
+        try:
+            response = await self._http.post(url, content=raw, headers=headers)
+        except httpx.TransportError as error:
+            raise _Retryable(f"unreachable ({type(error).__name__}: {error})", None) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Retryable(f"answered {response.status_code}", _retry_after(response))
+        if response.status_code >= 400:
+            raise ServiceError(
+                f"{url} refused the call with {response.status_code}: {response.text[:300]}"
+            )
+        if not response.content:
+            return {}
+        try:
+            answer = response.json()
+        except ValueError:
+            raise ServiceError(
+                f"{url} answered a body that is not JSON: {response.text[:200]}"
+            ) from None
+        return answer if isinstance(answer, dict) else {}
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,249 @@
+"""The integration: the five calls to the service, and the three webhooks it calls back."""
+
+from __future__ import annotations
+
+import json
+import weakref
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from patchwire import Context, Integration, WireModel
+from patchwire._errors import format_validation_error
+from patchwire.interfaces.hitl import CreateUserInput, StartHitlInput, StopHitlInput
+from patchwire.store import Message
+from patchwire_generic_hitl._client import ServiceClient
+from patchwire_generic_hitl._definition import GenericHitlConfiguration, definition
+from patchwire_generic_hitl._signing import HEADER, SignatureError, verify
+
+__all__ = ["REMOTE_CONVERSATION_TAG", "REMOTE_USER_TAG", "integration"]
+
+REMOTE_USER_TAG = "remoteUserId"
+REMOTE_CONVERSATION_TAG = "remoteConversationId"
+BOT = "BOT"
+
+integration = Integration(definition)
+_clients: weakref.WeakKeyDictionary[Context, ServiceClient] = weakref.WeakKeyDictionary()
+
+
+def client(ctx: Context) -> ServiceClient:
+    """One HTTP client per integration alias (the context is the same object for an alias)."""
+    found = _clients.get(ctx)
+    if found is None:
+        assert isinstance(ctx.configuration, GenericHitlConfiguration)
+        found = _clients[ctx] = ServiceClient(ctx.configuration)
+    return found
+
+
+@integration.action("create_user")
+async def create_user(ctx: Context, data: CreateUserInput) -> dict[str, str]:
+    payload = {
+        "role": "end-user",
+        "name": data.name,
+        "pictureUrl": data.picture_url,
+        "email": data.email,
+    }
+    answer = await client(ctx).call(
+        "/createRemoteUser",
+        {
+            "type": "createRemoteUser",
+            "payload": {k: v for k, v in payload.items() if v is not None},
+        },
+    )
+    remote_id = _remote_id(answer, "/createRemoteUser")
+    user = await ctx.get_or_create_user(
+        tags={REMOTE_USER_TAG: remote_id}, name=data.name, picture_url=data.picture_url
+    )
+    return {"user_id": user.id}
+
+
+def _remote_id(answer: dict[str, Any], path: str) -> str:
+    value = answer.get("id")
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"the service's {path} answer has no string 'id': {answer!r}")
+    return value
+
+
+def _transcript_line(entry: Any) -> dict[str, str]:
+    payload = entry.payload
+    text = next(
+        (
+            str(payload[k])
+            for k in ("text", "markdown", "imageUrl", "audioUrl", "videoUrl", "fileUrl")
+            if k in payload
+        ),
+        entry.type,
+    )
+    author = "bot" if entry.source.type == "bot" else entry.source.user_id
+    return {"text": text, "author": author, "timestamp": datetime.now(UTC).isoformat()}
+
+
+@integration.action("start_hitl")
+async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
+    user = await ctx.get_user(data.user_id)
+    if user is None or REMOTE_USER_TAG not in user.tags:
+        raise ValueError(
+            f"user {data.user_id!r} was not created by create_user of this integration"
+        )
+    payload: dict[str, Any] = {
+        "userId": user.tags[REMOTE_USER_TAG],
+        "messages": [_transcript_line(entry) for entry in data.message_history],
+        "messageHistory": [entry.model_dump(by_alias=True) for entry in data.message_history],
+    }
+    for key, value in (("title", data.title), ("description", data.description)):
+        if value is not None:
+            payload[key] = value
+    if data.hitl_session is not None:
+        session = data.hitl_session
+        payload["hitlSession"] = (
+            session.model_dump(by_alias=True) if isinstance(session, WireModel) else session
+        )
+    answer = await client(ctx).call(
+        "/createRemoteConversation", {"type": "createRemoteConversation", "payload": payload}
+    )
+    conversation = await ctx.create_conversation(
+        channel="hitl",
+        tags={REMOTE_CONVERSATION_TAG: _remote_id(answer, "/createRemoteConversation")},
+    )
+    return {"conversation_id": conversation.id}
+
+
+@integration.action("stop_hitl")
+async def stop_hitl(ctx: Context, data: StopHitlInput) -> dict[str, str]:
+    conversation = await ctx.get_conversation(data.conversation_id)
+    if conversation is None or REMOTE_CONVERSATION_TAG not in conversation.tags:
+        raise ValueError(
+            f"conversation {data.conversation_id!r} is not a session of this integration"
+        )
+    await client(ctx).call(
+        "/closeRemoteTicket",
+        {
+            "type": "closeRemoteTicket",
+            "payload": {
+                "remoteConversationId": conversation.tags[REMOTE_CONVERSATION_TAG],
+                "botpressConversationId": conversation.id,
+            },
+        },
+    )
+    return {}
+
+
+async def send(ctx: Context, message: Message) -> None:
+    conversation = await ctx.get_conversation(message.conversation_id)
+    assert conversation is not None
+    payload = dict(message.payload)
+    author_id = payload.pop("userId", None)
+    author = await ctx.get_user(str(author_id)) if author_id else None
+    remote_user = author.tags.get(REMOTE_USER_TAG, BOT) if author else BOT
+    await client(ctx).call(
+        "/botSendsMessage",
+        {
+            "type": "botSendsMessage",
+            "remoteConversationId": conversation.tags[REMOTE_CONVERSATION_TAG],
+            "remoteUserId": remote_user,
+            "payload": {"type": message.type, **payload},
+        },
+    )
+
+
+for _message_type in definition.all_channels["hitl"].messages:
+    integration.sender("hitl", _message_type)(send)
+
+
+class _AgentMessage(WireModel):
+    model_config = WireModel.model_config | {"extra": "ignore"}
+    remote_conversation_id: str
+    remote_user_id: str
+    message_type: str
+    payload: dict[str, Any]
+    message_id: str | None = None
+
+
+class _AgentAssigned(WireModel):
+    model_config = WireModel.model_config | {"extra": "ignore"}
+    remote_conversation_id: str
+    remote_user_id: str
+    name: str | None = None
+    picture_url: str | None = None
+
+
+class _StopHitl(WireModel):
+    model_config = WireModel.model_config | {"extra": "ignore"}
+    remote_conversation_id: str
+
+
+_BODIES: dict[str, type[WireModel]] = {
+    "message-from-agent": _AgentMessage,
+    "agent-assigned": _AgentAssigned,
+    "stop-hitl": _StopHitl,
+}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+@integration.webhook
+async def webhook(ctx: Context, request: Request) -> Response:
+    configuration = ctx.configuration
+    assert isinstance(configuration, GenericHitlConfiguration)
+    raw = await request.body()
+    header = request.headers.get(HEADER)
+    if configuration.signing_secret and not (configuration.allow_unsigned and header is None):
+        try:
+            verify(configuration.signing_secret, header, raw)
+        except SignatureError as error:
+            return _error(401, str(error))
+        assert header is not None
+        if not await ctx.remember(f"signature:{header}"):
+            return _error(401, "this signature was used already (a replayed request)")
+    path = request.path_params.get("path", "").strip("/")
+    model = _BODIES.get(path)
+    if model is None:
+        return _error(404, f"no webhook {path!r}: use one of {', '.join(_BODIES)}")
+    try:
+        body = model.model_validate(json.loads(raw or b"null"))
+    except (ValueError, ValidationError) as error:
+        reason = (
+            format_validation_error(error) if isinstance(error, ValidationError) else str(error)
+        )
+        return _error(400, f"malformed body: {reason}")
+    found = await ctx.find_conversations({REMOTE_CONVERSATION_TAG: body.remote_conversation_id})  # type: ignore[attr-defined]
+    if not found:
+        return _error(404, f"unknown remoteConversationId {body.remote_conversation_id!r}")  # type: ignore[attr-defined]
+    conversation = found[0]
+    if isinstance(body, _AgentMessage):
+        agent = await ctx.get_or_create_user(
+            tags={REMOTE_USER_TAG: body.remote_user_id, "role": "agent"}
+        )
+        stored = await ctx.receive_message(
+            conversation_id=conversation.id,
+            user_id=agent.id,
+            type=body.message_type,
+            payload=body.payload,
+            dedupe_key=body.message_id,
+        )
+        return JSONResponse(
+            {"ok": True, "duplicate": stored is None and body.message_id is not None}
+        )
+    if isinstance(body, _AgentAssigned):
+        agent = await ctx.get_or_create_user(
+            tags={REMOTE_USER_TAG: body.remote_user_id, "role": "agent"},
+            name=body.name,
+            picture_url=body.picture_url,
+        )
+        if body.name or body.picture_url:
+            agent = await ctx.update_user(agent.id, name=body.name, picture_url=body.picture_url)
+        await ctx.emit_event(
+            "hitl_assigned",
+            {"conversationId": conversation.id, "userId": agent.id},
+            conversation_id=conversation.id,
+        )
+        return JSONResponse({"ok": True})
+    await ctx.emit_event(
+        "hitl_stopped", {"conversationId": conversation.id}, conversation_id=conversation.id
+    )
+    return JSONResponse({"ok": True})

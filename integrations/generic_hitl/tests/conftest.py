@@ -1,0 +1,206 @@
+"""A fake live-agent service that checks every request against the protocol's OpenAPI file.
+
+It is served over real HTTP on loopback; the integration under test calls it, and the
+scripted human agent (``GenericHelpdesk``) calls the agent back with signed webhooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from openapi_core import OpenAPI
+from openapi_core.contrib.starlette.requests import StarletteOpenAPIRequest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from patchwire.runtime import Runtime
+from patchwire.testing.memory import render
+from patchwire_generic_hitl import HEADER, SignatureError, integration, sign, verify
+
+SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "hitl-api"
+SECRET = "a-shared-secret-for-the-tests"
+
+
+class FakeService:
+    """The service side of the protocol, strict about what it receives."""
+
+    def __init__(self) -> None:
+        contract = json.loads((SPECS / "openapi-external-service.json").read_text())
+        contract["servers"] = [{"url": "/"}]  # the file's server is a placeholder host
+        self.spec = OpenAPI.from_dict(contract)
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.invalid: list[str] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.conversations: dict[str, dict[str, Any]] = {}
+        self.failures: list[tuple[int, dict[str, str]]] = []
+        self.down = False
+        self.url = ""
+
+    async def endpoint(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            verify(SECRET, request.headers.get(HEADER), raw)
+        except SignatureError as error:
+            return JSONResponse({"error": str(error)}, status_code=401)
+        try:
+            self.spec.validate_request(StarletteOpenAPIRequest(request, body=raw))
+        except Exception as error:
+            self.invalid.append(f"{request.url.path}: {error}")
+            return JSONResponse({"error": f"invalid request: {error}"}, status_code=400)
+        if self.down:
+            return JSONResponse({"error": "down for maintenance"}, status_code=503)
+        if self.failures:
+            status, headers = self.failures.pop(0)
+            return JSONResponse({"error": "try again"}, status_code=status, headers=headers)
+        body = json.loads(raw)
+        path = request.url.path
+        self.requests.append((path, body))
+        if path == "/createRemoteUser":
+            remote = f"ru-{uuid.uuid4().hex[:8]}"
+            self.users[remote] = body["payload"]
+            return JSONResponse({"id": remote})
+        if path == "/createRemoteConversation":
+            remote = f"rc-{uuid.uuid4().hex[:8]}"
+            payload = body["payload"]
+            self.conversations[remote] = {
+                "received": [m["text"] for m in payload["messages"]],
+                "closed": False,
+                "payload": payload,
+            }
+            return JSONResponse({"id": remote})
+        if path == "/closeRemoteTicket":
+            self.conversations[body["payload"]["remoteConversationId"]]["closed"] = True
+            return Response(status_code=200)
+        if path == "/botSendsMessage":
+            message = dict(body["payload"])
+            self.conversations[body["remoteConversationId"]]["received"].append(
+                render(message.pop("type"), message)
+            )
+            return Response(status_code=200)
+        return Response(status_code=200)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/{path:path}", self.endpoint, methods=["POST"])])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[FakeService]:
+    fake = FakeService()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(fake.app(), port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    fake.url = f"http://127.0.0.1:{port}"
+    yield fake
+    server.should_exit = True
+    await task
+    assert fake.invalid == [], "requests that break the protocol's OpenAPI contract"
+
+
+class GenericHelpdesk:
+    """The conformance kit's driver: a human agent working in the fake service."""
+
+    implementation_key = "hitl<hitlSession>"
+
+    def __init__(self, service: FakeService) -> None:
+        self.integration = integration
+        self.service = service
+        self.configuration: Mapping[str, Any] = {
+            "endpointBaseUrl": service.url,
+            "signingSecret": SECRET,
+        }
+        self.webhooks: httpx.AsyncClient | None = None
+        self.next_timestamp = int(time.time()) - 250
+
+    def attach(self, runtime: Runtime, alias: str) -> None:
+        async def deliver(request: Request) -> Response:
+            return await runtime.handle_webhook(alias, request)
+
+        app = Starlette(routes=[Route("/webhooks/{alias}/{path:path}", deliver, methods=["POST"])])
+        self.webhooks = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=f"http://agent/webhooks/{alias}"
+        )
+
+    async def post(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        secret: str = SECRET,
+        signature: str | None = None,
+    ) -> httpx.Response:
+        assert self.webhooks is not None, "not attached to a running agent"
+        raw = json.dumps(body).encode()
+        # A service that delivers again signs again: each delivery gets its own timestamp.
+        self.next_timestamp += 1
+        moment = self.next_timestamp
+        headers = {
+            HEADER: signature if signature is not None else sign(secret, raw, timestamp=moment)
+        }
+        return await self.webhooks.post(path, content=raw, headers=headers)
+
+    async def opened(self) -> list[str]:
+        return list(self.service.conversations)
+
+    async def received(self, remote_id: str) -> list[str]:
+        return list(self.service.conversations[remote_id]["received"])
+
+    async def assign(self, remote_id: str, agent_name: str) -> None:
+        response = await self.post(
+            "/agent-assigned",
+            {
+                "remoteConversationId": remote_id,
+                "remoteUserId": f"agent-{agent_name}",
+                "name": agent_name,
+            },
+        )
+        assert response.status_code == 200, response.text
+
+    async def reply(
+        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+    ) -> None:
+        response = await self.post(
+            "/message-from-agent",
+            {
+                "remoteConversationId": remote_id,
+                "remoteUserId": "agent-Alice",
+                "messageType": type,
+                "payload": dict(payload),
+                "messageId": message_id,
+            },
+        )
+        assert response.status_code == 200, response.text
+
+    async def close(self, remote_id: str) -> None:
+        response = await self.post("/stop-hitl", {"remoteConversationId": remote_id})
+        assert response.status_code == 200, response.text
+
+    def go_down(self) -> None:
+        self.service.down = True
+
+    def come_back(self) -> None:
+        self.service.down = False
+
+
+@pytest.fixture
+def helpdesk(service: FakeService) -> GenericHelpdesk:
+    return GenericHelpdesk(service)
