@@ -6,7 +6,8 @@ clients written for that ecosystem send and read them unchanged.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
 
@@ -30,6 +31,7 @@ __all__ = [
     "MessageHistoryEntry",
     "TextPayload",
     "VideoPayload",
+    "as_text",
 ]
 
 
@@ -192,3 +194,26 @@ class MessageHistoryEntry(WireModel):
         "bloc",
     ]
     payload: dict[str, object]
+
+
+_URL_KEYS = ("imageUrl", "audioUrl", "videoUrl", "fileUrl")
+
+
+def as_text(type: str, payload: Mapping[str, Any]) -> str:
+    """A message as one line of plain text, for systems that show text only (transcripts)."""
+    if type == "bloc":
+        return " / ".join(as_text(item["type"], item["payload"]) for item in payload["items"])
+    if type == "carousel":
+        return " / ".join(as_text("card", card) for card in payload["items"])
+    if type in ("choice", "dropdown"):
+        labels = " | ".join(str(option["label"]) for option in payload["options"])
+        return f"{payload['text']} [{labels}]"
+    if type == "card":
+        return " - ".join(str(payload[k]) for k in ("title", "subtitle") if payload.get(k))
+    if type == "location":
+        place = payload.get("address") or f"{payload['latitude']}, {payload['longitude']}"
+        return str(place)
+    for key in ("text", "markdown", *_URL_KEYS):
+        if key in payload:
+            return str(payload[key])
+    return f"<{type}>"

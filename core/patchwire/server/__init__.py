@@ -2,6 +2,7 @@
 
 from patchwire.server._agent import DATABASE_ENV, LoadedAgent, database_url_for, open_agent
 from patchwire.server._app import AGENT_ENV, create_app, create_app_from_env
+from patchwire.server._pages import html_page
 
 __all__ = [
     "AGENT_ENV",
@@ -10,5 +11,6 @@ __all__ = [
     "create_app",
     "create_app_from_env",
     "database_url_for",
+    "html_page",
     "open_agent",
 ]

@@ -25,10 +25,11 @@ from patchwire.interfaces.hitl import (
     StopHitlInput,
 )
 from patchwire.interfaces.hitl import definition as hitl
+from patchwire.messages import as_text
 from patchwire.runtime import Runtime
 from patchwire.store import Message
 
-__all__ = ["MemoryHelpdesk", "Ticket", "render"]
+__all__ = ["MemoryHelpdesk", "Ticket"]
 
 
 class Ticket(WireModel):
@@ -36,16 +37,6 @@ class Ticket(WireModel):
 
     priority: str | None = None
     queue: str | None = None
-
-
-def render(type: str, payload: Mapping[str, Any]) -> str:
-    """A message as a helpdesk would show it in plain text."""
-    if type == "bloc":
-        return " / ".join(render(item["type"], item["payload"]) for item in payload["items"])
-    for key in ("text", "markdown", "imageUrl", "audioUrl", "videoUrl", "fileUrl"):
-        if key in payload:
-            return str(payload[key])
-    return f"<{type}>"
 
 
 class OutsideSystemDown(ConnectionError):
@@ -91,7 +82,7 @@ class MemoryHelpdesk:
         async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
             self._reachable(ctx)
             remote = uuid.uuid4().hex[:10]
-            self._received[remote] = [render(m.type, m.payload) for m in data.message_history]
+            self._received[remote] = [as_text(m.type, m.payload) for m in data.message_history]
             self.tickets[remote] = data.hitl_session  # type: ignore[assignment]
             conversation = await ctx.create_conversation(channel="hitl", tags={"remoteId": remote})
             self._conversations[remote] = conversation.id
@@ -110,7 +101,7 @@ class MemoryHelpdesk:
             conversation = await ctx.get_conversation(message.conversation_id)
             assert conversation is not None
             self._received[conversation.tags["remoteId"]].append(
-                render(message.type, message.payload)
+                as_text(message.type, message.payload)
             )
 
         for message_type in hitl.channels["hitl"].messages:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from patchwire import Context, Integration, WireModel
 from patchwire._errors import format_validation_error
 from patchwire.interfaces.hitl import CreateUserInput, StartHitlInput, StopHitlInput
+from patchwire.messages import MessageHistoryEntry, as_text
 from patchwire.store import Message
 from patchwire_generic_hitl._client import ServiceClient
 from patchwire_generic_hitl._definition import GenericHitlConfiguration, definition
@@ -67,18 +68,9 @@ def _remote_id(answer: dict[str, Any], path: str) -> str:
     return value
 
 
-def _transcript_line(entry: Any) -> dict[str, str]:
-    payload = entry.payload
-    text = next(
-        (
-            str(payload[k])
-            for k in ("text", "markdown", "imageUrl", "audioUrl", "videoUrl", "fileUrl")
-            if k in payload
-        ),
-        entry.type,
-    )
+def _transcript_line(entry: MessageHistoryEntry, moment: str) -> dict[str, str]:
     author = "bot" if entry.source.type == "bot" else entry.source.user_id
-    return {"text": text, "author": author, "timestamp": datetime.now(UTC).isoformat()}
+    return {"text": as_text(entry.type, entry.payload), "author": author, "timestamp": moment}
 
 
 @integration.action("start_hitl")
@@ -88,9 +80,10 @@ async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
         raise ValueError(
             f"user {data.user_id!r} was not created by create_user of this integration"
         )
+    moment = datetime.now(UTC).isoformat()
     payload: dict[str, Any] = {
         "userId": user.tags[REMOTE_USER_TAG],
-        "messages": [_transcript_line(entry) for entry in data.message_history],
+        "messages": [_transcript_line(entry, moment) for entry in data.message_history],
         "messageHistory": [entry.model_dump(by_alias=True) for entry in data.message_history],
     }
     for key, value in (("title", data.title), ("description", data.description)):

@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from patchwire.messages import as_text
 from patchwire.runtime import Runtime
-from patchwire.testing.memory import render
 from patchwire_generic_hitl import HEADER, SignatureError, integration, sign, verify
 
 SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "hitl-api"
@@ -86,7 +86,7 @@ class FakeService:
         if path == "/botSendsMessage":
             message = dict(body["payload"])
             self.conversations[body["remoteConversationId"]]["received"].append(
-                render(message.pop("type"), message)
+                as_text(message.pop("type"), message)
             )
             return Response(status_code=200)
         return Response(status_code=200)

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from patchwire.integrations.chat import build_chat_integration
-from patchwire.integrations.webchat._page import html_page
+from patchwire.server import html_page
 
 __all__ = ["integration"]
 

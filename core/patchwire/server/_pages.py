@@ -1,4 +1,4 @@
-"""Serving the webchat page with headers that keep it fresh and confined to this origin."""
+"""Serving a package's HTML page with headers that keep it fresh and confined to its origin."""
 
 from __future__ import annotations
 
