@@ -9,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from patchwire.cli._check import check
+from patchwire.cli._demo import demo
+from patchwire.cli._desk import desk
 from patchwire.cli._init import init
 from patchwire.cli._list import list_packages
 from patchwire.cli._serve import dev, serve
@@ -30,6 +32,8 @@ app.command("init")(init)
 app.command("dev")(dev)
 app.command("serve")(serve)
 app.command("typegen")(typegen)
+app.command("demo")(demo)
+app.command("desk")(desk)
 
 
 def main() -> None:

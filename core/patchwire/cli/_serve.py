@@ -10,22 +10,28 @@ import typer
 
 __all__ = ["dev", "serve"]
 
-AgentPath = Annotated[Path, typer.Argument(help="The agent folder (holding agent.toml).")]
+AgentPath = Annotated[
+    Path, typer.Argument(help="The agent folder (holding agent.toml), or its config file.")
+]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
 
 
-def _agent_folder(path: Path) -> Path:
-    folder = path.parent if path.name == "agent.toml" else path
-    if not (folder / "agent.toml").is_file():
-        typer.echo(f"error: no agent.toml in {folder} (create one with `patchwire init`)", err=True)
+def agent_folder(path: Path) -> Path:
+    """The agent as the server loads it: a folder with agent.toml, or a config file by name."""
+    from patchwire._config import config_path
+
+    if not config_path(path).is_file():
+        typer.echo(
+            f"error: no {config_path(path)} (create an agent with `patchwire init`)", err=True
+        )
         raise typer.Exit(2)
-    return folder.resolve()
+    return path.resolve()
 
 
-def _prepare(folder: Path, database_url: str | None) -> None:
+def exit_on_problems(folder: Path) -> None:
     """Fail fast with the check's own lines before any server starts."""
-    from patchwire._config import load_config
+    from patchwire._config import config_path, load_config
     from patchwire._errors import ConfigError
     from patchwire._resolver import run
 
@@ -35,8 +41,12 @@ def _prepare(folder: Path, database_url: str | None) -> None:
         problems = error.problems
     if problems:
         for problem in problems:
-            typer.echo(f"{folder / 'agent.toml'}: {problem}", err=True)
+            typer.echo(f"{config_path(folder)}: {problem}", err=True)
         raise typer.Exit(1)
+
+
+def _prepare(folder: Path, database_url: str | None) -> None:
+    exit_on_problems(folder)
     os.environ["PATCHWIRE_AGENT"] = str(folder)
     if database_url:
         os.environ["PATCHWIRE_DATABASE_URL"] = database_url
@@ -85,7 +95,7 @@ def serve(
 
     import uvicorn
 
-    folder = _agent_folder(path)
+    folder = agent_folder(path)
     _prepare(folder, database_url)
     asyncio.run(_register(folder))
     _print_urls(folder, host, port)
@@ -108,7 +118,7 @@ def dev(
     """Run the agent locally on a SQLite file, restarting when its folder changes."""
     import uvicorn
 
-    folder = _agent_folder(path)
+    folder = agent_folder(path)
     _prepare(folder, None)
     _print_urls(folder, host, port)
     uvicorn.run(
@@ -117,7 +127,7 @@ def dev(
         host=host,
         port=port,
         reload=True,
-        reload_dirs=[str(folder)],
+        reload_dirs=[str(folder if folder.is_dir() else folder.parent)],
         reload_excludes=[".patchwire/*"],
         timeout_graceful_shutdown=5,
         log_level="info",

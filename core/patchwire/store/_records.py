@@ -54,6 +54,12 @@ class Message:
     tags: Mapping[str, str]
     created_at: datetime
 
+    @property
+    def text(self) -> str:
+        """The text of a ``text`` or ``markdown`` message; empty for every other type."""
+        value = self.payload.get("text", self.payload.get("markdown", ""))
+        return value if isinstance(value, str) else ""
+
 
 @dataclass(frozen=True)
 class MessagePage:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from typing import Any
 
 import httpx
@@ -16,7 +18,7 @@ from tenacity import (
 
 from patchwire import PatchwireError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
-from patchwire_generic_hitl._signing import HEADER, sign
+from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, sign
 
 __all__ = ["ServiceClient", "ServiceError"]
 
@@ -54,6 +56,22 @@ class ServiceClient:
         self.configuration = configuration
         self.base_url = configuration.endpoint_base_url.rstrip("/")
         self._http = httpx.AsyncClient(timeout=15, transport=transport)
+        self._signed: dict[bytes, int] = {}
+
+    def _timestamp(self, raw: bytes) -> int:
+        """Now, unless this body was signed at that second: then a later second.
+
+        A receiver refuses a signature it has seen (a replay), so two deliveries of one body
+        (a retry, or a service's "send again") must not share a timestamp.
+        """
+        now = int(time.time())
+        digest = hashlib.sha256(raw).digest()
+        previous = self._signed.get(digest)
+        moment = now if previous is None or previous < now else previous + 1
+        if len(self._signed) > 1024:
+            self._signed = {k: v for k, v in self._signed.items() if v >= now - TOLERANCE_SECONDS}
+        self._signed[digest] = moment
+        return moment
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to ``path``; the decoded JSON answer (``{}`` when empty)."""
@@ -74,7 +92,9 @@ class ServiceClient:
     async def _post(self, url: str, raw: bytes) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         if self.configuration.signing_secret:
-            headers[HEADER] = sign(self.configuration.signing_secret, raw)
+            headers[HEADER] = sign(
+                self.configuration.signing_secret, raw, timestamp=self._timestamp(raw)
+            )
         try:
             response = await self._http.post(url, content=raw, headers=headers)
         except httpx.TransportError as error:
