@@ -72,7 +72,7 @@ async def _register(folder: Path) -> None:
         for alias, integration in loaded.runtime.registrations():
             with console.status(f"registering {alias} ..."):
                 try:
-                    await integration(loaded.runtime.context(alias))
+                    await integration(loaded.runtime.context(alias, "integration"))
                 except Exception as error:
                     console.print(f"[red]registering {alias} failed:[/red] {error}")
                     raise typer.Exit(1) from error

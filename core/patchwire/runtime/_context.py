@@ -1,7 +1,7 @@
 """``Context``: the host API one integration, plugin or the agent code works through.
 
-States are namespaced by the context's alias automatically, so two aliases of one plugin never
-see each other's data. Everything goes through the store; nothing here touches the database.
+States and remembered keys are namespaced by the context's kind and alias, so two aliases of
+one plugin, or an integration and a plugin sharing an alias, never see each other's data. Everything goes through the store; nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Context:
         self._bindings = dict(bindings or {})
         self.alias = alias
         self.kind = kind
+        self.namespace = f"{kind}:{alias}"
         self.configuration = configuration
         self._interfaces = interfaces
 
@@ -248,13 +249,13 @@ class Context:
     # --- states ----------------------------------------------------------------------------
 
     async def get_state(self, scope: StateScope, owner_id: str, name: str) -> Any | None:
-        return await self.store.get_state(scope, owner_id, self.alias, name)
+        return await self.store.get_state(scope, owner_id, self.namespace, name)
 
     async def set_state(self, scope: StateScope, owner_id: str, name: str, value: Any) -> None:
-        await self.store.set_state(scope, owner_id, self.alias, name, value)
+        await self.store.set_state(scope, owner_id, self.namespace, name, value)
 
     async def delete_state(self, scope: StateScope, owner_id: str, name: str) -> None:
-        await self.store.delete_state(scope, owner_id, self.alias, name)
+        await self.store.delete_state(scope, owner_id, self.namespace, name)
 
     # --- events ----------------------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class Context:
             payload=payload,
             conversation_id=conversation_id,
             user_id=user_id,
-            dedupe=(f"event:{self.alias}", dedupe_key) if dedupe_key is not None else None,
+            dedupe=(f"event:{self.namespace}", dedupe_key) if dedupe_key is not None else None,
         )
         if event is not None:
             self._runtime.wake()
@@ -282,7 +283,7 @@ class Context:
 
     async def remember(self, key: str) -> bool:
         """True the first time this alias remembers ``key`` (replay and duplicate defence)."""
-        return await self.store.remember(f"alias:{self.alias}", key)
+        return await self.store.remember(self.namespace, key)
 
     async def get_event(self, event_id: str) -> Event | None:
         return await self.store.get_event(event_id)

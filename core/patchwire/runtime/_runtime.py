@@ -18,7 +18,7 @@ import traceback
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -77,7 +77,7 @@ class Runtime:
         self.hooks = HookRunner()
         self._concurrency = concurrency
         self._integrations: dict[str, Integration] = {}
-        self._contexts: dict[str, Context] = {}
+        self._contexts: dict[str, dict[str, Context]] = {"integration": {}, "plugin": {}}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.integrations = Namespace("integration", {})
@@ -115,7 +115,7 @@ class Runtime:
                 raise NotRunnableError(_not_runnable("integration", alias, resolved.record.pin))
             ctx = Context(self, alias=alias, kind="integration", configuration=resolved.config)
             self._integrations[alias] = package
-            self._contexts[alias] = ctx
+            self._contexts["integration"][alias] = ctx
             integration_actions[alias] = _actions(
                 alias, package, package.definition.all_actions, ctx
             )
@@ -146,7 +146,7 @@ class Runtime:
             interfaces=Namespace("interface", interfaces),
             bindings={name: b.integration_alias for name, b in resolved.bindings.items()},
         )
-        self._contexts[alias] = ctx
+        self._contexts["plugin"][alias] = ctx
         self.hooks.register(alias, ctx, package.hook_implementations)
         definitions = plugin_actions(self.agent, resolved)
         return _actions(alias, package, definitions, ctx)
@@ -159,14 +159,24 @@ class Runtime:
             if integration.register_handler is not None
         ]
 
-    def context(self, alias: str) -> Context:
-        """The host API of an integration or plugin alias (the same object every time)."""
-        try:
-            return self._contexts[alias]
-        except KeyError:
+    def context(self, alias: str, kind: Literal["integration", "plugin"] | None = None) -> Context:
+        """The host API of an integration or plugin alias (the same object every time).
+
+        An integration and a plugin may share an alias (``[integrations.hitl]`` beside
+        ``[plugins.hitl]``); then ``kind`` says which one is meant.
+        """
+        kinds = [kind] if kind is not None else ["integration", "plugin"]
+        found = [self._contexts[k][alias] for k in kinds if alias in self._contexts[k]]
+        if len(found) == 1:
+            return found[0]
+        if found:
             raise LookupError(
-                f"no integration or plugin alias {alias!r} in agent {self.agent.name!r}"
-            ) from None
+                f"{alias!r} names an integration and a plugin of agent {self.agent.name!r}: "
+                "pass kind='integration' or kind='plugin'"
+            )
+        raise LookupError(
+            f"no {kind or 'integration or plugin'} alias {alias!r} in agent {self.agent.name!r}"
+        )
 
     def channel_definition(self, alias: str, channel: str) -> ChannelDefinition:
         integration = self._integrations.get(alias)
@@ -223,7 +233,7 @@ class Runtime:
             tags=changed.tags,
         )
         try:
-            await sender(self._contexts[conversation.integration], message)
+            await sender(self._contexts["integration"][conversation.integration], message)
         except Exception as error:
             await self.store.set_message_status(message.id, "failed")
             logger.warning(
@@ -252,7 +262,9 @@ class Runtime:
                 status_code=404,
             )
         try:
-            response = await integration.webhook_handler(self._contexts[alias], request)
+            response = await integration.webhook_handler(
+                self._contexts["integration"][alias], request
+            )
         except Exception:
             incident = uuid.uuid4().hex[:12]
             logger.exception(

@@ -110,7 +110,7 @@ class MemoryHelpdesk:
     # --- the human agent's side -----------------------------------------------------------
 
     def attach(self, runtime: Runtime, alias: str) -> None:
-        self._ctx = runtime.context(alias)
+        self._ctx = runtime.context(alias, "integration")
 
     @property
     def ctx(self) -> Context:

@@ -244,3 +244,22 @@ async def test_webhooks_get_the_raw_body_and_errors_hide_internals(
     assert crashed.status_code == 500
     assert b"secret internals" not in crashed.body and b"incident" in crashed.body
     assert "secret internals" in caplog.text
+
+
+async def test_an_integration_and_a_plugin_may_share_an_alias(start_agent: Start) -> None:
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=("chat",))
+    integration = agent.runtime.context("chat", "integration")
+    plugin = agent.runtime.context("chat", "plugin")
+    assert (integration.kind, plugin.kind) == ("integration", "plugin")
+    with pytest.raises(LookupError, match="names an integration and a plugin"):
+        agent.runtime.context("chat")
+    await integration.set_state("conversation", "c", "session", {"by": "integration"})
+    await plugin.set_state("conversation", "c", "session", {"by": "plugin"})
+    assert await integration.get_state("conversation", "c", "session") == {"by": "integration"}
+    assert await integration.remember("k") and await plugin.remember("k")
+    sent = await integration.create_conversation(channel="channel")
+    await plugin.send_message(
+        conversation_id=sent.id, type="text", payload={"text": "to the integration's sender"}
+    )
+    await agent.runtime.process_pending()
+    assert [m.payload["text"] for m in agent.recorder.sent] == ["to the integration's sender"]

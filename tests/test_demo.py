@@ -1,0 +1,153 @@
+"""`patchwire demo` as a new user runs it: the whole handoff in a browser, webchat to desk."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from patchwire.demo import free_port
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class RunningDemo:
+    process: subprocess.Popen[str]
+    chat_url: str
+    desk_url: str
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[RunningDemo]:
+    port, desk_port = free_port(0), free_port(0)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "patchwire.cli", "demo", "--port", str(port),
+         "--desk-port", str(desk_port), "--data", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(2)]
+    assert lines == [
+        f"talk to the bot here:      http://127.0.0.1:{port}/webchat\n",
+        f"answer as a human here:    http://127.0.0.1:{desk_port}/\n",
+    ], "".join(lines) + process.stdout.read() if process.poll() is not None else lines
+    running = RunningDemo(process, lines[0].split()[-1], lines[1].split()[-1])
+    try:
+        yield running
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output
+    assert output.rstrip().endswith("stopped"), output
+
+
+def test_the_demo_answers_on_both_urls_and_stops_on_ctrl_c(demo: RunningDemo) -> None:
+    chat = httpx.get(demo.chat_url, follow_redirects=True, timeout=10)
+    assert chat.status_code == 200 and "<title>Chat</title>" in chat.text
+    desk = httpx.get(demo.desk_url, timeout=10)
+    assert desk.status_code == 200 and "<title>Agent desk</title>" in desk.text
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=BROWSER_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.mark.browser
+async def test_the_whole_handoff_in_a_browser(demo: RunningDemo, browser: object) -> None:
+    from playwright.async_api import Browser, Page
+
+    assert isinstance(browser, Browser)
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    async def shot(page: Page, name: str) -> None:
+        await page.screenshot(path=str(ARTIFACTS / f"demo-{name}.png"))
+
+    user = await browser.new_page(viewport={"width": 420, "height": 760})
+    await user.goto(demo.chat_url)
+    await user.wait_for_selector("#status:has-text('online')", timeout=15_000)
+
+    async def say(text: str) -> None:
+        await user.fill("#input", text)
+        await user.press("#input", "Enter")
+
+    await say("my parcel never arrived")
+    await user.wait_for_selector(".row.theirs", timeout=15_000)
+    await say("/starthitl")
+    await user.wait_for_selector(".row.theirs:has-text('Escalating to support...')", timeout=15_000)
+    await shot(user, "1-user-hands-off")
+
+    agent = await browser.new_page(viewport={"width": 1100, "height": 760})
+    await agent.goto(demo.desk_url)
+    await agent.fill("#agent-name", "Alice")
+    await agent.press("#agent-name", "Tab")
+    await agent.wait_for_selector("#queue .item:has-text('Support HITL')", timeout=15_000)
+    await agent.click("#queue .item:has-text('Support HITL')")
+    history = agent.locator("#history")
+    await history.locator(".message.user:has-text('my parcel never arrived')").wait_for()
+    await history.locator(".message.user:has-text('/starthitl')").wait_for()
+    await shot(agent, "2-desk-queue-with-history")
+
+    await agent.click("#claim")
+    await agent.wait_for_selector("#status:has-text('claimed by Alice')", timeout=15_000)
+    await agent.fill("#reply", "Hi, I am Alice. Let me look at your parcel.")
+    await agent.press("#reply", "Enter")
+    await history.locator(".message.agent:has-text('Let me look at your parcel')").wait_for()
+
+    reply = user.locator(".row.theirs", has_text="Let me look at your parcel")
+    await reply.wait_for(timeout=15_000)
+    assert await reply.locator(".author").inner_text() == "Alice"
+    await say("thanks, that was quick")
+    await history.locator(".message.user:has-text('thanks, that was quick')").wait_for(
+        timeout=15_000
+    )
+    await shot(user, "3-user-sees-the-agent")
+
+    await say("/end")
+    await user.wait_for_selector(
+        ".row.theirs:has-text('You have ended the session with the human agent')",
+        timeout=15_000,
+    )
+    await agent.wait_for_selector("#status:has-text('closed')", timeout=15_000)
+    assert await agent.locator("#reply").is_disabled()
+    await shot(agent, "4-desk-shows-it-closed")
+
+    answers = await user.locator(".row.theirs").count()
+    await say("is the bot back?")
+    await user.locator(".row.theirs").nth(answers).wait_for(timeout=15_000)
+    assert "is the bot back?" not in await history.inner_text()
+    await shot(user, "5-the-bot-answers-again")
