@@ -14,10 +14,9 @@ $(STAMP): pyproject.toml plugins/hitl/pyproject.toml integrations/generic_hitl/p
 	$(BIN)/python -m pip install --quiet $(DISTRIBUTIONS)
 	touch $(STAMP)
 
-# Until `patchwire demo` (the agent desk and the full handoff) lands, the demo is the example
-# chat agent: open http://127.0.0.1:8080/webchat and talk to it.
+# The whole handoff on this machine: the example support agent and the agent desk.
 demo: $(STAMP)
-	$(BIN)/patchwire dev examples/chat-agent
+	$(BIN)/patchwire demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

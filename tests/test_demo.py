@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +41,18 @@ class RunningDemo:
 def demo(tmp_path: Path) -> Iterator[RunningDemo]:
     port, desk_port = free_port(0), free_port(0)
     process = subprocess.Popen(
-        [sys.executable, "-m", "patchwire.cli", "demo", "--port", str(port),
-         "--desk-port", str(desk_port), "--data", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "patchwire.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--desk-port",
+            str(desk_port),
+            "--data",
+            str(tmp_path),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -151,3 +162,31 @@ async def test_the_whole_handoff_in_a_browser(demo: RunningDemo, browser: object
     await user.locator(".row.theirs").nth(answers).wait_for(timeout=15_000)
     assert "is the bot back?" not in await history.inner_text()
     await shot(user, "5-the-bot-answers-again")
+
+
+def test_a_wheel_carries_the_demo_agent(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = tmp_path.glob("patchwire-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packed = {name: archive.read(name) for name in archive.namelist() if "_demo_agent" in name}
+    examples = root / "examples" / "support-agent"
+    assert packed == {
+        f"patchwire/_demo_agent/{name}": (examples / name).read_bytes()
+        for name in ("agent.toml", "agent.py")
+    }

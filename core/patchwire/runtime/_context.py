@@ -1,7 +1,8 @@
 """``Context``: the host API one integration, plugin or the agent code works through.
 
 States and remembered keys are namespaced by the context's kind and alias, so two aliases of
-one plugin, or an integration and a plugin sharing an alias, never see each other's data. Everything goes through the store; nothing here touches the database.
+one plugin, or an integration and a plugin sharing an alias, never see each other's data.
+Everything goes through the store; nothing here touches the database.
 """
 
 from __future__ import annotations
