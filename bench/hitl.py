@@ -49,7 +49,7 @@ async def fill_sessions(harness: HitlHarness, count: int) -> None:
             StateRow(
                 scope="conversation",
                 owner_id=i,
-                namespace="hitl",
+                namespace="plugin:hitl",
                 name="session",
                 updated_at=now,
                 value={
