@@ -29,7 +29,7 @@ from patchwire.messages import as_text
 from patchwire.runtime import Runtime
 from patchwire_generic_hitl import HEADER, SignatureError, integration, sign, verify
 
-SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "hitl-api"
+SPECS = Path(__file__).resolve().parents[3] / "specs" / "hitl-api"
 SECRET = "a-shared-secret-for-the-tests"
 
 
