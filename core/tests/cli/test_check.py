@@ -24,7 +24,7 @@ def test_the_example_agent_is_clean() -> None:
     result = runner.invoke(app, ["check", str(EXAMPLE)], env={"HITL_SIGNING_SECRET": ""})
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        f"{EXAMPLE / 'agent.toml'}: ok: agent 'support-agent' resolves (1 integration, 1 plugin)"
+        f"{EXAMPLE / 'agent.toml'}: ok: agent 'support-agent' resolves (3 integrations, 1 plugin)"
     ]
 
 
@@ -34,7 +34,7 @@ def test_problems_are_one_line_each_and_exit_1(tmp_path: Path) -> None:
         """name = "broken-agent"
 [integrations]
 hitl = "generic-hitl@latest"
-Desk = "zendesk@latest"
+Desk = "helpscout@latest"
 [plugins.hitl]
 version = "hitl@latest"
 dependencies.hitl = { integrationAlias = "htil" }
@@ -49,7 +49,7 @@ dependencies.hitl = { integrationAlias = "htil" }
         f"{file}: bad-alias integrations.Desk: 'Desk' is not a valid integration alias (2-100 "
         "characters: lowercase letters, digits, '-' or '_', starting with a letter, e.g. 'desk')",
         f"{file}: not-installed integrations.Desk.version: no installed integration is named "
-        "'zendesk' (installed: chat, generic-hitl, webchat) (pip install patchwire-zendesk "
+        "'helpscout' (installed: chat, generic-hitl, intercom, webchat, zendesk) (pip install patchwire-helpscout "
         "(a guess from the patchwire-<name> naming convention; check the package's documentation))",
         f"{file}: unknown-integration-alias plugins.hitl.dependencies.hitl.integrationAlias: "
         "integration alias 'htil' is not declared in [integrations] (did you mean 'hitl'? "
