@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from patchwire._definitions import IntegrationDefinition, PluginDefinition
 from patchwire._errors import DefinitionError
 
-__all__ = ["ActionHandler", "Integration", "Plugin"]
+__all__ = ["ActionHandler", "Integration", "OnlineCheck", "Plugin"]
 
 ActionHandler = Callable[[Any, Any], Awaitable[Any]]
 """``async def handler(ctx, input) -> output``: ``input`` is the validated input model."""
@@ -25,6 +25,10 @@ WebhookHandler = Callable[[Any, Any], Awaitable[Any]]
 
 LifecycleHandler = Callable[[Any], Awaitable[Any]]
 """``async def register(ctx)``: sets up (or tears down) the outside system, idempotently."""
+
+OnlineCheck = Callable[[Any], Awaitable[list[str]]]
+"""``async def check(configuration) -> problems``: asks the outside system whether the agent's
+configuration (address, credentials) works; an empty list means it does."""
 
 HookImplementation = Callable[..., Awaitable[Any]]
 
@@ -68,6 +72,7 @@ class Integration(_ActionRegistry):
         self.webhook_handler: WebhookHandler | None = None
         self.register_handler: LifecycleHandler | None = None
         self.unregister_handler: LifecycleHandler | None = None
+        self.online_check: OnlineCheck | None = None
 
     def __repr__(self) -> str:
         return f"<Integration {self.definition.name} {self.definition.version}>"
@@ -91,6 +96,11 @@ class Integration(_ActionRegistry):
 
     def on_unregister(self, handler: _F) -> _F:
         self.unregister_handler = handler
+        return handler
+
+    def on_check(self, handler: _F) -> _F:
+        """Record the check ``patchwire check --online`` runs (see :data:`OnlineCheck`)."""
+        self.online_check = handler
         return handler
 
     def problems(self) -> list[str]:

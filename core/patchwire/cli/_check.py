@@ -24,6 +24,10 @@ def check(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object for tools instead of lines.")
     ] = False,
+    online: Annotated[
+        bool,
+        typer.Option("--online", help="Also ask each outside system whether the credentials work."),
+    ] = False,
 ) -> None:
     """Resolve agent.toml against the installed packages; exit 1 when anything is wrong."""
     from patchwire._config import config_path, load_config
@@ -39,6 +43,12 @@ def check(
     else:
         name = config.name
         resolution = run(config)
+        if online and resolution.agent is not None:
+            import asyncio
+
+            from patchwire._online import check_online
+
+            resolution.problems += asyncio.run(check_online(resolution.agent))
     usage = any(problem.code == "no-config" for problem in resolution.problems)
     if json_output:
         report = {
@@ -51,7 +61,7 @@ def check(
         typer.echo(json.dumps(report, indent=2))
     else:
         _print_lines(file, resolution.problems, resolution.notes)
-        if resolution.agent is not None:
+        if resolution.agent is not None and not resolution.problems:
             agent = resolution.agent
             typer.echo(
                 f"{file}: ok: agent {agent.name!r} resolves "

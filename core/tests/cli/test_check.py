@@ -130,3 +130,23 @@ def test_the_installed_script_checks_the_example() -> None:
     report = json.loads(completed.stdout)
     assert report["ok"] is True
     assert report["agent"] == "support-agent"
+
+
+def test_online_reports_what_the_outside_systems_say(tmp_path: Path) -> None:
+    folder = agent_file(
+        tmp_path,
+        """name = "online-agent"
+[integrations.hitl]
+version = "generic-hitl@latest"
+config = { endpointBaseUrl = "http://127.0.0.1:9", signingSecret = "sixteen-characters-or-more" }
+""",
+    )
+    offline = runner.invoke(app, ["check", str(folder)])
+    assert offline.exit_code == 0, offline.output
+    online = runner.invoke(app, ["check", str(folder), "--online"])
+    assert online.exit_code == 1
+    [line, summary] = online.output.splitlines()
+    assert line.startswith(
+        f"{folder / 'agent.toml'}: online integrations.hitl: http://127.0.0.1:9/ping kept failing"
+    )
+    assert summary == f"{folder / 'agent.toml'}: 1 problem"

@@ -16,7 +16,7 @@ from patchwire._errors import format_validation_error
 from patchwire.interfaces.hitl import CreateUserInput, StartHitlInput, StopHitlInput
 from patchwire.messages import MessageHistoryEntry, as_text
 from patchwire.store import Message
-from patchwire_generic_hitl._client import ServiceClient
+from patchwire_generic_hitl._client import ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration, definition
 from patchwire_generic_hitl._signing import HEADER, SignatureError, verify
 
@@ -37,6 +37,19 @@ def client(ctx: Context) -> ServiceClient:
         assert isinstance(ctx.configuration, GenericHitlConfiguration)
         found = _clients[ctx] = ServiceClient(ctx.configuration)
     return found
+
+
+@integration.on_check
+async def ping(configuration: GenericHitlConfiguration) -> list[str]:
+    """The service answers a signed ``/ping`` (what ``patchwire check --online`` runs)."""
+    service = ServiceClient(configuration)
+    try:
+        await service.call("/ping", {"type": "ping"})
+    except ServiceError as error:
+        return [str(error)]
+    finally:
+        await service.close()
+    return []
 
 
 @integration.action("create_user")

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from patchwire.testing.hitl import HitlHarness, start_harness
-from patchwire_generic_hitl import GenericHitlConfiguration, sign
+from patchwire_generic_hitl import GenericHitlConfiguration, integration, sign
 
 from .conftest import SECRET, FakeService, GenericHelpdesk
 
@@ -135,3 +135,15 @@ def test_a_signing_secret_is_required_unless_unsigned_is_allowed() -> None:
     with pytest.raises(ValidationError, match="signingSecret is required"):
         GenericHitlConfiguration(endpoint_base_url="http://desk")
     GenericHitlConfiguration(endpoint_base_url="http://desk", allow_unsigned=True)
+
+
+async def test_the_online_check_pings_the_service(service: FakeService) -> None:
+    configuration = GenericHitlConfiguration(endpoint_base_url=service.url, signing_secret=SECRET)
+    assert integration.online_check is not None
+    assert await integration.online_check(configuration) == []
+    assert service.requests[-1] == ("/ping", {"type": "ping"})
+    wrong = GenericHitlConfiguration(
+        endpoint_base_url=service.url, signing_secret="not-the-secret-the-service-has"
+    )
+    [problem] = await integration.online_check(wrong)
+    assert "refused the call with 401" in problem and "signature" in problem
