@@ -49,7 +49,8 @@ dependencies.hitl = { integrationAlias = "htil" }
         f"{file}: bad-alias integrations.Desk: 'Desk' is not a valid integration alias (2-100 "
         "characters: lowercase letters, digits, '-' or '_', starting with a letter, e.g. 'desk')",
         f"{file}: not-installed integrations.Desk.version: no installed integration is named "
-        "'helpscout' (installed: chat, generic-hitl, intercom, webchat, zendesk) (pip install patchwire-helpscout "
+        "'helpscout' (installed: chat, generic-hitl, intercom, webchat, zendesk) "
+        "(pip install patchwire-helpscout "
         "(a guess from the patchwire-<name> naming convention; check the package's documentation))",
         f"{file}: unknown-integration-alias plugins.hitl.dependencies.hitl.integrationAlias: "
         "integration alias 'htil' is not declared in [integrations] (did you mean 'hitl'? "
