@@ -100,44 +100,54 @@ class WorkQueue:
         """The oldest runnable job of a conversation that nobody is working on, leased to us.
 
         A job is runnable when it is due and no older unfinished job of its conversation
-        exists, so each conversation's jobs run one at a time in the order they came.
+        exists, so each conversation's jobs run one at a time in the order they came. One
+        ``UPDATE ... WHERE id = (oldest runnable) AND still claimable RETURNING`` statement picks
+        and leases it; a worker that loses the race to another gets None and asks again later.
         """
         moment = _now()
-        earlier = aliased(JobRow)
-        claimable = or_(
-            JobRow.status == "pending",
-            and_(JobRow.status == "running", JobRow.leased_until < moment),
-        )
-        query = (
-            select(JobRow.id)
+        candidate, earlier = aliased(JobRow), aliased(JobRow)
+
+        def claimable(job: Any) -> Any:
+            return or_(
+                job.status == "pending",
+                and_(job.status == "running", job.leased_until < moment),
+            )
+
+        oldest = (
+            select(candidate.id)
             .where(
-                claimable,
-                JobRow.available_at <= moment,
+                claimable(candidate),
+                candidate.available_at <= moment,
                 ~exists().where(
-                    earlier.conversation_id == JobRow.conversation_id,
-                    earlier.id < JobRow.id,
+                    earlier.conversation_id == candidate.conversation_id,
+                    earlier.id < candidate.id,
                     earlier.status.in_(_UNFINISHED),
                 ),
             )
-            .order_by(JobRow.id)
-            .limit(5)
+            .order_by(candidate.id)
+            .limit(1)
         )
         if conversation_id is not None:
-            query = query.where(JobRow.conversation_id == conversation_id)
+            oldest = oldest.where(candidate.conversation_id == conversation_id)
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == oldest.scalar_subquery(), claimable(JobRow))
+            .values(status="running", leased_by=owner, leased_until=moment + lease)
+            .returning(
+                JobRow.id, JobRow.conversation_id, JobRow.kind, JobRow.payload, JobRow.attempts
+            )
+        )
         async with self.sessions.begin() as session:
-            candidates = list(await session.scalars(query))
-        for job_id in candidates:
-            async with self.sessions.begin() as session:
-                won = await session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, claimable)
-                    .values(status="running", leased_by=owner, leased_until=moment + lease)
-                )
-                if won.rowcount == 1:  # type: ignore[attr-defined]
-                    row = await session.get(JobRow, job_id)
-                    assert row is not None
-                    return _job(row)
-        return None
+            row = (await session.execute(statement)).first()
+        if row is None:
+            return None
+        return Job(
+            id=row.id,
+            conversation_id=row.conversation_id,
+            kind=row.kind,
+            payload=row.payload,
+            attempts=row.attempts,
+        )
 
     async def complete_job(self, job_id: int) -> None:
         """Forget a finished job: the queue holds only unfinished and failed work, so a claim
