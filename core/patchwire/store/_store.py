@@ -412,14 +412,19 @@ class Store(WorkQueue):
     async def message_context(
         self, message_id: str
     ) -> tuple[Message, Conversation, User | None] | None:
-        """A message with its conversation and author, read in one session."""
+        """A message with its conversation and author: one joined read, then their tags."""
         async with self.sessions() as session:
-            message = await session.get(MessageRow, message_id)
-            if message is None:
+            found = (
+                await session.execute(
+                    select(MessageRow, ConversationRow, UserRow)
+                    .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+                    .outerjoin(UserRow, UserRow.id == MessageRow.user_id)
+                    .where(MessageRow.id == message_id)
+                )
+            ).first()
+            if found is None:
                 return None
-            conversation = await session.get(ConversationRow, message.conversation_id)
-            assert conversation is not None
-            user = await session.get(UserRow, message.user_id) if message.user_id else None
+            message, conversation, user = found
             ids = [message.id, conversation.id] + ([user.id] if user else [])
             rows = await session.execute(
                 select(TagRow.kind, TagRow.owner_id, TagRow.key, TagRow.value).where(
