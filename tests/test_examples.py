@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -53,3 +54,60 @@ def test_every_example_checks_clean(example: str) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+ZENDESK_EXAMPLE = EXAMPLES / "support-agent" / "agent.zendesk.toml"
+
+
+def test_the_zendesk_example_says_how_to_install_what_is_missing() -> None:
+    from patchwire import Catalog
+    from patchwire._config import load_config
+    from patchwire._resolver import run
+    from patchwire.integrations.chat import integration as chat
+    from patchwire.integrations.webchat import integration as webchat
+    from patchwire.interfaces.hitl import definition as hitl
+    from patchwire_hitl import plugin
+
+    without_zendesk = Catalog.from_objects(
+        interfaces=[hitl], integrations=[chat, webchat], plugins=[plugin]
+    )
+    environ = {
+        "ZENDESK_URL": "https://acme.zendesk.com",
+        "ZENDESK_CLIENT_ID": "bot",
+        "ZENDESK_CLIENT_SECRET": "s3cret",
+        "PUBLIC_URL": "https://bot.example.com",
+    }
+    problems = run(load_config(ZENDESK_EXAMPLE), without_zendesk, environ).problems
+    assert [(p.code, p.location) for p in problems] == [
+        ("not-installed", "integrations.hitl.version")
+    ]
+    assert "pip install patchwire-zendesk" in problems[0].hint
+
+
+def test_the_zendesk_example_checks_clean_once_configured() -> None:
+    environ = {
+        "ZENDESK_URL": "https://acme.zendesk.com",
+        "ZENDESK_CLIENT_ID": "bot",
+        "ZENDESK_CLIENT_SECRET": "s3cret",
+        "PUBLIC_URL": "https://bot.example.com",
+    }
+    unset = subprocess.run(
+        [sys.executable, "-m", "patchwire.cli", "check", str(ZENDESK_EXAMPLE)],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k not in environ},
+    )
+    assert unset.returncode == 1
+    assert [line.split(" ")[1:3] for line in unset.stdout.splitlines()[:-1]] == [
+        ["env-unset", "integrations.hitl.config.baseUrl:"],
+        ["env-unset", "integrations.hitl.config.clientId:"],
+        ["env-unset", "integrations.hitl.config.clientSecret:"],
+        ["env-unset", "integrations.hitl.config.publicUrl:"],
+    ]
+    configured = subprocess.run(
+        [sys.executable, "-m", "patchwire.cli", "check", str(ZENDESK_EXAMPLE)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **environ},
+    )
+    assert configured.returncode == 0, configured.stdout + configured.stderr
