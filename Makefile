@@ -2,12 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DISTRIBUTIONS := -e '.[dev]' -e plugins/hitl -e integrations/generic_hitl
+DISTRIBUTIONS := -e '.[dev]' -e plugins/hitl -e integrations/generic_hitl \
+	-e integrations/zendesk -e integrations/intercom
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck clean
 
-$(STAMP): pyproject.toml plugins/hitl/pyproject.toml integrations/generic_hitl/pyproject.toml
+$(STAMP): pyproject.toml plugins/hitl/pyproject.toml integrations/generic_hitl/pyproject.toml \
+		integrations/zendesk/pyproject.toml integrations/intercom/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("patchwire needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -1,0 +1,134 @@
+"""Fixtures: the fake Zendesk over real HTTP on loopback, and the conformance kit's driver."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from patchwire.runtime import Runtime
+from patchwire_zendesk import desk, integration, provision
+
+from .fake_zendesk import FakeZendesk
+
+AGENT_URL = "http://agent.test"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def zendesk() -> AsyncIterator[FakeZendesk]:
+    fake = FakeZendesk()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(fake.app(), port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    fake.url = f"http://127.0.0.1:{port}"
+    yield fake
+    server.should_exit = True
+    await task
+    if fake.sender is not None:
+        await fake.sender.aclose()
+    assert fake.invalid == [], "requests that break the Zendesk contract"
+
+
+class ZendeskHelpdesk:
+    """A human agent working in the fake Zendesk, for the HITL conformance kit."""
+
+    implementation_key = "hitl<hitlTicket>"
+
+    def __init__(self, fake: FakeZendesk, **configuration: Any) -> None:
+        self.integration = integration
+        self.fake = fake
+        self.configuration: Mapping[str, Any] = {
+            "baseUrl": fake.url,
+            "clientId": fake.client_id,
+            "clientSecret": fake.client_secret,
+            "publicUrl": AGENT_URL,
+            **configuration,
+        }
+        self.runtime: Runtime | None = None
+        self.alias = ""
+        self.progress: list[str] = []
+        self._registered = False
+        self._replies: dict[str, int] = {}
+
+    def attach(self, runtime: Runtime, alias: str) -> None:
+        self.runtime, self.alias = runtime, alias
+
+        async def deliver(request: Request) -> Response:
+            return await runtime.handle_webhook(request.path_params["alias"], request)
+
+        app = Starlette(routes=[Route("/webhooks/{alias}", deliver, methods=["POST"])])
+        self.fake.sender = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+
+    async def ready(self) -> None:
+        """Run register once (as ``patchwire serve`` would) before the agent side acts."""
+        if not self._registered:
+            assert self.runtime is not None, "not attached to a running agent"
+            await provision(desk(self.runtime.context(self.alias)), self.progress.append)
+            self._registered = True
+
+    async def settle(self) -> None:
+        """Deliver the webhooks Zendesk queued, then let the agent process them."""
+        assert self.runtime is not None
+        await self.fake.deliver()
+        await self.runtime.process_pending()
+        await desk(self.runtime.context(self.alias)).outboxes.drain()
+        await self.runtime.process_pending()
+
+    async def opened(self) -> list[str]:
+        await self.ready()
+        return [str(ticket_id) for ticket_id in self.fake.tickets]
+
+    async def received(self, remote_id: str) -> list[str]:
+        return self.fake.received(int(remote_id))
+
+    async def assign(self, remote_id: str, agent_name: str) -> None:
+        await self.ready()
+        self.fake.assign(int(remote_id), self.fake.agent(agent_name))
+        await self.fake.deliver()
+
+    async def reply(
+        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+    ) -> None:
+        await self.ready()
+        if message_id in self._replies:
+            # Zendesk delivering the same comment again, as a new invocation.
+            self.fake.redeliver(f'"comment_id": "{self._replies[message_id]}"'.encode())
+        else:
+            text = str(payload.get("text") or payload.get("markdown") or "")
+            self._replies[message_id] = self.fake.agent_comment(
+                int(remote_id), self.fake.agent("Alice"), text
+            )
+        await self.fake.deliver()
+
+    async def close(self, remote_id: str) -> None:
+        await self.ready()
+        self.fake.solve(int(remote_id), self.fake.agent("Alice"))
+        await self.fake.deliver()
+
+    def go_down(self) -> None:
+        self.fake.down = True
+
+    def come_back(self) -> None:
+        self.fake.down = False
+
+
+@pytest.fixture
+def helpdesk(zendesk: FakeZendesk) -> ZendeskHelpdesk:
+    return ZendeskHelpdesk(zendesk)
