@@ -80,7 +80,9 @@ class ZendeskHelpdesk:
         """Run register once (as ``patchwire serve`` would) before the agent side acts."""
         if not self._registered:
             assert self.runtime is not None, "not attached to a running agent"
-            await provision(desk(self.runtime.context(self.alias)), self.progress.append)
+            await provision(
+                desk(self.runtime.context(self.alias, "integration")), self.progress.append
+            )
             self._registered = True
 
     async def settle(self) -> None:
@@ -88,7 +90,7 @@ class ZendeskHelpdesk:
         assert self.runtime is not None
         await self.fake.deliver()
         await self.runtime.process_pending()
-        await desk(self.runtime.context(self.alias)).outboxes.drain()
+        await desk(self.runtime.context(self.alias, "integration")).outboxes.drain()
         await self.runtime.process_pending()
 
     async def opened(self) -> list[str]:
