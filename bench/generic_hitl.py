@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import tempfile
 import time
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,25 +33,11 @@ from starlette.routing import Route
 
 from patchwire.runtime import Runtime
 from patchwire.testing.hitl import start_harness
+from patchwire.testing.loopback import LoopbackServer, free_port
 from patchwire_generic_hitl import HEADER, integration, sign, verify
 from patchwire_generic_hitl.desk import DeskSettings, create_desk_app
 
 SECRET = "benchmark-shared-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    return server, task, f"http://127.0.0.1:{port}"
 
 
 class DeskUnderTest:
@@ -68,15 +52,15 @@ class DeskUnderTest:
             "signingSecret": SECRET,
         }
         self.agent_port = agent_port
-        self.server: uvicorn.Server | None = None
+        self.server: LoopbackServer | None = None
 
     def attach(self, runtime: Runtime, alias: str) -> None:
         async def deliver(request: Request) -> Response:
             return await runtime.handle_webhook(alias, request)
 
         app = Starlette(routes=[Route("/webhooks/{alias}/{path:path}", deliver, methods=["POST"])])
-        self.server = uvicorn.Server(uvicorn.Config(app, port=self.agent_port, log_level="warning"))
-        asyncio.get_running_loop().create_task(self.server.serve())
+        self.server = LoopbackServer(app, self.agent_port)
+        asyncio.get_running_loop().create_task(self.server.start())
 
 
 def summary(samples: list[float]) -> tuple[float, float, float]:
@@ -101,10 +85,11 @@ async def main(messages: int) -> None:
     desk_app = create_desk_app(
         DeskSettings(directory / "desk.db", f"http://127.0.0.1:{agent_port}/webhooks/desk", SECRET)
     )
-    desk_server, desk_task, desk_url = await serve(desk_app)
-    bare_server, bare_task, bare_url = await serve(
+    desk_server = await LoopbackServer(desk_app).start()
+    bare_server = await LoopbackServer(
         Starlette(routes=[Route("/webhooks/desk/{path:path}", bare_agent, methods=["POST"])])
-    )
+    ).start()
+    desk_url, bare_url = desk_server.url, bare_server.url
     helpdesk = DeskUnderTest(desk_url, agent_port)
     harness = await start_harness(helpdesk, directory)
     http = httpx.AsyncClient(timeout=30)
@@ -183,8 +168,7 @@ async def main(messages: int) -> None:
         await harness.runtime.store.close()
         for server in (desk_server, bare_server, helpdesk.server):
             if server is not None:
-                server.should_exit = True
-        await asyncio.gather(desk_task, bare_task)
+                await server.stop()
 
     print(f"{messages} messages each way, one at a time, loopback HTTP, SQLite")
     print(f"{'path':32} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 vs baseline':>16}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,6 @@ from types import ModuleType
 from typing import Any, cast
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,6 +35,7 @@ from starlette.routing import Route
 
 from patchwire.runtime import Runtime
 from patchwire.testing.hitl import Helpdesk, start_harness
+from patchwire.testing.loopback import LoopbackServer
 from patchwire_zendesk import desk, integration, provision
 
 FAKE = (
@@ -94,14 +93,8 @@ async def timed(count: int, step: Callable[[int], Awaitable[None]]) -> tuple[flo
 async def measure(messages: int, validate: bool) -> dict[str, tuple[float, float, float]]:
     fake = load_fake().FakeZendesk()
     fake.validate = validate
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(fake.app(), port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    fake.url = f"http://127.0.0.1:{port}"
+    server = await LoopbackServer(fake.app()).start()
+    fake.url = server.url
     # start_harness only attaches; the scripted-agent methods of the kit's protocol are unused.
     driver = cast("Helpdesk", Desk(fake))
     harness = await start_harness(driver, Path(tempfile.mkdtemp(prefix="pw-bench-zd-")))
@@ -168,8 +161,7 @@ async def measure(messages: int, validate: bool) -> dict[str, tuple[float, float
         await harness.runtime.store.close()
         if fake.sender is not None:
             await fake.sender.aclose()
-        server.should_exit = True
-        await serving
+        await server.stop()
     return results
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from patchwire.server import create_app
+from patchwire.testing.loopback import LoopbackServer
 
 JS = Path(__file__).resolve().parent / "js"
 
@@ -61,20 +60,8 @@ def node() -> str:
 async def agent(tmp_path: Path) -> AsyncIterator[str]:
     (tmp_path / "agent.toml").write_text(AGENT_TOML)
     (tmp_path / "agent.py").write_text(AGENT_PY)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(tmp_path), port=port, log_level="warning", timeout_graceful_shutdown=1
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with LoopbackServer(create_app(tmp_path)) as server:
+        yield server.url
 
 
 async def test_the_official_client_talks_to_a_real_agent(node: str, agent: str) -> None:

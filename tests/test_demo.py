@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from patchwire.demo import free_port
+from patchwire.server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -22,11 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from integrations.generic_hitl.tests.conftest import SECRET as DESK_SECRET
-from integrations.generic_hitl.tests.conftest import free_port
 from integrations.generic_hitl.tests.desk.conftest import (
     DeskHelpdesk,
     RunningDesk,
-    Served,
     Switch,
 )
 from integrations.zendesk.tests.conftest import AGENT_URL, ZendeskHelpdesk
@@ -34,6 +32,7 @@ from integrations.zendesk.tests.fake_zendesk import FakeZendesk
 from patchwire.runtime import activate
 from patchwire.server import LoadedAgent, open_agent
 from patchwire.testing.hitl import Helpdesk
+from patchwire.testing.loopback import LoopbackServer, free_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "support-agent"
 AGENT_CODE = EXAMPLE / "agent.py"
@@ -57,7 +56,7 @@ async def generic(tmp_path: Path) -> Provider:
     )
     parts = Desk(settings)
     switch = Switch(create_desk_app(settings, parts))
-    served = await Served(switch).start()
+    served = await LoopbackServer(switch).start()
     helpdesk = DeskHelpdesk(RunningDesk(parts, served, switch), agent_port)
 
     async def stop() -> None:
@@ -75,7 +74,7 @@ async def generic(tmp_path: Path) -> Provider:
 
 async def zendesk(tmp_path: Path) -> Provider:
     fake = FakeZendesk()
-    served = await Served(fake.app()).start()
+    served = await LoopbackServer(fake.app()).start()
     fake.url = served.url
     helpdesk = ZendeskHelpdesk(fake)
 

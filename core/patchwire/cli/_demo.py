@@ -31,7 +31,8 @@ def demo(
 
     from patchwire import PatchwireError
     from patchwire.cli._serve import agent_folder, exit_on_problems
-    from patchwire.demo import Demo, demo_agent_folder, free_port
+    from patchwire.demo import Demo, demo_agent_folder
+    from patchwire.server import free_port
 
     try:
         folder = agent_folder(path) if path is not None else demo_agent_folder()

@@ -7,7 +7,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from patchwire._errors import PatchwireError
 from patchwire.demo._desk import desk_app
 from patchwire.server import create_app
 
-__all__ = ["DEMO_AGENT", "Demo", "demo_agent_folder", "free_port"]
+__all__ = ["DEMO_AGENT", "Demo", "demo_agent_folder"]
 
 DEMO_AGENT = "support-agent"
 ENDPOINT_ENV = "HITL_ENDPOINT_BASE_URL"
@@ -36,19 +35,6 @@ def demo_agent_folder() -> Path:
     raise PatchwireError(
         f"the demo agent is missing from this installation (looked in {package / '_demo_agent'})"
     )
-
-
-def free_port(preferred: int, host: str = "127.0.0.1") -> int:
-    """``preferred`` when it is free, else any free port (the demo needs no configuration)."""
-    for port in (preferred, 0):
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise OSError(f"no free port on {host}")
 
 
 class _Server(uvicorn.Server):

@@ -3,6 +3,7 @@
 from patchwire.server._agent import DATABASE_ENV, LoadedAgent, database_url_for, open_agent
 from patchwire.server._app import AGENT_ENV, create_app, create_app_from_env
 from patchwire.server._pages import html_page
+from patchwire.server._ports import free_port
 
 __all__ = [
     "AGENT_ENV",
@@ -11,6 +12,7 @@ __all__ = [
     "create_app",
     "create_app_from_env",
     "database_url_for",
+    "free_port",
     "html_page",
     "open_agent",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +25,7 @@ from starlette.routing import Route
 from patchwire import Integration
 from patchwire.integrations.chat import integration as chat_integration
 from patchwire.integrations.webchat import integration as webchat_integration
+from patchwire.testing.loopback import LoopbackServer
 
 ENCRYPTION_KEY = "test-encryption-key-0123456789abcdef"
 
@@ -251,13 +250,6 @@ def webhook_app(*hosts: MemoryHost) -> Starlette:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def encryption_key() -> str:
     return ENCRYPTION_KEY
@@ -284,40 +276,11 @@ async def client(chat_host: MemoryHost) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-class AgentServer:
-    """The webhook app on a real loopback port, which a test may take down and bring back."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        assert self._server is not None and self._task is not None
-        self._server.should_exit = True
-        await self._task
-
-
 @pytest.fixture
 async def agent_server(
     chat_host: MemoryHost, webchat_host: MemoryHost
-) -> AsyncIterator[AgentServer]:
-    server = AgentServer(webhook_app(chat_host, webchat_host))
+) -> AsyncIterator[LoopbackServer]:
+    server = LoopbackServer(webhook_app(chat_host, webchat_host))
     await server.start()
     try:
         yield server
@@ -326,6 +289,6 @@ async def agent_server(
 
 
 @pytest.fixture
-def served(agent_server: AgentServer) -> str:
+def served(agent_server: LoopbackServer) -> str:
     """The running agent's base URL."""
     return agent_server.url

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -13,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from patchwire.server import create_app
+from patchwire.testing.loopback import LoopbackServer
 
 AGENT_PY = """
 from datetime import timedelta
@@ -41,12 +39,6 @@ conversation = Conversation(channel=["chat.channel"], handler=handler, on_event=
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def agent_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "agent"
@@ -59,20 +51,8 @@ def agent_folder(tmp_path: Path) -> Path:
 @asynccontextmanager
 async def running(folder: Path, database_url: str | None = None) -> AsyncIterator[str]:
     """Serve ``folder`` with uvicorn on a free loopback port; yields the base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(folder, database_url=database_url), port=port, log_level="warning"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with LoopbackServer(create_app(folder, database_url=database_url)) as server:
+        yield server.url
 
 
 def start_process(

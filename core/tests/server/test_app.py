@@ -9,7 +9,9 @@ from subprocess import Popen
 import httpx
 import pytest
 
-from .conftest import free_port, running
+from patchwire.server import free_port
+
+from .conftest import running
 
 
 class ChatClient:

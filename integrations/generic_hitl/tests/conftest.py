@@ -6,9 +6,7 @@ scripted human agent (``GenericHelpdesk``) calls the agent back with signed webh
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from openapi_core import OpenAPI
 from openapi_core.contrib.starlette.requests import StarletteOpenAPIRequest
 from starlette.applications import Starlette
@@ -27,6 +24,7 @@ from starlette.routing import Route
 
 from patchwire.messages import as_text
 from patchwire.runtime import Runtime
+from patchwire.testing.loopback import LoopbackServer
 from patchwire_generic_hitl import HEADER, SignatureError, integration, sign, verify
 
 SPECS = Path(__file__).resolve().parents[3] / "specs" / "hitl-api"
@@ -95,24 +93,12 @@ class FakeService:
         return Starlette(routes=[Route("/{path:path}", self.endpoint, methods=["POST"])])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 async def service() -> AsyncIterator[FakeService]:
     fake = FakeService()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app(), port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    fake.url = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    await task
+    async with LoopbackServer(fake.app()) as server:
+        fake.url = server.url
+        yield fake
     assert fake.invalid == [], "requests that break the protocol's OpenAPI contract"
 
 

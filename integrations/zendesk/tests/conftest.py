@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from patchwire.runtime import Runtime
+from patchwire.testing.loopback import LoopbackServer
 from patchwire_zendesk import desk, integration, provision
 
 from .fake_zendesk import FakeZendesk
@@ -23,24 +21,12 @@ from .fake_zendesk import FakeZendesk
 AGENT_URL = "http://agent.test"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 async def zendesk() -> AsyncIterator[FakeZendesk]:
     fake = FakeZendesk()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app(), port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    fake.url = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    await task
+    async with LoopbackServer(fake.app()) as server:
+        fake.url = server.url
+        yield fake
     if fake.sender is not None:
         await fake.sender.aclose()
     assert fake.invalid == [], "requests that break the Zendesk contract"

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,35 +17,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from patchwire.messages import as_text
 from patchwire.runtime import Runtime
+from patchwire.testing.loopback import LoopbackServer, free_port
 from patchwire_generic_hitl import integration
 from patchwire_generic_hitl.desk import Desk, DeskSettings, create_desk_app
 
-from ..conftest import SECRET, free_port
-
-
-class Served:
-    """An ASGI app on a loopback port until ``stop``."""
-
-    def __init__(self, app: ASGIApp, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, port=self.port, log_level="warning", timeout_graceful_shutdown=1)
-        )
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> Served:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            if self.task.done():
-                await self.task
-            await asyncio.sleep(0.01)
-        return self
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
+from ..conftest import SECRET
 
 
 class Switch:
@@ -64,7 +39,7 @@ class Switch:
 
 
 class RunningDesk:
-    def __init__(self, desk: Desk, served: Served, switch: Switch) -> None:
+    def __init__(self, desk: Desk, served: LoopbackServer, switch: Switch) -> None:
         self.desk = desk
         self.served = served
         self.switch = switch
@@ -97,7 +72,7 @@ async def desk(tmp_path: Path, agent_port: int) -> AsyncIterator[RunningDesk]:
     )
     parts = Desk(settings)
     switch = Switch(create_desk_app(settings, parts))
-    served = await Served(switch).start()
+    served = await LoopbackServer(switch).start()
     running = RunningDesk(parts, served, switch)
     yield running
     await running.api.aclose()
@@ -124,14 +99,14 @@ class DeskHelpdesk:
             "endpointBaseUrl": desk.url,
             "signingSecret": SECRET,
         }
-        self.webhooks: Served | None = None
+        self.webhooks: LoopbackServer | None = None
         self.delivered: dict[str, str] = {}
 
     def attach(self, runtime: Runtime, alias: str) -> None:
         async def deliver(request: Request) -> Response:
             return await runtime.handle_webhook(request.path_params["alias"], request)
 
-        self.webhooks = Served(webhook_app(deliver), self.agent_port)
+        self.webhooks = LoopbackServer(webhook_app(deliver), self.agent_port)
         asyncio.get_running_loop().create_task(self.webhooks.start())
 
     async def opened(self) -> list[str]:

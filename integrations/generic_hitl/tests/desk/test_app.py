@@ -15,6 +15,7 @@ from openapi_core.contrib.starlette.requests import StarletteOpenAPIRequest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from patchwire.testing.loopback import LoopbackServer
 from patchwire_generic_hitl import (
     HEADER,
     ServiceClient,
@@ -26,7 +27,7 @@ from patchwire_generic_hitl import (
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
 
 from ..conftest import SECRET, SPECS
-from .conftest import RunningDesk, Served, webhook_app
+from .conftest import RunningDesk, webhook_app
 
 
 class FakeAgent:
@@ -60,7 +61,7 @@ class FakeAgent:
 @pytest.fixture
 async def agent(agent_port: int) -> AsyncIterator[FakeAgent]:
     fake = FakeAgent()
-    served = await Served(webhook_app(fake.handle), agent_port).start()
+    served = await LoopbackServer(webhook_app(fake.handle), agent_port).start()
     yield fake
     await served.stop()
     assert fake.invalid == [], "desk calls that break the webhook contract"

@@ -1,0 +1,73 @@
+"""Serving an ASGI app over real HTTP on 127.0.0.1 inside a test's event loop.
+
+Fakes of outside systems, agents under test and webhook receivers all need the same thing: a
+real socket, a URL, and a clean stop. ::
+
+    async with LoopbackServer(fake.app()) as server:
+        client = httpx.AsyncClient(base_url=server.url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from patchwire.server import free_port
+
+__all__ = ["LoopbackServer", "free_port"]
+
+
+class LoopbackServer:
+    """``app`` served by uvicorn on ``port`` (a free one by default).
+
+    It may stop and start again on the same port, like an outside system that goes down and
+    comes back.
+    """
+
+    def __init__(self, app: ASGIApp, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = self._new_server()
+        self._task: asyncio.Task[None] | None = None
+
+    def _new_server(self) -> uvicorn.Server:
+        config = uvicorn.Config(
+            self.app, port=self.port, log_level="warning", timeout_graceful_shutdown=1
+        )
+        return uvicorn.Server(config)
+
+    @property
+    def started(self) -> bool:
+        return self._task is not None and self.server.started
+
+    async def start(self) -> LoopbackServer:
+        """Return once the server accepts connections (raise what stopped it otherwise)."""
+        self._task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self._task.done():
+                await self._task
+                raise OSError(f"the server on port {self.port} stopped while starting")
+            await asyncio.sleep(0.01)
+        return self
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
+            self._task = None
+        self.server = self._new_server()
+
+    async def __aenter__(self) -> LoopbackServer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
