@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,18 @@ from integrations.generic_hitl.tests.desk.conftest import (
     RunningDesk,
     Switch,
 )
+from integrations.intercom.tests.conftest import IntercomHelpdesk
+from integrations.intercom.tests.fake_intercom import CLIENT_SECRET as INTERCOM_SECRET
+from integrations.intercom.tests.fake_intercom import TOKEN as INTERCOM_TOKEN
+from integrations.intercom.tests.fake_intercom import FakeIntercom
+from integrations.intercom.tests.fake_intercom import serve as serve_intercom
 from integrations.zendesk.tests.conftest import AGENT_URL, ZendeskHelpdesk
 from integrations.zendesk.tests.fake_zendesk import FakeZendesk
 from patchwire.runtime import activate
 from patchwire.server import LoadedAgent, open_agent
 from patchwire.testing.hitl import Helpdesk
 from patchwire.testing.loopback import LoopbackServer, free_port
+from patchwire_intercom import TOPICS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "support-agent"
 AGENT_CODE = EXAMPLE / "agent.py"
@@ -97,7 +104,27 @@ async def zendesk(tmp_path: Path) -> Provider:
     )
 
 
-PROVIDERS = {"generic-hitl": generic, "zendesk": zendesk}
+async def intercom(tmp_path: Path) -> Provider:
+    stack = AsyncExitStack()
+    fake = await stack.enter_async_context(serve_intercom(FakeIntercom(subscribed=TOPICS)))
+
+    async def stop() -> None:
+        await stack.aclose()
+        assert fake.invalid == [], "requests that break the Intercom contract"
+
+    return Provider(
+        "agent.intercom.toml",
+        IntercomHelpdesk(fake),
+        {
+            "INTERCOM_ACCESS_TOKEN": INTERCOM_TOKEN,
+            "INTERCOM_CLIENT_SECRET": INTERCOM_SECRET,
+            "INTERCOM_API_URL": fake.url,
+        },
+        stop,
+    )
+
+
+PROVIDERS = {"generic-hitl": generic, "zendesk": zendesk, "intercom": intercom}
 
 
 @pytest.fixture(params=list(PROVIDERS))
