@@ -6,6 +6,7 @@ from patchwire import Integration
 from patchwire_zendesk._actions import create_user, start_hitl, stop_hitl
 from patchwire_zendesk._channel import send
 from patchwire_zendesk._definition import definition
+from patchwire_zendesk._online import check_online
 from patchwire_zendesk._provisioning import register, unregister
 from patchwire_zendesk._webhook import webhook
 
@@ -20,3 +21,4 @@ for _message_type in definition.all_channels["hitl"].messages:
 integration.webhook(webhook)
 integration.on_register(register)
 integration.on_unregister(unregister)
+integration.on_check(check_online)

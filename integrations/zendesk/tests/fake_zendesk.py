@@ -204,6 +204,8 @@ class FakeZendesk:
         match method, parts:
             case "POST", ["users", "create_or_update"]:
                 return self.create_or_update_user(body["user"])
+            case "GET", ["users", "me"]:
+                return _json({"user": self.users[API_USER_ID]})
             case "GET", ["users", user_id]:
                 user = self.users.get(int(user_id))
                 return _json({"user": user}) if user else _not_found()

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from patchwire.testing.hitl import HitlHarness, start_harness
-from patchwire_zendesk import ClientCredentials, CredentialsError, ZendeskError, desk
+from patchwire_zendesk import (
+    ClientCredentials,
+    CredentialsError,
+    ZendeskConfiguration,
+    ZendeskError,
+    desk,
+    integration,
+)
 
 from .conftest import ZendeskHelpdesk
 from .fake_zendesk import FakeZendesk
@@ -137,3 +144,19 @@ async def test_a_zendesk_that_stays_down_fails_with_a_clear_error(
     zendesk.down = True
     with pytest.raises(ZendeskError, match=r"kept failing after 4 attempts \(answered 503\)"):
         await harness.runtime.integrations.desk.actions.create_user(name="Sam")
+
+
+async def test_the_online_check_signs_in_and_wants_an_admin(zendesk: FakeZendesk) -> None:
+    def configuration(secret: str) -> ZendeskConfiguration:
+        return ZendeskConfiguration(
+            base_url=zendesk.url, client_id=zendesk.client_id, client_secret=secret
+        )
+
+    assert integration.online_check is not None
+    assert await integration.online_check(configuration(zendesk.client_secret)) == []
+    [wrong] = await integration.online_check(configuration("not-the-secret"))
+    assert "refused the OAuth client 'patchwire-test'" in wrong
+    assert "check clientId and clientSecret" in wrong
+    zendesk.users[1]["role"] = "agent"
+    [not_admin] = await integration.online_check(configuration(zendesk.client_secret))
+    assert "role 'agent'" in not_admin and "needs an admin" in not_admin
