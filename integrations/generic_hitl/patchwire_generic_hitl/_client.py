@@ -8,15 +8,9 @@ import time
 from typing import Any
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from patchwire import PatchwireError
+from patchwire.retries import RetryableError, retry_after, retrying
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, sign
 
@@ -28,27 +22,6 @@ MAX_WAIT_SECONDS = 10.0
 
 class ServiceError(PatchwireError):
     """The live-agent service refused a call, or stayed unreachable or failing."""
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def _wait(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, _Retryable) and error.retry_after is not None:
-        return min(error.retry_after, MAX_WAIT_SECONDS)
-    return float(wait_exponential(multiplier=0.25, max=MAX_WAIT_SECONDS)(state))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 class ServiceClient:
@@ -77,15 +50,10 @@ class ServiceClient:
         """POST ``body`` to ``path``; the decoded JSON answer (``{}`` when empty)."""
         raw = json.dumps(body, separators=(",", ":")).encode()
         url = f"{self.base_url}{path}"
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(ATTEMPTS),
-            wait=_wait,
-            reraise=True,
-            retry=retry_if_exception(lambda error: isinstance(error, _Retryable)),
-        )
+        attempts = retrying(attempts=ATTEMPTS, max_wait=MAX_WAIT_SECONDS)
         try:
-            answer: dict[str, Any] = await retrying(self._post, url, raw)
-        except _Retryable as error:
+            answer: dict[str, Any] = await attempts(self._post, url, raw)
+        except RetryableError as error:
             raise ServiceError(f"{url} kept failing after {ATTEMPTS} attempts: {error}") from None
         return answer
 
@@ -98,9 +66,11 @@ class ServiceClient:
         try:
             response = await self._http.post(url, content=raw, headers=headers)
         except httpx.TransportError as error:
-            raise _Retryable(f"unreachable ({type(error).__name__}: {error})", None) from None
+            raise RetryableError(f"unreachable ({type(error).__name__}: {error})") from None
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(f"answered {response.status_code}", _retry_after(response))
+            raise RetryableError(
+                f"answered {response.status_code}", delay=retry_after(response.headers)
+            )
         if response.status_code >= 400:
             raise ServiceError(
                 f"{url} refused the call with {response.status_code}: {response.text[:300]}"

@@ -14,14 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
 
+from patchwire.retries import RetryableError, retry_after, retrying
 from patchwire_zendesk._auth import Credentials, credentials_for, response_detail
 from patchwire_zendesk._definition import ZendeskConfiguration
 from patchwire_zendesk._errors import (
@@ -42,29 +36,6 @@ DEFAULT_THROTTLE_SECONDS = 1.0
 
 Download = tuple[bytes, str, str]
 """``(content, content type, file name)`` of a file fetched for upload."""
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, *, status: int | None, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-def _wait(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, _Retryable) and error.retry_after is not None:
-        return min(error.retry_after, MAX_WAIT_SECONDS)
-    return float(wait_exponential(multiplier=BASE_WAIT_SECONDS, max=MAX_WAIT_SECONDS)(state))
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds, or None when absent or not a number."""
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 class ZendeskClient:
@@ -97,14 +68,12 @@ class ZendeskClient:
         try:
             response = await self._http.request(method, url, json=body)
         except httpx.TransportError as error:
-            raise _Retryable(
-                f"unreachable ({type(error).__name__}: {error})", status=None, retry_after=None
-            ) from None
+            raise RetryableError(f"unreachable ({type(error).__name__}: {error})") from None
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(
+            raise RetryableError(
                 f"answered {response.status_code}",
                 status=response.status_code,
-                retry_after=retry_after(response),
+                delay=retry_after(response.headers),
             )
         return response
 
@@ -125,14 +94,10 @@ class ZendeskClient:
         ``wait_when_throttled=False`` raises :class:`ThrottledError` on 429 instead of
         waiting; ``before_retry`` may return an answer that makes a retry unnecessary.
         """
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(ATTEMPTS),
-            wait=_wait,
-            reraise=True,
-            retry=retry_if_exception_type(_Retryable),
-        )
         try:
-            async for attempt in retrying:
+            async for attempt in retrying(
+                attempts=ATTEMPTS, max_wait=MAX_WAIT_SECONDS, base=BASE_WAIT_SECONDS
+            ):
                 with attempt:
                     if attempt.retry_state.attempt_number > 1 and before_retry is not None:
                         found = await before_retry()
@@ -141,7 +106,7 @@ class ZendeskClient:
                     return await self._attempt(
                         method, path, json, params, content, content_type, wait_when_throttled
                     )
-        except _Retryable as error:
+        except RetryableError as error:
             raise ZendeskError(
                 f"{method} {path}: Zendesk at {self.base_url} kept failing after "
                 f"{ATTEMPTS} attempts ({error})",
@@ -166,15 +131,17 @@ class ZendeskClient:
             response = await self._exchange(method, path, json, params, content, content_type)
         status = response.status_code
         if status == 429:
-            wait = retry_after(response)
+            wait = retry_after(response.headers)
             if not wait_when_throttled:
                 raise ThrottledError(
                     f"{method} {path}: throttled by Zendesk",
                     retry_after=wait if wait is not None else DEFAULT_THROTTLE_SECONDS,
                 )
-            raise _Retryable("answered 429 (throttled)", status=429, retry_after=wait)
+            raise RetryableError("answered 429 (throttled)", status=429, delay=wait)
         if status >= 500:
-            raise _Retryable(f"answered {status}", status=status, retry_after=retry_after(response))
+            raise RetryableError(
+                f"answered {status}", status=status, delay=retry_after(response.headers)
+            )
         if status in (401, 403):
             raise CredentialsError(
                 self.credentials.refused(status, method, path, response_detail(response)),
@@ -217,9 +184,7 @@ class ZendeskClient:
                 headers=headers,
             )
         except httpx.TransportError as error:
-            raise _Retryable(
-                f"unreachable ({type(error).__name__}: {error})", status=None, retry_after=None
-            ) from None
+            raise RetryableError(f"unreachable ({type(error).__name__}: {error})") from None
 
     # --- tickets ---------------------------------------------------------------------------
 
