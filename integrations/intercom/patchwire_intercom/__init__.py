@@ -7,7 +7,6 @@ from patchwire_intercom._client import (
     IntercomClient,
     IntercomError,
     IntercomNotFoundError,
-    retry_delay,
 )
 from patchwire_intercom._definition import (
     DEFAULT_VERSION,
@@ -38,7 +37,6 @@ __all__ = [
     "SignatureError",
     "definition",
     "integration",
-    "retry_delay",
     "setup_instructions",
     "sign",
     "verify",

@@ -6,20 +6,13 @@ it (429, a gateway error, a connection never made); GET and PUT are retried on a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from patchwire import PatchwireError
+from patchwire.retries import RetryableError, retry_after, retrying
 from patchwire_intercom._definition import IntercomConfiguration
 
 __all__ = [
@@ -28,7 +21,6 @@ __all__ = [
     "IntercomClient",
     "IntercomError",
     "IntercomNotFoundError",
-    "retry_delay",
 ]
 
 ATTEMPTS = 4
@@ -56,39 +48,6 @@ class IntercomAuthError(IntercomError):
 
 class IntercomNotFoundError(IntercomError):
     """The object is gone (a conversation deleted in the inbox, a merged contact)."""
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, delay: float | None) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
-def retry_delay(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait before retrying, from the headers of a 429 (None when they say nothing).
-
-    ``retry-after-ms`` and ``retry-after`` win when present; otherwise ``X-RateLimit-Reset``
-    (the Unix second the window reopens), which is what Intercom documents.
-    """
-    lowered = {key.lower(): value for key, value in headers.items()}
-    for key, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return max(0.0, float(lowered[key]) * scale)
-        except (KeyError, ValueError):
-            continue
-    try:
-        reset = float(lowered["x-ratelimit-reset"])
-    except (KeyError, ValueError):
-        return None
-    moment = time.time() if now is None else now
-    return max(0.0, reset - moment)
-
-
-def _wait(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, _Retryable) and error.delay is not None:
-        return min(max(error.delay, MIN_WAIT_SECONDS), MAX_WAIT_SECONDS)
-    return float(wait_exponential(multiplier=0.25, max=MAX_WAIT_SECONDS)(state))
 
 
 def _detail(response: httpx.Response) -> tuple[str, str | None]:
@@ -143,15 +102,10 @@ class IntercomClient:
         params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """The decoded JSON answer (``{}`` when empty); raises :class:`IntercomError`."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(ATTEMPTS),
-            wait=_wait,
-            reraise=True,
-            retry=retry_if_exception_type(_Retryable),
-        )
+        attempts = retrying(attempts=ATTEMPTS, max_wait=MAX_WAIT_SECONDS, min_wait=MIN_WAIT_SECONDS)
         try:
-            answer: dict[str, Any] = await retrying(self._once, method, path, body, params)
-        except _Retryable as error:
+            answer: dict[str, Any] = await attempts(self._once, method, path, body, params)
+        except RetryableError as error:
             raise IntercomError(
                 f"Intercom ({self.configuration.api_url}) kept failing {method} {path} "
                 f"after {ATTEMPTS} attempts: {error}"
@@ -169,10 +123,10 @@ class IntercomClient:
         try:
             response = await self._http.request(method, path, json=body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-            raise _Retryable(f"unreachable ({type(error).__name__}: {error})", None) from None
+            raise RetryableError(f"unreachable ({type(error).__name__}: {error})") from None
         except httpx.TransportError as error:
             if retry_any:
-                raise _Retryable(f"transport error ({type(error).__name__})", None) from None
+                raise RetryableError(f"transport error ({type(error).__name__})") from None
             raise IntercomError(
                 f"{method} {path} to Intercom failed midway ({type(error).__name__}: {error}); "
                 "not retried, since Intercom may have acted on it"
@@ -180,11 +134,12 @@ class IntercomClient:
         status = response.status_code
         if status == 429:
             limit = response.headers.get("X-RateLimit-Limit", "?")
-            raise _Retryable(
-                f"rate limited (429, limit {limit} per window)", retry_delay(response.headers)
+            raise RetryableError(
+                f"rate limited (429, limit {limit} per window)",
+                delay=retry_after(response.headers),
             )
         if status >= 500 and (retry_any or status in _SAFE_POST_STATUSES):
-            raise _Retryable(f"answered {status}", retry_delay(response.headers))
+            raise RetryableError(f"answered {status}", delay=retry_after(response.headers))
         if status >= 400:
             raise self._refusal(method, path, response)
         if not response.content:

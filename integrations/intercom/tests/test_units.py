@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from patchwire_intercom import (
     IntercomConfiguration,
     SignatureError,
-    retry_delay,
     sign,
     verify,
 )
@@ -78,15 +77,6 @@ def test_inbound_parts() -> None:
         "file",
         {"fileUrl": "https://x.io/f.zip"},
     )
-
-
-def test_retry_delay_reads_the_headers_intercom_and_its_sdk_use() -> None:
-    assert retry_delay({"retry-after-ms": "250"}) == 0.25
-    assert retry_delay({"Retry-After": "3"}) == 3.0
-    assert retry_delay({"X-RateLimit-Reset": "1000"}, now=996.5) == 3.5
-    assert retry_delay({"X-RateLimit-Reset": "1000"}, now=1005) == 0.0
-    assert retry_delay({"X-RateLimit-Reset": "soon"}) is None
-    assert retry_delay({}) is None
 
 
 def test_configuration() -> None:
