@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from patchwire.runtime import Runtime
+from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire.testing.loopback import LoopbackServer
 from patchwire_zendesk import desk, integration, provision
 
@@ -120,3 +122,13 @@ class ZendeskHelpdesk:
 @pytest.fixture
 def helpdesk(zendesk: FakeZendesk) -> ZendeskHelpdesk:
     return ZendeskHelpdesk(zendesk)
+
+
+@pytest.fixture
+async def harness(helpdesk: ZendeskHelpdesk, tmp_path: Path) -> AsyncIterator[HitlHarness]:
+    """An agent handing off to the fake Zendesk; sessions end at once without an assignee."""
+    started = await start_harness(helpdesk, tmp_path, agentAssignedTimeoutSeconds=0)
+    yield started
+    await desk(started.runtime.context(helpdesk.alias, "integration")).close()
+    await started.runtime.stop()
+    await started.runtime.store.close()

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from patchwire.testing.hitl import HitlHarness, start_harness
-from patchwire_zendesk import desk
 
 from .conftest import ZendeskHelpdesk
 from .fake_zendesk import API_USER_ID, Delivery, FakeZendesk
@@ -17,15 +13,6 @@ from .helpers import open_ticket, settle, user_messages
 
 JOINED = "A human agent has joined the conversation."
 CLOSED = "The human agent closed the conversation. I will continue assisting you."
-
-
-@pytest.fixture
-async def harness(helpdesk: ZendeskHelpdesk, tmp_path: Path) -> AsyncIterator[HitlHarness]:
-    started = await start_harness(helpdesk, tmp_path, agentAssignedTimeoutSeconds=0)
-    yield started
-    await desk(started.runtime.context(helpdesk.alias)).close()
-    await started.runtime.stop()
-    await started.runtime.store.close()
 
 
 async def test_start_files_one_ticket_carrying_the_transcript(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,6 @@ from patchwire_zendesk import Desk, ZendeskError, desk, provision, unprovision
 
 from .conftest import AGENT_URL, ZendeskHelpdesk
 from .fake_zendesk import FakeZendesk
-
-
-@pytest.fixture
-async def harness(helpdesk: ZendeskHelpdesk, tmp_path: Path) -> AsyncIterator[HitlHarness]:
-    started = await start_harness(helpdesk, tmp_path, agentAssignedTimeoutSeconds=0)
-    yield started
-    await desk(started.runtime.context(helpdesk.alias)).close()
-    await started.runtime.stop()
-    await started.runtime.store.close()
 
 
 def target(harness: HitlHarness) -> Desk:

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from patchwire.testing.hitl import HitlHarness, start_harness
-from patchwire_zendesk import Comment, desk
+from patchwire.testing.hitl import HitlHarness
+from patchwire_zendesk import Comment
 from patchwire_zendesk._outbox import _Item, merge
 
 from .conftest import ZendeskHelpdesk
 from .fake_zendesk import FakeZendesk
 from .helpers import open_ticket, settle
-
-
-@pytest.fixture
-async def harness(helpdesk: ZendeskHelpdesk, tmp_path: Path) -> AsyncIterator[HitlHarness]:
-    started = await start_harness(helpdesk, tmp_path, agentAssignedTimeoutSeconds=0)
-    yield started
-    await desk(started.runtime.context(helpdesk.alias)).close()
-    await started.runtime.stop()
-    await started.runtime.store.close()
 
 
 async def test_a_burst_under_throttling_arrives_complete_and_in_order(

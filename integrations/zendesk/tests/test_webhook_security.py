@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from patchwire.testing.hitl import HitlHarness, start_harness
-from patchwire_zendesk import INVOCATION_HEADER, SIGNATURE_HEADER, desk, timestamp_now
+from patchwire.testing.hitl import HitlHarness
+from patchwire_zendesk import INVOCATION_HEADER, SIGNATURE_HEADER, timestamp_now
 
 from .conftest import ZendeskHelpdesk
 from .fake_zendesk import Delivery, FakeZendesk
 from .helpers import open_ticket, settle
-
-
-@pytest.fixture
-async def harness(helpdesk: ZendeskHelpdesk, tmp_path: Path) -> AsyncIterator[HitlHarness]:
-    started = await start_harness(helpdesk, tmp_path, agentAssignedTimeoutSeconds=0)
-    yield started
-    await desk(started.runtime.context(helpdesk.alias)).close()
-    await started.runtime.stop()
-    await started.runtime.store.close()
 
 
 async def agent_says(zendesk: FakeZendesk, ticket_id: int, text: str) -> Delivery:
