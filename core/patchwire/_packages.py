@@ -77,11 +77,22 @@ class Integration(_ActionRegistry):
     def __repr__(self) -> str:
         return f"<Integration {self.definition.name} {self.definition.version}>"
 
-    def sender(self, channel: str, message_type: str) -> Callable[[_F], _F]:
-        """Record the decorated function as the sender of ``message_type`` on ``channel``."""
+    def sender(self, channel: str, message_type: str | None = None) -> Callable[[_F], _F]:
+        """Record the decorated function as the sender of ``message_type`` on ``channel``, or
+        of every message type the channel declares when ``message_type`` is left out."""
 
         def record(handler: _F) -> _F:
-            self.message_senders[(channel, message_type)] = handler
+            if message_type is not None:
+                self.message_senders[(channel, message_type)] = handler
+                return handler
+            declared = self.definition.all_channels.get(channel)
+            if declared is None:
+                raise DefinitionError(
+                    f"{self.definition.name} declares no channel {channel!r} "
+                    f"(channels: {', '.join(self.definition.all_channels) or 'none'})"
+                )
+            for each in declared.messages:
+                self.message_senders[(channel, each)] = handler
             return handler
 
         return record

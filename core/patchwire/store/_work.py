@@ -29,7 +29,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _job(row: JobRow) -> Job:
+def _job(row: Any) -> Job:
+    """A job from its table row, or from a row of the same columns a statement returned."""
     return Job(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -139,15 +140,7 @@ class WorkQueue:
         )
         async with self.sessions.begin() as session:
             row = (await session.execute(statement)).first()
-        if row is None:
-            return None
-        return Job(
-            id=row.id,
-            conversation_id=row.conversation_id,
-            kind=row.kind,
-            payload=row.payload,
-            attempts=row.attempts,
-        )
+        return None if row is None else _job(row)
 
     async def complete_job(self, job_id: int) -> None:
         """Forget a finished job: the queue holds only unfinished and failed work, so a claim

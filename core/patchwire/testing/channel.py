@@ -28,8 +28,7 @@ class MemoryChannel:
         async def deliver(ctx: Any, message: Message) -> None:
             self.outbox[message.conversation_id].append(message)
 
-        for message_type in PAYLOAD_MODELS:
-            self.integration.sender("channel", message_type)(deliver)
+        self.integration.sender("channel")(deliver)
 
     def texts(self, conversation_id: str) -> list[str]:
         return [str(m.payload.get("text", f"<{m.type}>")) for m in self.outbox[conversation_id]]

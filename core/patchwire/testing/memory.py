@@ -104,8 +104,7 @@ class MemoryHelpdesk:
                 as_text(message.type, message.payload)
             )
 
-        for message_type in hitl.channels["hitl"].messages:
-            integration.sender("hitl", message_type)(deliver)
+        integration.sender("hitl")(deliver)
 
     # --- the human agent's side -----------------------------------------------------------
 

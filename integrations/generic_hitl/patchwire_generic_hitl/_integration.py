@@ -155,8 +155,7 @@ async def send(ctx: Context, message: Message) -> None:
     )
 
 
-for _message_type in definition.all_channels["hitl"].messages:
-    integration.sender("hitl", _message_type)(send)
+integration.sender("hitl")(send)
 
 
 class _AgentMessage(WireModel):

@@ -75,6 +75,5 @@ def build_chat_integration(
             api.publish_participant(chat_message.conversation_id, joined, added=True)
         api.publish_message(chat_message)
 
-    for message_type in PAYLOAD_MODELS:
-        integration.sender(CHANNEL, message_type)(deliver)
+    integration.sender(CHANNEL)(deliver)
     return integration
