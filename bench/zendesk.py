@@ -156,7 +156,6 @@ async def measure(messages: int, validate: bool) -> dict[str, tuple[float, float
             results["PUT comment, direct httpx"] = await timed(messages, put_comment)
             results["GET comments, direct httpx"] = await timed(messages, get_comments)
     finally:
-        await desk(harness.runtime.context("desk")).close()
         await harness.runtime.stop()
         await harness.runtime.store.close()
         if fake.sender is not None:

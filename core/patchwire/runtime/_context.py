@@ -7,9 +7,10 @@ Everything goes through the store; nothing here touches the database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -38,6 +39,9 @@ class MessageError(PatchwireError, ValueError):
     """A message whose type or payload its channel does not accept; nothing was stored."""
 
 
+_T = TypeVar("_T")
+
+
 class Context:
     """The host API for one alias (``kind`` is ``integration``, ``plugin`` or ``agent``)."""
 
@@ -58,9 +62,32 @@ class Context:
         self.namespace = f"{kind}:{alias}"
         self.configuration = configuration
         self._interfaces = interfaces
+        self._locals: dict[Callable[[Context], Any], Any] = {}
 
     def __repr__(self) -> str:
         return f"<Context {self.kind} {self.alias!r}>"
+
+    def local(self, factory: Callable[[Context], _T]) -> _T:
+        """The alias's own ``factory(ctx)`` object, made on first use and kept while it runs.
+
+        For what a package keeps between calls (an HTTP client, a cache, a queue); an object
+        with a ``close()`` method is closed when the runtime stops.
+        """
+        try:
+            found: _T = self._locals[factory]
+        except KeyError:
+            found = self._locals[factory] = factory(self)
+        return found
+
+    async def close_locals(self) -> None:
+        """Close the alias's objects, newest first (the runtime calls this when it stops)."""
+        made, self._locals = list(self._locals.values()), {}
+        for value in reversed(made):
+            close = getattr(value, "close", None)
+            if close is not None:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
 
     @property
     def store(self) -> Store:

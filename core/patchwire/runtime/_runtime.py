@@ -320,7 +320,11 @@ class Runtime:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def stop(self) -> None:
+        """Finish the jobs in hand, then close what packages kept per alias (``ctx.local``)."""
         await self.drain()
+        for contexts in self._contexts.values():
+            for ctx in contexts.values():
+                await ctx.close_locals()
 
     async def _start_jobs(self) -> int:
         started = 0

@@ -263,3 +263,22 @@ async def test_an_integration_and_a_plugin_may_share_an_alias(start_agent: Start
     )
     await agent.runtime.process_pending()
     assert [m.payload["text"] for m in agent.recorder.sent] == ["to the integration's sender"]
+
+
+async def test_what_a_package_keeps_per_alias_is_made_once_and_closed_at_stop(
+    start_agent: Start,
+) -> None:
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=())
+    closed: list[str] = []
+
+    class Client:
+        def __init__(self, ctx: Any) -> None:
+            self.alias = ctx.alias
+
+        async def close(self) -> None:
+            closed.append(self.alias)
+
+    ctx = agent.runtime.context("chat")
+    assert ctx.local(Client) is ctx.local(Client)
+    await agent.runtime.stop()
+    assert closed == ["chat"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,16 +26,16 @@ REMOTE_CONVERSATION_TAG = "remoteConversationId"
 BOT = "BOT"
 
 integration = Integration(definition)
-_clients: weakref.WeakKeyDictionary[Context, ServiceClient] = weakref.WeakKeyDictionary()
+
+
+def _new_client(ctx: Context) -> ServiceClient:
+    assert isinstance(ctx.configuration, GenericHitlConfiguration)
+    return ServiceClient(ctx.configuration)
 
 
 def client(ctx: Context) -> ServiceClient:
-    """One HTTP client per integration alias (the context is the same object for an alias)."""
-    found = _clients.get(ctx)
-    if found is None:
-        assert isinstance(ctx.configuration, GenericHitlConfiguration)
-        found = _clients[ctx] = ServiceClient(ctx.configuration)
-    return found
+    """The alias's HTTP client, closed when the agent stops."""
+    return ctx.local(_new_client)
 
 
 @integration.on_check

@@ -7,7 +7,6 @@ Only found links are kept; a missing one is looked up again next time.
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 
 from patchwire import Context
@@ -66,24 +65,22 @@ class Memo:
             self._items.popitem(last=False)
 
 
-_clients: weakref.WeakKeyDictionary[Context, IntercomClient] = weakref.WeakKeyDictionary()
-_memos: weakref.WeakKeyDictionary[Context, Memo] = weakref.WeakKeyDictionary()
+def _new_client(ctx: Context) -> IntercomClient:
+    assert isinstance(ctx.configuration, IntercomConfiguration)
+    return IntercomClient(ctx.configuration, label=ctx.alias)
+
+
+def _new_memo(ctx: Context) -> Memo:
+    return Memo()
 
 
 def client_for(ctx: Context) -> IntercomClient:
-    """The alias's client (the runtime gives an alias the same context object every time)."""
-    found = _clients.get(ctx)
-    if found is None:
-        assert isinstance(ctx.configuration, IntercomConfiguration)
-        found = _clients[ctx] = IntercomClient(ctx.configuration, label=ctx.alias)
-    return found
+    """The alias's client, closed when the agent stops."""
+    return ctx.local(_new_client)
 
 
 def memo_for(ctx: Context) -> Memo:
-    found = _memos.get(ctx)
-    if found is None:
-        found = _memos[ctx] = Memo()
-    return found
+    return ctx.local(_new_memo)
 
 
 async def session_for(ctx: Context, remote_id: str) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from patchwire import Context
@@ -85,12 +84,6 @@ class Desk:
         await self.client.close()
 
 
-_desks: weakref.WeakKeyDictionary[Context, Desk] = weakref.WeakKeyDictionary()
-
-
 def desk(ctx: Context) -> Desk:
-    """The alias's desk (the context is the same object for an alias while the agent runs)."""
-    found = _desks.get(ctx)
-    if found is None:
-        found = _desks[ctx] = Desk(ctx)
-    return found
+    """The alias's desk, made on first use and closed (outboxes drained) when the agent stops."""
+    return ctx.local(Desk)

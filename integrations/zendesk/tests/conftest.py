@@ -129,6 +129,5 @@ async def harness(helpdesk: ZendeskHelpdesk, tmp_path: Path) -> AsyncIterator[Hi
     """An agent handing off to the fake Zendesk; sessions end at once without an assignee."""
     started = await start_harness(helpdesk, tmp_path, agentAssignedTimeoutSeconds=0)
     yield started
-    await desk(started.runtime.context(helpdesk.alias, "integration")).close()
     await started.runtime.stop()
     await started.runtime.store.close()

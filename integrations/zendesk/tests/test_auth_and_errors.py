@@ -39,7 +39,6 @@ async def running(
 ) -> AsyncIterator[tuple[HitlHarness, ZendeskHelpdesk]]:
     harness, helpdesk = await started(zendesk, tmp_path)
     yield harness, helpdesk
-    await desk(harness.runtime.context("desk")).close()
     await harness.runtime.stop()
     await harness.runtime.store.close()
 
