@@ -40,6 +40,8 @@ class MessageError(PatchwireError, ValueError):
 
 
 _T = TypeVar("_T")
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+_PURGE_EVERY = timedelta(minutes=1)
 
 
 class Context:
@@ -63,6 +65,7 @@ class Context:
         self.configuration = configuration
         self._interfaces = interfaces
         self._locals: dict[Callable[[Context], Any], Any] = {}
+        self._purged: dict[str, datetime] = {}
 
     def __repr__(self) -> str:
         return f"<Context {self.kind} {self.alias!r}>"
@@ -309,9 +312,21 @@ class Context:
             self._runtime.wake()
         return event
 
-    async def remember(self, key: str) -> bool:
-        """True the first time this alias remembers ``key`` (replay and duplicate defence)."""
-        return await self.store.remember(self.namespace, key)
+    async def remember(self, key: str, *, forget_after: timedelta | None = None) -> bool:
+        """True the first time this alias remembers ``key`` (replay and duplicate defence).
+
+        ``forget_after`` bounds what is kept for keys that only matter for a while, such as
+        signatures inside their timestamp window: older ones are dropped now and then, so the
+        table does not grow with every webhook.
+        """
+        if forget_after is None:
+            return await self.store.remember(self.namespace, key)
+        scope = f"{self.namespace}:{int(forget_after.total_seconds())}s"
+        now = datetime.now(UTC)
+        if now - self._purged.get(scope, _LONG_AGO) > min(forget_after, _PURGE_EVERY):
+            self._purged[scope] = now
+            await self.store.forget_before(scope, now - forget_after)
+        return await self.store.remember(scope, key)
 
     async def get_event(self, event_id: str) -> Event | None:
         return await self.store.get_event(event_id)

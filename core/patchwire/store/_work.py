@@ -72,6 +72,16 @@ class WorkQueue:
         async with self.sessions.begin() as session:
             return await self.remember_in(session, scope, key)
 
+    async def forget_before(self, scope: str, moment: datetime) -> int:
+        """Drop the keys of ``scope`` remembered before ``moment``; how many went."""
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                delete(IdempotencyKeyRow).where(
+                    IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.created_at < moment
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     # --- jobs ------------------------------------------------------------------------------
 
     async def enqueue_in(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -282,3 +283,15 @@ async def test_what_a_package_keeps_per_alias_is_made_once_and_closed_at_stop(
     assert ctx.local(Client) is ctx.local(Client)
     await agent.runtime.stop()
     assert closed == ["chat"]
+
+
+async def test_keys_remembered_for_a_while_are_forgotten_after_it(start_agent: Start) -> None:
+    agent = await start_agent(lambda ctx: asyncio.sleep(0), plugins=())
+    ctx = agent.runtime.context("chat")
+    window = timedelta(seconds=1)
+    assert await ctx.remember("sig-1", forget_after=window)
+    assert not await ctx.remember("sig-1", forget_after=window)
+    assert await ctx.remember("sig-1"), "keys kept for good live apart from windowed ones"
+    await asyncio.sleep(1.2)
+    assert await ctx.remember("sig-1", forget_after=window), "forgotten once the window passed"
+    assert not await ctx.remember("sig-1"), "the key kept for good is still there"

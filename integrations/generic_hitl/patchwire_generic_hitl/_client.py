@@ -12,6 +12,7 @@ import httpx
 from patchwire import PatchwireError
 from patchwire.retries import RetryableError, retry_after, retrying
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
+from patchwire_generic_hitl._recent import Recent
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, sign
 
 __all__ = ["ServiceClient", "ServiceError"]
@@ -29,7 +30,7 @@ class ServiceClient:
         self.configuration = configuration
         self.base_url = configuration.endpoint_base_url.rstrip("/")
         self._http = httpx.AsyncClient(timeout=15, transport=transport)
-        self._signed: dict[bytes, int] = {}
+        self._signed: Recent[bytes] = Recent(TOLERANCE_SECONDS)
 
     def _timestamp(self, raw: bytes) -> int:
         """Now, unless this body was signed at that second: then a later second.
@@ -39,11 +40,9 @@ class ServiceClient:
         """
         now = int(time.time())
         digest = hashlib.sha256(raw).digest()
-        previous = self._signed.get(digest)
-        moment = now if previous is None or previous < now else previous + 1
-        if len(self._signed) > 1024:
-            self._signed = {k: v for k, v in self._signed.items() if v >= now - TOLERANCE_SECONDS}
-        self._signed[digest] = moment
+        previous = self._signed.get(digest, now)
+        moment = now if previous is None or previous < now else int(previous) + 1
+        self._signed.put(digest, moment)
         return moment
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

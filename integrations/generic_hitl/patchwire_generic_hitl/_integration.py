@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,13 +17,15 @@ from patchwire.messages import MessageHistoryEntry, as_text
 from patchwire.store import Message
 from patchwire_generic_hitl._client import ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration, definition
-from patchwire_generic_hitl._signing import HEADER, SignatureError, verify
+from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
 
 __all__ = ["REMOTE_CONVERSATION_TAG", "REMOTE_USER_TAG", "integration"]
 
 REMOTE_USER_TAG = "remoteUserId"
 REMOTE_CONVERSATION_TAG = "remoteConversationId"
 BOT = "BOT"
+SIGNATURE_MEMORY = timedelta(seconds=2 * TOLERANCE_SECONDS)
+"""A signature outside its timestamp window is refused anyway, so it need not be kept longer."""
 
 integration = Integration(definition)
 
@@ -202,7 +204,7 @@ async def webhook(ctx: Context, request: Request) -> Response:
         except SignatureError as error:
             return _error(401, str(error))
         assert header is not None
-        if not await ctx.remember(f"signature:{header}"):
+        if not await ctx.remember(f"signature:{header}", forget_after=SIGNATURE_MEMORY):
             return _error(401, "this signature was used already (a replayed request)")
     path = request.path_params.get("path", "").strip("/")
     model = _BODIES.get(path)

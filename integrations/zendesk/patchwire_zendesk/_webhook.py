@@ -9,6 +9,7 @@ user's email reply never poses as the agent.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -168,7 +169,8 @@ async def webhook(ctx: Context, request: Request) -> Response:
     except SignatureError as error:
         return _error(401, str(error))
     invocation = request.headers.get(INVOCATION_HEADER)
-    fresh_signature = await ctx.remember(f"signature:{signature}")
+    window = timedelta(seconds=2 * target.configuration.signature_tolerance_seconds)
+    fresh_signature = await ctx.remember(f"signature:{signature}", forget_after=window)
     fresh_invocation = await ctx.remember(f"invocation:{invocation}") if invocation else True
     retry_key = f"failed:{invocation}"
     retrying = bool(invocation) and bool(await ctx.get_state("agent", "zendesk", retry_key))

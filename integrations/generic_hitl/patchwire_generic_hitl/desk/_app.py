@@ -26,6 +26,7 @@ from patchwire._errors import format_validation_error
 from patchwire.server import html_page
 from patchwire_generic_hitl._client import ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
+from patchwire_generic_hitl._recent import Recent
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
 from patchwire_generic_hitl.desk._store import DeskConflict, DeskStore
 from patchwire_generic_hitl.desk._updates import Updates
@@ -135,7 +136,7 @@ class Desk:
     updates: Updates = field(default_factory=Updates)
     store: DeskStore | None = None
     agent: ServiceClient | None = None
-    _seen_signatures: dict[str, float] = field(default_factory=dict)
+    _seen_signatures: Recent[str] = field(default_factory=lambda: Recent(2 * TOLERANCE_SECONDS))
 
     def _parts(self) -> tuple[DeskStore, ServiceClient]:
         assert self.store is not None and self.agent is not None, "the desk is not running"
@@ -149,13 +150,10 @@ class Desk:
         header = request.headers.get(HEADER)
         verify(secret, header, raw)
         now = time.time()
-        for seen, moment in list(self._seen_signatures.items()):
-            if now - moment > 2 * TOLERANCE_SECONDS:
-                del self._seen_signatures[seen]
         assert header is not None
-        if header in self._seen_signatures:
+        if self._seen_signatures.get(header, now) is not None:
             raise SignatureError("this signature was used already (a replayed request)")
-        self._seen_signatures[header] = now
+        self._seen_signatures.put(header, now)
         return raw
 
     def _changed(self, conversation_id: str) -> None:
