@@ -181,8 +181,11 @@ class Context:
     ) -> Conversation:
         return await self.store.update_conversation(conversation_id, tags=tags)
 
-    async def find_conversations(self, tags: Mapping[str, str]) -> list[Conversation]:
-        return await self.store.find_conversations(tags)
+    async def find_conversations(
+        self, tags: Mapping[str, str], *, own: bool = False
+    ) -> list[Conversation]:
+        """Conversations carrying all ``tags``; with ``own``, only this integration's."""
+        return await self.store.find_conversations(tags, integration=self.alias if own else None)
 
     # --- messages --------------------------------------------------------------------------
 

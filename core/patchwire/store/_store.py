@@ -293,12 +293,16 @@ class Store(WorkQueue):
             found = await self._tags(session, "conversation", [conversation_id])
             return self._conversation(row, found[conversation_id])
 
-    async def find_conversations(self, tags: Mapping[str, str]) -> list[Conversation]:
+    async def find_conversations(
+        self, tags: Mapping[str, str], *, integration: str | None = None
+    ) -> list[Conversation]:
+        """Conversations carrying all ``tags``; only ``integration``'s when it is given."""
         async with self.sessions() as session:
             ids = await self._find_by_tags(session, "conversation", tags)
-            rows = (
-                await session.scalars(select(ConversationRow).where(ConversationRow.id.in_(ids)))
-            ).all()
+            query = select(ConversationRow).where(ConversationRow.id.in_(ids))
+            if integration is not None:
+                query = query.where(ConversationRow.integration == integration)
+            rows = (await session.scalars(query)).all()
             all_tags = await self._tags(session, "conversation", ids)
             return [self._conversation(row, all_tags[row.id]) for row in rows]
 
@@ -306,9 +310,8 @@ class Store(WorkQueue):
         self, *, integration: str, channel: str, tags: Mapping[str, str]
     ) -> Conversation:
         """The conversation with these identifying ``tags``; concurrent calls make one row."""
-        for found in await self.find_conversations(tags):
-            if found.integration == integration:
-                return found
+        for found in await self.find_conversations(tags, integration=integration):
+            return found
         guard = _identity_key("conversation", integration, tags)
         try:
             async with self.sessions.begin() as session:
@@ -317,9 +320,8 @@ class Store(WorkQueue):
                 row = await self._insert_conversation(session, integration, channel, tags)
                 return self._conversation(row, dict(tags))
         except IntegrityError:
-            for found in await self.find_conversations(tags):
-                if found.integration == integration:
-                    return found
+            for found in await self.find_conversations(tags, integration=integration):
+                return found
             raise
 
     # --- messages --------------------------------------------------------------------------

@@ -159,29 +159,31 @@ async def send(ctx: Context, message: Message) -> None:
 integration.sender("hitl")(send)
 
 
-class _AgentMessage(WireModel):
+class _Webhook(WireModel):
+    """Every webhook names the remote conversation; unknown fields are ignored."""
+
     model_config = WireModel.model_config | {"extra": "ignore"}
     remote_conversation_id: str
+
+
+class _AgentMessage(_Webhook):
     remote_user_id: str
     message_type: str
     payload: dict[str, Any]
     message_id: str | None = None
 
 
-class _AgentAssigned(WireModel):
-    model_config = WireModel.model_config | {"extra": "ignore"}
-    remote_conversation_id: str
+class _AgentAssigned(_Webhook):
     remote_user_id: str
     name: str | None = None
     picture_url: str | None = None
 
 
-class _StopHitl(WireModel):
-    model_config = WireModel.model_config | {"extra": "ignore"}
-    remote_conversation_id: str
+class _StopHitl(_Webhook):
+    pass
 
 
-_BODIES: dict[str, type[WireModel]] = {
+_BODIES: dict[str, type[_Webhook]] = {
     "message-from-agent": _AgentMessage,
     "agent-assigned": _AgentAssigned,
     "stop-hitl": _StopHitl,
@@ -217,9 +219,12 @@ async def webhook(ctx: Context, request: Request) -> Response:
             format_validation_error(error) if isinstance(error, ValidationError) else str(error)
         )
         return _error(400, f"malformed body: {reason}")
-    found = await ctx.find_conversations({REMOTE_CONVERSATION_TAG: body.remote_conversation_id})  # type: ignore[attr-defined]
+    found = await ctx.find_conversations(
+        {REMOTE_CONVERSATION_TAG: body.remote_conversation_id},
+        own=True,
+    )
     if not found:
-        return _error(404, f"unknown remoteConversationId {body.remote_conversation_id!r}")  # type: ignore[attr-defined]
+        return _error(404, f"unknown remoteConversationId {body.remote_conversation_id!r}")
     conversation = found[0]
     if isinstance(body, _AgentMessage):
         agent = await ctx.get_or_create_user(

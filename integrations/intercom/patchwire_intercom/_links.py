@@ -88,11 +88,10 @@ async def session_for(ctx: Context, remote_id: str) -> str | None:
     memo = memo_for(ctx)
     found = memo.get(f"session:{remote_id}")
     if found is None:
-        matches = await ctx.find_conversations({CONVERSATION_TAG: remote_id})
-        conversation = next((c for c in matches if c.integration == ctx.alias), None)
-        if conversation is None:
+        matches = await ctx.find_conversations({CONVERSATION_TAG: remote_id}, own=True)
+        if not matches:
             return None
-        found = conversation.id
+        found = matches[0].id
         memo.put(f"session:{remote_id}", found)
     return found
 

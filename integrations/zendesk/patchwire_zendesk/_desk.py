@@ -48,10 +48,8 @@ class Desk:
 
     async def conversation(self, ticket_id: str) -> Conversation | None:
         """The ``hitl`` conversation of a ticket this alias opened, if any."""
-        for found in await self.ctx.find_conversations({TICKET_TAG: ticket_id}):
-            if found.integration == self.ctx.alias:
-                return found
-        return None
+        found = await self.ctx.find_conversations({TICKET_TAG: ticket_id}, own=True)
+        return found[0] if found else None
 
     async def ticket_gone(self, ticket_id: str) -> None:
         """A deleted (or closed) ticket ends its session cleanly, once."""
