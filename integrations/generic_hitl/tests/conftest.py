@@ -31,22 +31,17 @@ SPECS = Path(__file__).resolve().parents[3] / "specs" / "hitl-api"
 SECRET = "a-shared-secret-for-the-tests"
 
 
-class FakeService:
-    """The service side of the protocol, strict about what it receives."""
+class Contract:
+    """One side of the protocol as a test stand-in: signed, and checked against its OpenAPI file."""
 
-    def __init__(self) -> None:
-        contract = json.loads((SPECS / "openapi-external-service.json").read_text())
-        contract["servers"] = [{"url": "/"}]  # the file's server is a placeholder host
+    def __init__(self, file: str, server: str) -> None:
+        contract = json.loads((SPECS / file).read_text())
+        contract["servers"] = [{"url": server}]  # the file's server is a placeholder host
         self.spec = OpenAPI.from_dict(contract)
-        self.requests: list[tuple[str, dict[str, Any]]] = []
         self.invalid: list[str] = []
-        self.users: dict[str, dict[str, Any]] = {}
-        self.conversations: dict[str, dict[str, Any]] = {}
-        self.failures: list[tuple[int, dict[str, str]]] = []
-        self.down = False
-        self.url = ""
 
-    async def endpoint(self, request: Request) -> Response:
+    async def refusal(self, request: Request) -> Response | None:
+        """The answer to a request that is unsigned or breaks the contract; None when fine."""
         raw = await request.body()
         try:
             verify(SECRET, request.headers.get(HEADER), raw)
@@ -57,6 +52,26 @@ class FakeService:
         except Exception as error:
             self.invalid.append(f"{request.url.path}: {error}")
             return JSONResponse({"error": f"invalid request: {error}"}, status_code=400)
+        return None
+
+
+class FakeService(Contract):
+    """The service side of the protocol, strict about what it receives."""
+
+    def __init__(self) -> None:
+        super().__init__("openapi-external-service.json", "/")
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.conversations: dict[str, dict[str, Any]] = {}
+        self.failures: list[tuple[int, dict[str, str]]] = []
+        self.down = False
+        self.url = ""
+
+    async def endpoint(self, request: Request) -> Response:
+        refused = await self.refusal(request)
+        if refused is not None:
+            return refused
+        raw = await request.body()
         if self.down:
             return JSONResponse({"error": "down for maintenance"}, status_code=503)
         if self.failures:
