@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,6 +43,10 @@ class Recorder:
 
     sent: list[Message] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    down: bool = False
+    """While set, the sender fails as an unreachable outside system does."""
+    attempts: list[str] = field(default_factory=list)
+    """The id of every message the sender was asked to deliver, failed tries included."""
 
 
 def make_integration(recorder: Recorder) -> Integration:
@@ -55,8 +60,11 @@ def make_integration(recorder: Recorder) -> Integration:
     )
 
     async def deliver(ctx: Any, message: Message) -> None:
+        recorder.attempts.append(message.id)
         if message.payload.get("text") == "explode":
-            raise ConnectionError("the outside system is down")
+            raise ValueError("the outside system refused it")
+        if recorder.down:
+            raise httpx.ConnectError("connection refused")
         recorder.sent.append(message)
 
     for message_type in PAYLOAD_MODELS:
