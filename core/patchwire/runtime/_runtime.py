@@ -35,8 +35,6 @@ from typing import Any, Literal
 import sqlalchemy.exc
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from patchwire._binding import plugin_actions
 from patchwire._config import ModelConfig, RuntimeSettings
@@ -235,31 +233,6 @@ class Runtime:
     ) -> Message | None:
         """Send through hooks and the sender; ``conversation`` saves a read when known."""
         return await self.outbox.send(outgoing, conversation)
-
-    # --- webhooks --------------------------------------------------------------------------
-
-    async def handle_webhook(self, alias: str, request: Request) -> Response:
-        integration = self._integrations.get(alias)
-        if integration is None or integration.webhook_handler is None:
-            return JSONResponse(
-                {"error": f"no integration with a webhook is configured as {alias!r}"},
-                status_code=404,
-            )
-        try:
-            response = await integration.webhook_handler(
-                self._contexts["integration"][alias], request
-            )
-        except Exception:
-            incident = uuid.uuid4().hex[:12]
-            logger.exception(
-                "webhook of integration %r failed (incident %s, %s %s)",
-                alias,
-                incident,
-                request.method,
-                request.url.path,
-            )
-            return JSONResponse({"error": "internal error", "incident": incident}, status_code=500)
-        return response if isinstance(response, Response) else Response(status_code=200)
 
     # --- processing ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from patchwire import (
     ActionDefinition,
@@ -74,23 +75,26 @@ def make_integration(recorder: Recorder) -> Integration:
     async def echo(ctx: Any, input: EchoInput) -> dict[str, str]:
         return {"echoed": f"{ctx.alias}:{input.text}"}
 
-    @integration.webhook
-    async def webhook(ctx: Any, request: Request) -> Response:
-        body = json.loads(await request.body())
-        if body.get("crash"):
-            raise RuntimeError("secret internals")
-        user = await ctx.get_or_create_user(tags={"id": body["user"]})
-        conversation = await ctx.get_or_create_conversation(
-            channel="channel", tags={"id": body["conversation"]}
-        )
-        message = await ctx.receive_message(
-            conversation_id=conversation.id,
-            user_id=user.id,
-            type="text",
-            payload={"text": body["text"]},
-            dedupe_key=body.get("id"),
-        )
-        return JSONResponse({"stored": message is not None})
+    @integration.routes
+    def routes(ctx: Any) -> list[BaseRoute]:
+        async def receive(request: Request) -> Response:
+            body = json.loads(await request.body())
+            if body.get("crash"):
+                raise RuntimeError("secret internals")
+            user = await ctx.get_or_create_user(tags={"id": body["user"]})
+            conversation = await ctx.get_or_create_conversation(
+                channel="channel", tags={"id": body["conversation"]}
+            )
+            message = await ctx.receive_message(
+                conversation_id=conversation.id,
+                user_id=user.id,
+                type="text",
+                payload={"text": body["text"]},
+                dedupe_key=body.get("id"),
+            )
+            return JSONResponse({"stored": message is not None})
+
+        return [Route("/", receive, methods=["POST"])]
 
     return integration
 
