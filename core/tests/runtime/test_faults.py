@@ -242,7 +242,10 @@ async def test_a_running_job_keeps_its_lease_and_a_dead_workers_job_is_taken(
     for agent, name in ((one, "one"), (two, "two")):
         agent.runtime.worker_id = name
     stops = [asyncio.Event(), asyncio.Event()]
-    loops = [asyncio.create_task(a.runtime.run_background(s)) for a, s in zip((one, two), stops)]
+    loops = [
+        asyncio.create_task(agent.runtime.run_background(stop))
+        for agent, stop in zip((one, two), stops, strict=True)
+    ]
     await one.receive("x")
     deadline = time.monotonic() + 10
     while not one.recorder.sent:
