@@ -172,9 +172,11 @@ class Agent:
     async def start(self) -> float:
         """Start and return the moment /healthz first answered."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "patchwire.cli", "serve", str(self.folder)]
+        command += ["--port", str(self.port), "--database-url", self.database_url]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "patchwire.cli", "serve", str(self.folder), "--port", str(self.port), "--database-url", self.database_url],
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
