@@ -247,8 +247,8 @@ class Context:
         ``dedupe_key`` (the provider's message id) makes delivery idempotent: a second call
         with the same key stores nothing and returns None.
         """
-        conversation = await self._conversation(conversation_id)
-        body = self._runtime.validate_payload(conversation, type, payload)
+        place = await self._runtime.place_of(conversation_id)
+        body = self._runtime.validate_payload(place, type, payload)
         message = await self.store.receive(
             conversation_id=conversation_id,
             user_id=user_id,
@@ -288,7 +288,8 @@ class Context:
         metadata: Mapping[str, Any] | None = None,
     ) -> Message | None:
         conversation_id = conversation.id
-        body = self._runtime.validate_payload(conversation, type, payload)
+        place = (conversation.integration, conversation.channel)
+        body = self._runtime.validate_payload(place, type, payload)
         outgoing = OutgoingMessage(
             conversation_id=conversation_id,
             type=type,
