@@ -1,5 +1,8 @@
 """The ``patchwire`` pytest plugin (entry point ``pytest11``): fixtures for testing packages.
 
+``database_url`` runs a test once on a SQLite file and once on a fresh PostgreSQL database;
+``postgres_url`` gives a fresh PostgreSQL database only (see :mod:`patchwire.testing.databases`).
+
 ``hitl_harness`` starts a real agent (SQLite store, the ``hitl`` plugin bound to the
 integration under test, a user on an in-memory channel); it needs a ``helpdesk`` fixture (see
 :mod:`patchwire.testing.hitl`). Imports happen inside fixtures, so the plugin costs nothing to
@@ -26,3 +29,23 @@ async def hitl_harness(helpdesk: Any, tmp_path: Path) -> AsyncIterator[HitlHarne
     yield harness
     await harness.runtime.stop()
     await harness.runtime.store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The same test once on a SQLite file and once on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'agent.db'}"
+    else:
+        from patchwire.testing.databases import postgres_database
+
+        async for url in postgres_database():
+            yield url
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    from patchwire.testing.databases import postgres_database
+
+    async for url in postgres_database():
+        yield url
