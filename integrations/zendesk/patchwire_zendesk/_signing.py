@@ -67,6 +67,8 @@ class ZendeskSignature:
                 f"malformed {TIMESTAMP_HEADER}: {timestamp!r} is no date"
             ) from None
         mac = base64.b64decode(signature)
+        if base64.b64encode(mac).decode() != signature:  # unused bits set: another spelling
+            raise SignatureError(f"malformed {SIGNATURE_HEADER}: not canonical base64")
         return Signed(
             mac=mac,
             message=timestamp.encode() + body,
