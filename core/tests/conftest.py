@@ -1,5 +1,5 @@
-"""Fixtures shared by the core tests (``database_url`` and ``postgres_url`` come from the
-``patchwire`` pytest plugin)."""
+"""Fixtures shared by the core tests (``database_url`` and ``postgres_url``, both backends, come
+from the ``patchwire`` pytest plugin)."""
 
 from __future__ import annotations
 

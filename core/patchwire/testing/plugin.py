@@ -39,7 +39,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     else:
         from patchwire.testing.databases import postgres_database
 
-        async for url in postgres_database():
+        async with postgres_database() as url:
             yield url
 
 
@@ -47,5 +47,5 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 async def postgres_url() -> AsyncIterator[str]:
     from patchwire.testing.databases import postgres_database
 
-    async for url in postgres_database():
+    async with postgres_database() as url:
         yield url
