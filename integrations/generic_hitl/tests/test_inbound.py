@@ -176,6 +176,7 @@ def bad_inputs(remote: str) -> list[tuple[str, bytes, int, str]]:
             "remoteUserId",
         ),
         ("/stop-hitl", b"{", 400, "Invalid JSON"),
+        ("/stop-hitl", b"[" * 100_000, 400, "recursion limit exceeded"),
         (
             "/stop-hitl",
             json.dumps({"remoteConversationId": ""}).encode(),
