@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from starlette.applications import Starlette
 
 from patchwire.runtime import Runtime
-from patchwire.server import webhook_mounts
 from patchwire.store import Store
 from patchwire.testing.hitl import HELPDESK_ALIAS, HitlHarness, start_harness
-from patchwire.testing.loopback import LoopbackServer
+from patchwire.testing.loopback import serve_routes
 from patchwire_generic_hitl import HEADER, sign
 
 from .conftest import SECRET, FakeService, GenericHelpdesk
@@ -36,28 +33,6 @@ async def harness(
     yield started
     await started.runtime.stop()
     await started.runtime.store.close()
-
-
-class Served:
-    """The agent's routes on a real socket, and raw POSTs to them."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.server = LoopbackServer(Starlette(routes=webhook_mounts(runtime)))
-        self.http = httpx.AsyncClient(timeout=30)
-
-    async def __aenter__(self) -> Served:
-        await self.server.start()
-        self.http = httpx.AsyncClient(
-            base_url=f"{self.server.url}/webhooks/{HELPDESK_ALIAS}", timeout=30
-        )
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.http.aclose()
-        await self.server.stop()
-
-    async def post(self, path: str, raw: bytes, headers: Mapping[str, str]) -> httpx.Response:
-        return await self.http.post(path, content=raw, headers=dict(headers))
 
 
 async def session(harness: HitlHarness, service: FakeService) -> str:
@@ -99,9 +74,9 @@ async def test_every_respelling_of_one_signature_is_accepted_once(
     remote = await session(harness, service)
     raw = agent_message(remote)  # no messageId: only the signature tells a replay
     header = sign(SECRET, raw)
-    async with Served(harness.runtime) as agent:
+    async with serve_routes(harness.runtime, HELPDESK_ALIAS) as agent:
         answers = [
-            await agent.post("/message-from-agent", raw, {HEADER: spelling})
+            await agent.post("/message-from-agent", content=raw, headers={HEADER: spelling})
             for spelling in [*respellings(header), header]
         ]
     codes = [answer.status_code for answer in answers]
@@ -124,15 +99,17 @@ async def test_an_exact_replay_after_the_agent_restarts_is_refused(
     remote = await session(harness, service)
     raw = agent_message(remote)
     header = {HEADER: sign(SECRET, raw)}
-    async with Served(harness.runtime) as agent:
-        assert (await agent.post("/message-from-agent", raw, header)).status_code == 200
+    async with serve_routes(harness.runtime, HELPDESK_ALIAS) as agent:
+        assert (
+            await agent.post("/message-from-agent", content=raw, headers=header)
+        ).status_code == 200
     await harness.settle()
     # Another process on the same database: what a restart (or a second worker) sees.
     store = await Store.open(database_url)
     restarted = await Runtime.start(harness.runtime.agent, store=store, code=harness.runtime.code)
     try:
-        async with Served(restarted) as agent:
-            replayed = await agent.post("/message-from-agent", raw, header)
+        async with serve_routes(restarted, HELPDESK_ALIAS) as agent:
+            replayed = await agent.post("/message-from-agent", content=raw, headers=header)
         assert replayed.status_code == 401
         assert replayed.json()["error"] == "this signature was used already (a replayed request)"
         await restarted.process_pending()
@@ -192,12 +169,12 @@ async def test_bad_input_on_every_route_is_a_4xx_that_says_why(
 ) -> None:
     remote = await session(harness, service)
     before = await harness.user_sees()
-    async with Served(harness.runtime) as agent:
+    async with serve_routes(harness.runtime, HELPDESK_ALIAS) as agent:
         for route, raw, status, reason in bad_inputs(remote):
-            answer = await agent.post(route, raw, {HEADER: sign(SECRET, raw)})
+            answer = await agent.post(route, content=raw, headers={HEADER: sign(SECRET, raw)})
             assert (answer.status_code, route) == (status, route), (raw[:80], answer.text)
             assert reason in answer.json()["error"], (raw[:80], answer.text)
-        wrong_method = await agent.http.get("/stop-hitl")
+        wrong_method = await agent.get("/stop-hitl")
         assert wrong_method.status_code == 405
     await harness.settle()
     assert await harness.user_sees() == before, "nothing bad reached the user"
@@ -208,12 +185,13 @@ async def test_an_oversized_body_is_a_413_signed_or_not(
 ) -> None:
     remote = await session(harness, service)
     big = agent_message(remote, payload={"text": "x" * (2 * 1024 * 1024)})
-    async with Served(harness.runtime) as agent:
-        forged = await agent.post(
-            "/message-from-agent", big, {HEADER: f"t={int(time.time())},v1=0"}
+    async with serve_routes(harness.runtime, HELPDESK_ALIAS) as agent:
+        forged_header = {HEADER: f"t={int(time.time())},v1=0"}
+        forged = await agent.post("/message-from-agent", content=big, headers=forged_header)
+        signed = await agent.post(
+            "/message-from-agent", content=big, headers={HEADER: sign(SECRET, big)}
         )
-        signed = await agent.post("/message-from-agent", big, {HEADER: sign(SECRET, big)})
-        unsigned = await agent.post("/stop-hitl", big, {})
+        unsigned = await agent.post("/stop-hitl", content=big, headers={})
     assert [r.status_code for r in (forged, signed, unsigned)] == [413] * 3
     assert "larger than 1048576 bytes" in signed.json()["error"]
     await harness.settle()

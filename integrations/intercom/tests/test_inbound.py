@@ -15,11 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from patchwire.server import webhook_mounts
 from patchwire.testing.hitl import HELPDESK_ALIAS, HitlHarness, start_harness
-from patchwire.testing.loopback import LoopbackServer
+from patchwire.testing.loopback import serve_routes
 from patchwire_intercom import HEADER
 from patchwire_intercom import _webhook as webhook_module
 
@@ -41,9 +39,8 @@ async def harness(
 
 @pytest.fixture
 async def agent(harness: HitlHarness) -> AsyncIterator[httpx.AsyncClient]:
-    server = LoopbackServer(Starlette(routes=webhook_mounts(harness.runtime)))
-    base = f"{server.url}/webhooks/{HELPDESK_ALIAS}"
-    async with server, httpx.AsyncClient(base_url=base, timeout=30) as http:
+    """The agent's own routes on a real socket; a client posting to the helpdesk's alias."""
+    async with serve_routes(harness.runtime, HELPDESK_ALIAS) as http:
         yield http
 
 
