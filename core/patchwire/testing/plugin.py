@@ -5,7 +5,9 @@
 
 ``hitl_harness`` starts a real agent (SQLite store, the ``hitl`` plugin bound to the
 integration under test, a user on an in-memory channel); it needs a ``helpdesk`` fixture (see
-:mod:`patchwire.testing.hitl`). Imports happen inside fixtures, so the plugin costs nothing to
+:mod:`patchwire.testing.hitl`). ``hitl_harness_each_database`` is the same agent once on each
+database, and ``helpdesk_routes`` an HTTP client for the helpdesk alias's routes, served as the
+server mounts them on loopback. Imports happen inside fixtures, so the plugin costs nothing to
 test suites that do not use it.
 """
 
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    import httpx
+
     from patchwire.testing.hitl import HitlHarness
 
 
@@ -29,6 +33,31 @@ async def hitl_harness(helpdesk: Any, tmp_path: Path) -> AsyncIterator[HitlHarne
     yield harness
     await harness.runtime.stop()
     await harness.runtime.store.close()
+
+
+@pytest.fixture
+async def hitl_harness_each_database(
+    helpdesk: Any, tmp_path: Path, database_url: str
+) -> AsyncIterator[HitlHarness]:
+    from patchwire.testing.hitl import start_harness
+
+    harness = await start_harness(
+        helpdesk, tmp_path, database_url=database_url, agentAssignedTimeoutSeconds=0
+    )
+    yield harness
+    await harness.runtime.stop()
+    await harness.runtime.store.close()
+
+
+@pytest.fixture
+async def helpdesk_routes(
+    hitl_harness_each_database: HitlHarness,
+) -> AsyncIterator[httpx.AsyncClient]:
+    from patchwire.testing.hitl import HELPDESK_ALIAS
+    from patchwire.testing.loopback import serve_routes
+
+    async with serve_routes(hitl_harness_each_database.runtime, HELPDESK_ALIAS) as http:
+        yield http
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -8,31 +8,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from patchwire.runtime import Runtime
 from patchwire.store import Store
-from patchwire.testing.hitl import HELPDESK_ALIAS, HitlHarness, start_harness
+from patchwire.testing.hitl import HELPDESK_ALIAS, HitlHarness
 from patchwire.testing.loopback import serve_routes
 from patchwire_generic_hitl import HEADER, sign
 
-from .conftest import SECRET, FakeService, GenericHelpdesk
+from .conftest import SECRET, FakeService
 
 TEXT = "from agent: only once"
 
 
 @pytest.fixture
-async def harness(
-    helpdesk: GenericHelpdesk, tmp_path: Path, database_url: str
-) -> AsyncIterator[HitlHarness]:
-    started = await start_harness(helpdesk, tmp_path, database_url=database_url)
-    yield started
-    await started.runtime.stop()
-    await started.runtime.store.close()
+def harness(hitl_harness_each_database: HitlHarness) -> HitlHarness:
+    return hitl_harness_each_database
 
 
 async def session(harness: HitlHarness, service: FakeService) -> str:

@@ -8,16 +8,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from patchwire.testing.hitl import HELPDESK_ALIAS, HitlHarness, start_harness
-from patchwire.testing.loopback import serve_routes
+from patchwire.testing.hitl import HELPDESK_ALIAS, HitlHarness
 from patchwire_intercom import HEADER
 from patchwire_intercom import _webhook as webhook_module
 
@@ -26,22 +23,13 @@ from .fake_intercom import CLIENT_SECRET, FakeIntercom, signature
 
 
 @pytest.fixture
-async def harness(
-    helpdesk: IntercomHelpdesk, tmp_path: Path, database_url: str
-) -> AsyncIterator[HitlHarness]:
-    started = await start_harness(
-        helpdesk, tmp_path, database_url=database_url, agentAssignedTimeoutSeconds=0
-    )
-    yield started
-    await started.runtime.stop()
-    await started.runtime.store.close()
+def harness(hitl_harness_each_database: HitlHarness) -> HitlHarness:
+    return hitl_harness_each_database
 
 
 @pytest.fixture
-async def agent(harness: HitlHarness) -> AsyncIterator[httpx.AsyncClient]:
-    """The agent's own routes on a real socket; a client posting to the helpdesk's alias."""
-    async with serve_routes(harness.runtime, HELPDESK_ALIAS) as http:
-        yield http
+def agent(helpdesk_routes: httpx.AsyncClient) -> httpx.AsyncClient:
+    return helpdesk_routes
 
 
 async def post(agent: httpx.AsyncClient, body: bytes) -> httpx.Response:

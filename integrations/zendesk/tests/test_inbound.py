@@ -9,14 +9,12 @@ import base64
 import json
 import string
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 
 import httpx
 import pytest
 
-from patchwire.testing.hitl import HELPDESK_ALIAS, HitlHarness, start_harness
-from patchwire.testing.loopback import serve_routes
+from patchwire.testing.hitl import HitlHarness
 from patchwire_zendesk import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 from .conftest import ZendeskHelpdesk
@@ -27,22 +25,13 @@ BASE64 = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
 
 
 @pytest.fixture
-async def harness(
-    helpdesk: ZendeskHelpdesk, tmp_path: Path, database_url: str
-) -> AsyncIterator[HitlHarness]:
-    started = await start_harness(
-        helpdesk, tmp_path, database_url=database_url, agentAssignedTimeoutSeconds=0
-    )
-    yield started
-    await started.runtime.stop()
-    await started.runtime.store.close()
+def harness(hitl_harness_each_database: HitlHarness) -> HitlHarness:
+    return hitl_harness_each_database
 
 
 @pytest.fixture
-async def agent(harness: HitlHarness) -> AsyncIterator[httpx.AsyncClient]:
-    """The agent's own routes on a real socket; a client posting to the helpdesk's alias."""
-    async with serve_routes(harness.runtime, HELPDESK_ALIAS) as http:
-        yield http
+def agent(helpdesk_routes: httpx.AsyncClient) -> httpx.AsyncClient:
+    return helpdesk_routes
 
 
 def signed(zendesk: FakeZendesk, body: bytes, invocation: str | None = None) -> dict[str, str]:
