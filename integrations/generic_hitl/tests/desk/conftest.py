@@ -38,26 +38,63 @@ class Switch:
         await self.app(scope, receive, send)
 
 
+PASSWORD = "correct horse battery"
+ADMIN = "Admin"
+"""The account tests read the queue with, and close conversations nobody claimed."""
+
+
 class RunningDesk:
+    """A desk on loopback, with agents logged in by bearer token as tests need them."""
+
     def __init__(self, desk: Desk, served: LoopbackServer, switch: Switch) -> None:
         self.desk = desk
         self.served = served
         self.switch = switch
         self.url = served.url
         self.api = httpx.AsyncClient(base_url=served.url, timeout=30)
+        """Nobody logged in."""
+        self._agents: dict[str, httpx.AsyncClient] = {}
+
+    async def add_agent(self, name: str, *, admin: bool = False) -> None:
+        assert self.desk.store is not None
+        await self.desk.store.accounts.add(name, PASSWORD, admin=admin)
+
+    async def agent(self, name: str) -> httpx.AsyncClient:
+        """A client logged in as ``name`` (an account made on first use; ``Admin`` is admin)."""
+        if name not in self._agents:
+            await self.add_agent(name, admin=name == ADMIN)
+            response = await self.api.post("/api/tokens", json={"name": name, "password": PASSWORD})
+            assert response.status_code == 200, response.text
+            self._agents[name] = httpx.AsyncClient(
+                base_url=self.url,
+                timeout=30,
+                headers={"authorization": f"Bearer {response.json()['token']}"},
+            )
+        return self._agents[name]
 
     async def conversations(self) -> list[dict[str, Any]]:
-        response = await self.api.get("/api/conversations")
+        response = await (await self.agent(ADMIN)).get("/api/conversations")
         response.raise_for_status()
         return list(response.json()["conversations"])
 
     async def conversation(self, remote_id: str) -> dict[str, Any]:
-        response = await self.api.get(f"/api/conversations/{remote_id}")
+        response = await (await self.agent(ADMIN)).get(f"/api/conversations/{remote_id}")
         response.raise_for_status()
         return dict(response.json())
 
-    async def act(self, remote_id: str, action: str, **body: Any) -> httpx.Response:
-        return await self.api.post(f"/api/conversations/{remote_id}/{action}", json=body)
+    async def act(self, remote_id: str, action: str, *, agent: str, **body: Any) -> httpx.Response:
+        """``agent`` claims, replies to (``messages``) or closes the conversation."""
+        client = await self.agent(agent)
+        return await client.post(f"/api/conversations/{remote_id}/{action}", json=body)
+
+    async def redeliver(self, message_id: str, *, agent: str) -> httpx.Response:
+        return await (await self.agent(agent)).post(
+            f"/api/messages/{message_id}/redeliver", json={}
+        )
+
+    async def close(self) -> None:
+        for client in [self.api, *self._agents.values()]:
+            await client.aclose()
 
 
 @pytest.fixture
@@ -75,7 +112,7 @@ async def desk(tmp_path: Path, agent_port: int) -> AsyncIterator[RunningDesk]:
     served = await LoopbackServer(switch).start()
     running = RunningDesk(parts, served, switch)
     yield running
-    await running.api.aclose()
+    await running.close()
     await served.stop()
 
 
@@ -128,14 +165,12 @@ class DeskHelpdesk:
     async def reply(
         self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
     ) -> None:
-        if message_id in self.delivered:
-            response = await self.desk.api.post(
-                f"/api/messages/{self.delivered[message_id]}/redeliver"
-            )
-            assert response.status_code == 200, response.text
-            return
         conversation = await self.desk.conversation(remote_id)
         agent = conversation["agent"] or "Alice"
+        if message_id in self.delivered:
+            response = await self.desk.redeliver(self.delivered[message_id], agent=agent)
+            assert response.status_code == 200, response.text
+            return
         if conversation["agent"] is None:
             await self.assign(remote_id, agent)
         body = (
@@ -146,7 +181,9 @@ class DeskHelpdesk:
         self.delivered[message_id] = response.json()["id"]
 
     async def close(self, remote_id: str) -> None:
-        response = await self.desk.act(remote_id, "close", agent="Alice")
+        """The claimer closes it; one nobody claimed is closed by an admin."""
+        conversation = await self.desk.conversation(remote_id)
+        response = await self.desk.act(remote_id, "close", agent=conversation["agent"] or ADMIN)
         assert response.status_code == 200, response.text
 
     def go_down(self) -> None:

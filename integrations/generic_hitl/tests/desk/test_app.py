@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -98,7 +96,8 @@ async def test_a_handoff_shows_in_the_queue_with_its_history(
 ) -> None:
     remote = await handed_off(patchwire)
     [listed] = await desk.conversations()
-    assert (listed["id"], listed["status"], listed["person"]["name"]) == (remote, "waiting", "Ada")
+    assert (listed["id"], listed["status"], listed["title"]) == (remote, "waiting", "Order late")
+    assert listed["person"]["displayName"] == "Ada"
     history = (await desk.conversation(remote))["messages"]
     assert [(m["authorKind"], m["author"], m["type"]) for m in history] == [
         ("user", "Ada", "text"),
@@ -206,7 +205,7 @@ async def test_the_desk_keeps_agents_to_their_own_conversations(
     early = await desk.act(remote, "messages", agent="Alice", type="text", text="hi")
     assert (early.status_code, early.json()["error"]) == (
         409,
-        "claim the conversation first (claimed by nobody)",
+        "claim the conversation first (nobody has claimed it)",
     )
     assert (await desk.act(remote, "claim", agent="Alice")).status_code == 200
     taken = await desk.act(remote, "claim", agent="Bob")
@@ -238,7 +237,7 @@ async def test_an_agent_that_is_down_loses_nothing(
     ]
     assert message["delivery"] == "failed" and "503" in message["error"]
     agent.down = False
-    again = await desk.api.post(f"/api/messages/{message['id']}/redeliver")
+    again = await desk.redeliver(message["id"], agent="Alice")
     assert again.status_code == 200, again.text
     [message] = [
         m for m in (await desk.conversation(remote))["messages"] if m["authorKind"] == "agent"
@@ -251,11 +250,10 @@ async def test_an_agent_that_is_down_loses_nothing(
 async def test_pages_hear_of_every_change(desk: RunningDesk, patchwire: ServiceClient) -> None:
     notices: list[dict[str, Any]] = []
 
+    client = await desk.agent("Alice")
+
     async def listen() -> None:
-        async with (
-            httpx.AsyncClient(base_url=desk.url) as client,
-            client.stream("GET", "/api/events") as stream,
-        ):
+        async with client.stream("GET", "/api/events") as stream:
             async for line in stream.aiter_lines():
                 if line.startswith("data: "):
                     notices.append(json.loads(line.removeprefix("data: ")))
@@ -268,8 +266,10 @@ async def test_pages_hear_of_every_change(desk: RunningDesk, patchwire: ServiceC
     assert notices == [{"conversationId": remote}]
 
 
-async def test_the_page_is_served(desk: RunningDesk, tmp_path: Path) -> None:
+async def test_the_page_sends_strangers_to_the_login_page(desk: RunningDesk) -> None:
     response = await desk.api.get("/")
-    assert response.status_code == 200
-    assert "<title>Agent desk</title>" in response.text
-    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert (response.status_code, response.headers["location"]) == (303, "login")
+    login = await desk.api.get("/login")
+    assert login.status_code == 200 and "<title>Log in · Agent desk</title>" in login.text
+    assert "default-src 'self'" in login.headers["content-security-policy"]
+    assert login.headers["x-frame-options"] == "DENY"

@@ -1,0 +1,184 @@
+"""Agent accounts and their logins: argon2 password hashes, and tokens stored only as hashes.
+
+A login is a random token handed to the agent once: as an HttpOnly cookie for the page (which
+also gets a CSRF token it must echo on every POST), or as a bearer token for scripts. The
+database keeps its SHA-256, so reading the database does not let anyone in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from patchwire_generic_hitl.desk._tables import NAME_LENGTH, AgentRow, LoginRow
+
+__all__ = [
+    "LOGIN_SECONDS",
+    "MIN_PASSWORD_LENGTH",
+    "AccountError",
+    "Accounts",
+    "Agent",
+    "Login",
+    "LoginKind",
+]
+
+LOGIN_SECONDS = 12 * 3600
+"""A login lasts a working day; then the agent logs in again."""
+MIN_PASSWORD_LENGTH = 10
+LoginKind = Literal["cookie", "bearer"]
+
+_hasher = PasswordHasher()
+_UNUSED_HASH = _hasher.hash(secrets.token_urlsafe(16))
+"""Checked against when the name is unknown, so a wrong name costs the same time as a wrong
+password and does not tell which names exist."""
+
+
+class AccountError(ValueError):
+    """An account that cannot be made as asked (bad name, short password, name taken)."""
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+    admin: bool
+
+
+@dataclass(frozen=True)
+class Login:
+    agent: Agent
+    kind: LoginKind
+    csrf_token: str
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_name(name: str) -> str:
+    """The name as stored (trimmed); an :class:`AccountError` saying what is wrong otherwise."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise AccountError("an agent name cannot be empty")
+    if len(cleaned) > NAME_LENGTH:
+        raise AccountError(
+            f"an agent name has at most {NAME_LENGTH} characters, not {len(cleaned)}"
+        )
+    if any(unicodedata.category(c).startswith("C") for c in cleaned):
+        raise AccountError(f"an agent name cannot hold control characters: {cleaned!r}")
+    return cleaned
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            f"the password has {len(password)} characters: use at least {MIN_PASSWORD_LENGTH}"
+        )
+
+
+class Accounts:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._session = sessions
+
+    async def add(
+        self, name: str, password: str, *, admin: bool = False, replace: bool = False
+    ) -> Agent:
+        """A new account; with ``replace``, an existing one gets the new password and role."""
+        cleaned = check_name(name)
+        check_password(password)
+        hashed = await asyncio.to_thread(_hasher.hash, password)
+        key = cleaned.casefold()
+        try:
+            async with self._session.begin() as session:
+                row = await session.scalar(select(AgentRow).where(AgentRow.key == key))
+                if row is not None and not replace:
+                    raise AccountError(f"an agent named {row.name!r} exists already")
+                if row is None:
+                    row = AgentRow(id=f"agent_{uuid.uuid4().hex[:16]}", name=cleaned, key=key)
+                    session.add(row)
+                else:
+                    await session.execute(delete(LoginRow).where(LoginRow.agent_id == row.id))
+                row.password_hash = hashed
+                row.admin = admin
+        except IntegrityError:
+            raise AccountError(f"an agent named {cleaned!r} exists already") from None
+        return Agent(row.id, row.name, row.admin)
+
+    async def agents(self) -> list[Agent]:
+        async with self._session() as session:
+            rows = await session.scalars(select(AgentRow).order_by(AgentRow.key))
+            return [Agent(row.id, row.name, row.admin) for row in rows]
+
+    async def authenticate(self, name: str, password: str) -> Agent | None:
+        """The agent when the name and password match; None otherwise (which one is not said)."""
+        async with self._session() as session:
+            row = await session.scalar(
+                select(AgentRow).where(AgentRow.key == name.strip().casefold())
+            )
+        stored = row.password_hash if row is not None else _UNUSED_HASH
+        try:
+            await asyncio.to_thread(_hasher.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if row is None:
+            return None
+        if _hasher.check_needs_rehash(stored):
+            rehashed = await asyncio.to_thread(_hasher.hash, password)
+            async with self._session.begin() as session:
+                found = await session.get(AgentRow, row.id)
+                if found is not None:
+                    found.password_hash = rehashed
+        return Agent(row.id, row.name, row.admin)
+
+    async def start_login(self, agent: Agent, kind: LoginKind) -> tuple[str, Login]:
+        """A new login for ``agent``: the token (shown once) and what it stands for."""
+        token = secrets.token_urlsafe(32)
+        login = Login(agent, kind, secrets.token_urlsafe(32))
+        moment = time.time()
+        async with self._session.begin() as session:
+            await session.execute(delete(LoginRow).where(LoginRow.expires_at < moment))
+            session.add(
+                LoginRow(
+                    token_hash=_token_hash(token),
+                    agent_id=agent.id,
+                    kind=kind,
+                    csrf_token=login.csrf_token,
+                    expires_at=moment + LOGIN_SECONDS,
+                )
+            )
+        return token, login
+
+    async def login(self, token: str, kind: LoginKind) -> Login | None:
+        """The live login of that kind the token stands for, if any."""
+        async with self._session() as session:
+            found = (
+                await session.execute(
+                    select(LoginRow, AgentRow)
+                    .join(AgentRow, AgentRow.id == LoginRow.agent_id)
+                    .where(
+                        LoginRow.token_hash == _token_hash(token),
+                        LoginRow.kind == kind,
+                        LoginRow.expires_at > time.time(),
+                    )
+                )
+            ).first()
+        if found is None:
+            return None
+        row, agent = found
+        return Login(Agent(agent.id, agent.name, agent.admin), kind, row.csrf_token)
+
+    async def end_login(self, token: str) -> None:
+        async with self._session.begin() as session:
+            await session.execute(delete(LoginRow).where(LoginRow.token_hash == _token_hash(token)))
