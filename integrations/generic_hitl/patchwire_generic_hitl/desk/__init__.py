@@ -11,6 +11,7 @@ from patchwire_generic_hitl.desk._accounts import (
     AccountError,
     Accounts,
     Agent,
+    AgentExists,
     Login,
 )
 from patchwire_generic_hitl.desk._app import Desk, DeskSettings, create_desk_app
@@ -22,6 +23,7 @@ __all__ = [
     "AccountError",
     "Accounts",
     "Agent",
+    "AgentExists",
     "Desk",
     "DeskConflict",
     "DeskForbidden",

@@ -30,6 +30,7 @@ __all__ = [
     "AccountError",
     "Accounts",
     "Agent",
+    "AgentExists",
     "Login",
     "LoginKind",
 ]
@@ -47,6 +48,10 @@ password and does not tell which names exist."""
 
 class AccountError(ValueError):
     """An account that cannot be made as asked (bad name, short password, name taken)."""
+
+
+class AgentExists(AccountError):
+    """The name is taken (names are compared ignoring case)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ class Accounts:
             async with self._session.begin() as session:
                 row = await session.scalar(select(AgentRow).where(AgentRow.key == key))
                 if row is not None and not replace:
-                    raise AccountError(f"an agent named {row.name!r} exists already")
+                    raise AgentExists(f"an agent named {row.name!r} exists already")
                 if row is None:
                     row = AgentRow(id=f"agent_{uuid.uuid4().hex[:16]}", name=cleaned, key=key)
                     session.add(row)
@@ -113,7 +118,7 @@ class Accounts:
                 row.password_hash = hashed
                 row.admin = admin
         except IntegrityError:
-            raise AccountError(f"an agent named {cleaned!r} exists already") from None
+            raise AgentExists(f"an agent named {cleaned!r} exists already") from None
         return Agent(row.id, row.name, row.admin)
 
     async def agents(self) -> list[Agent]:

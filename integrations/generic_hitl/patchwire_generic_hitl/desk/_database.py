@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,13 +30,24 @@ def database_url(database: Path | str) -> str:
 
 
 def _upgrade(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    """Migrate to the newest revision, unless the database is there already.
+
+    The check comes first because alembic's ``op`` and ``context`` are process-wide: running
+    its environment while another store in this process migrates (``patchwire demo`` opens
+    the agent's store and the desk's at once) would mix the two.
+    """
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     tables = set(inspect(connection).get_table_names())
-    if "people" in tables and "alembic_version" not in tables:
+    if "alembic_version" in tables:
+        current = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        if list(current) == [head]:
+            return
+    elif "people" in tables:
         command.stamp(config, FIRST_REVISION)
     command.upgrade(config, "head")
 
