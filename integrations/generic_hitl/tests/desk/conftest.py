@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from patchwire.messages import as_text
 from patchwire.runtime import Runtime
 from patchwire.testing.loopback import LoopbackServer, free_port
-from patchwire_generic_hitl import integration
+from patchwire_generic_hitl import ServiceClient, integration
+from patchwire_generic_hitl._definition import GenericHitlConfiguration
 from patchwire_generic_hitl.desk import Desk, DeskSettings, create_desk_app
 
-from ..conftest import SECRET
+from ..conftest import SECRET, Contract
 
 
 class Switch:
@@ -92,9 +94,10 @@ class RunningDesk:
             f"/api/messages/{message_id}/redeliver", json={}
         )
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         for client in [self.api, *self._agents.values()]:
             await client.aclose()
+        await self.served.stop()
 
 
 @pytest.fixture
@@ -102,18 +105,26 @@ def agent_port() -> int:
     return free_port()
 
 
-@pytest.fixture
-async def desk(tmp_path: Path, agent_port: int) -> AsyncIterator[RunningDesk]:
-    settings = DeskSettings(
-        tmp_path / "desk.db", f"http://127.0.0.1:{agent_port}/webhooks/desk", SECRET
-    )
+async def start_desk(settings: DeskSettings) -> RunningDesk:
+    """A desk served on loopback (start another on the same settings to restart it)."""
     parts = Desk(settings)
     switch = Switch(create_desk_app(settings, parts))
     served = await LoopbackServer(switch).start()
-    running = RunningDesk(parts, served, switch)
+    return RunningDesk(parts, served, switch)
+
+
+@pytest.fixture
+def desk_settings(tmp_path: Path, agent_port: int) -> DeskSettings:
+    return DeskSettings(
+        tmp_path / "desk.db", f"http://127.0.0.1:{agent_port}/webhooks/desk", SECRET
+    )
+
+
+@pytest.fixture
+async def desk(desk_settings: DeskSettings) -> AsyncIterator[RunningDesk]:
+    running = await start_desk(desk_settings)
     yield running
-    await running.close()
-    await served.stop()
+    await running.stop()
 
 
 WebhookHandler = Callable[[Request], Awaitable[Response]]
@@ -199,3 +210,70 @@ async def helpdesk(desk: RunningDesk, agent_port: int) -> AsyncIterator[DeskHelp
     yield driver
     if driver.webhooks is not None:
         await driver.webhooks.stop()
+
+
+class FakeAgent(Contract):
+    """patchwire's side as the desk sees it, strict about the webhook contract."""
+
+    def __init__(self) -> None:
+        super().__init__("openapi-botpress-webhook.json", "/webhooks/desk")
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.down = False
+
+    async def handle(self, request: Request) -> Response:
+        refused = await self.refusal(request)
+        if refused is not None:
+            return refused
+        raw = await request.body()
+        if self.down:
+            return JSONResponse({"error": "restarting"}, status_code=503)
+        self.calls.append((request.path_params["path"], json.loads(raw)))
+        return JSONResponse({"ok": True})
+
+
+@pytest.fixture
+async def agent(agent_port: int) -> AsyncIterator[FakeAgent]:
+    fake = FakeAgent()
+    served = await LoopbackServer(webhook_app(fake.handle), agent_port).start()
+    yield fake
+    await served.stop()
+    assert fake.invalid == [], "desk calls that break the webhook contract"
+
+
+@pytest.fixture
+def patchwire(desk: RunningDesk) -> ServiceClient:
+    """The calls patchwire's generic-hitl makes, signed as it signs them."""
+    return ServiceClient(
+        GenericHitlConfiguration(endpoint_base_url=desk.url, signing_secret=SECRET)
+    )
+
+
+async def handed_off(patchwire: ServiceClient) -> str:
+    user = await patchwire.call(
+        "/createRemoteUser",
+        {"type": "createRemoteUser", "payload": {"role": "end-user", "name": "Ada"}},
+    )
+    conversation = await patchwire.call(
+        "/createRemoteConversation",
+        {
+            "type": "createRemoteConversation",
+            "payload": {
+                "userId": user["id"],
+                "title": "Order late",
+                "messages": [],
+                "messageHistory": [
+                    {
+                        "source": {"type": "user", "userId": "u1"},
+                        "type": "text",
+                        "payload": {"text": "where is my order?"},
+                    },
+                    {
+                        "source": {"type": "bot"},
+                        "type": "choice",
+                        "payload": {"text": "Pick one", "options": [{"label": "A", "value": "a"}]},
+                    },
+                ],
+            },
+        },
+    )
+    return str(conversation["id"])

@@ -4,91 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
-from patchwire.testing.loopback import LoopbackServer
 from patchwire_generic_hitl import (
     HEADER,
     ServiceClient,
     ServiceError,
     sign,
 )
-from patchwire_generic_hitl._definition import GenericHitlConfiguration
 
-from ..conftest import SECRET, Contract
-from .conftest import RunningDesk, webhook_app
-
-
-class FakeAgent(Contract):
-    """patchwire's side as the desk sees it, strict about the webhook contract."""
-
-    def __init__(self) -> None:
-        super().__init__("openapi-botpress-webhook.json", "/webhooks/desk")
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.down = False
-
-    async def handle(self, request: Request) -> Response:
-        refused = await self.refusal(request)
-        if refused is not None:
-            return refused
-        raw = await request.body()
-        if self.down:
-            return JSONResponse({"error": "restarting"}, status_code=503)
-        self.calls.append((request.path_params["path"], json.loads(raw)))
-        return JSONResponse({"ok": True})
-
-
-@pytest.fixture
-async def agent(agent_port: int) -> AsyncIterator[FakeAgent]:
-    fake = FakeAgent()
-    served = await LoopbackServer(webhook_app(fake.handle), agent_port).start()
-    yield fake
-    await served.stop()
-    assert fake.invalid == [], "desk calls that break the webhook contract"
-
-
-@pytest.fixture
-def patchwire(desk: RunningDesk) -> ServiceClient:
-    """The calls patchwire's generic-hitl makes, signed as it signs them."""
-    return ServiceClient(
-        GenericHitlConfiguration(endpoint_base_url=desk.url, signing_secret=SECRET)
-    )
-
-
-async def handed_off(patchwire: ServiceClient) -> str:
-    user = await patchwire.call(
-        "/createRemoteUser",
-        {"type": "createRemoteUser", "payload": {"role": "end-user", "name": "Ada"}},
-    )
-    conversation = await patchwire.call(
-        "/createRemoteConversation",
-        {
-            "type": "createRemoteConversation",
-            "payload": {
-                "userId": user["id"],
-                "title": "Order late",
-                "messages": [],
-                "messageHistory": [
-                    {
-                        "source": {"type": "user", "userId": "u1"},
-                        "type": "text",
-                        "payload": {"text": "where is my order?"},
-                    },
-                    {
-                        "source": {"type": "bot"},
-                        "type": "choice",
-                        "payload": {"text": "Pick one", "options": [{"label": "A", "value": "a"}]},
-                    },
-                ],
-            },
-        },
-    )
-    return str(conversation["id"])
+from ..conftest import SECRET
+from .conftest import FakeAgent, RunningDesk, handed_off
 
 
 async def test_a_handoff_shows_in_the_queue_with_its_history(
