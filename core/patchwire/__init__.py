@@ -9,6 +9,7 @@ from patchwire._config import (
     IntegrationEntry,
     PluginDependency,
     PluginEntry,
+    RuntimeSettings,
     define_config,
     load_config,
 )
@@ -37,10 +38,12 @@ from patchwire._errors import (
     ActionInputError,
     ActionNotFoundError,
     ActionOutputError,
+    AlreadyExistsError,
     ConfigError,
     DefinitionError,
     PackageLoadError,
     PatchwireError,
+    ReportedError,
 )
 from patchwire._models import WireModel
 from patchwire._packages import Integration, Plugin
@@ -54,6 +57,7 @@ __all__ = [
     "ActionNotFoundError",
     "ActionOutputError",
     "AgentConfig",
+    "AlreadyExistsError",
     "Catalog",
     "ChannelDefinition",
     "ConfigError",
@@ -83,6 +87,8 @@ __all__ = [
     "PluginDependency",
     "PluginEntry",
     "Problem",
+    "ReportedError",
+    "RuntimeSettings",
     "WireModel",
     "check",
     "define_config",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from patchwire._errors import PatchwireError, format_validation_error
 from patchwire._proxies import Namespace
 from patchwire.runtime._hooks import OutgoingMessage
+from patchwire.runtime._steps import current_step, idempotency_key
 from patchwire.store import (
     Conversation,
     Event,
@@ -132,9 +133,20 @@ class Context:
         tags: Mapping[str, str] | None = None,
         name: str | None = None,
         picture_url: str | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> User:
+        """A new user of this alias.
+
+        ``identity`` tags (stored as tags too) name the user uniquely within this alias: a
+        second create with them raises :class:`~patchwire.AlreadyExistsError`, atomically
+        across processes, and ``get_or_create_user(tags=identity)`` finds this user.
+        """
         return await self.store.create_user(
-            integration=self.alias, name=name, picture_url=picture_url, tags=tags
+            integration=self.alias,
+            name=name,
+            picture_url=picture_url,
+            tags=tags,
+            identity=identity,
         )
 
     async def get_or_create_user(
@@ -161,11 +173,16 @@ class Context:
         return await self.store.get_conversation(conversation_id)
 
     async def create_conversation(
-        self, *, channel: str, tags: Mapping[str, str] | None = None
+        self,
+        *,
+        channel: str,
+        tags: Mapping[str, str] | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> Conversation:
+        """A new conversation on one of this integration's channels (``identity``: as users)."""
         self._runtime.channel_definition(self.alias, channel)
         return await self.store.create_conversation(
-            integration=self.alias, channel=channel, tags=tags
+            integration=self.alias, channel=channel, tags=tags, identity=identity
         )
 
     async def get_or_create_conversation(
@@ -237,8 +254,6 @@ class Context:
             tags=tags,
             dedupe=(f"message:{self.alias}", dedupe_key) if dedupe_key is not None else None,
         )
-        if message is not None:
-            self._runtime.wake()
         return message
 
     async def send_message(
@@ -288,6 +303,18 @@ class Context:
     async def set_state(self, scope: StateScope, owner_id: str, name: str, value: Any) -> None:
         await self.store.set_state(scope, owner_id, self.namespace, name, value)
 
+    async def update_state(
+        self, scope: StateScope, owner_id: str, name: str, change: Callable[[Any | None], Any]
+    ) -> Any | None:
+        """Read-modify-write a state atomically: it becomes ``change(current)``, returned.
+
+        Use it for every change that depends on the current value (a list of ids, a record
+        compared before it is set): concurrent updates, in this process or another, apply one
+        after the other. ``change`` must be pure (it may run more than once); returning None
+        deletes the state.
+        """
+        return await self.store.update_state(scope, owner_id, self.namespace, name, change)
+
     async def delete_state(self, scope: StateScope, owner_id: str, name: str) -> None:
         await self.store.delete_state(scope, owner_id, self.namespace, name)
 
@@ -302,18 +329,21 @@ class Context:
         user_id: str | None = None,
         dedupe_key: str | None = None,
     ) -> Event | None:
-        """Record an event (named ``<alias>.<type>``) and queue it for the pipeline."""
-        event = await self.store.emit(
+        """Record an event (named ``<alias>.<type>``) and queue it for the pipeline.
+
+        Inside a job, emitting is a step of that job: a job that runs again does not emit it
+        twice (None is returned then, as for a repeated ``dedupe_key``).
+        """
+        step = current_step()
+        return await self.store.emit(
             type=f"{self.alias}.{type}",
             source=self.alias,
             payload=payload,
             conversation_id=conversation_id,
             user_id=user_id,
             dedupe=(f"event:{self.namespace}", dedupe_key) if dedupe_key is not None else None,
+            effect_key=step.next_key() if step is not None else None,
         )
-        if event is not None:
-            self._runtime.wake()
-        return event
 
     async def remember(self, key: str, *, forget_after: timedelta | None = None) -> bool:
         """True the first time this alias remembers ``key`` (replay and duplicate defence).
@@ -331,6 +361,15 @@ class Context:
             await self.store.forget_before(scope, now - forget_after)
         return await self.store.remember(scope, key)
 
+    def idempotency_key(self, name: str = "") -> str:
+        """A key for the outside call being made now, the same on every run of this step.
+
+        Send it as the call's ``Idempotency-Key`` header: when a job runs again after a crash,
+        an action repeats its calls with the same keys, so the outside system can drop the
+        repeats. ``name`` tells apart several calls of one step. Outside a job: a new key.
+        """
+        return idempotency_key(name)
+
     async def get_event(self, event_id: str) -> Event | None:
         return await self.store.get_event(event_id)
 
@@ -344,13 +383,17 @@ class Context:
         conversation_id: str | None = None,
         user_id: str | None = None,
     ) -> ScheduledEvent:
-        """Deliver ``<alias>.<type>`` at a time or after a delay; durable across restarts."""
+        """Deliver ``<alias>.<type>`` at a time or after a delay; durable across restarts.
+
+        Inside a job it is a step: a job that runs again gets the timer it made before.
+        """
         if (at is None) == (after is None):
             raise ValueError("give exactly one of at= (an aware datetime) or after= (a delay)")
         if after is not None:
             delay = after if isinstance(after, timedelta) else timedelta(seconds=after)
             at = datetime.now(UTC) + delay
         assert at is not None
+        step = current_step()
         return await self.store.schedule(
             type=f"{self.alias}.{type}",
             source=self.alias,
@@ -358,6 +401,7 @@ class Context:
             due_at=at,
             conversation_id=conversation_id,
             user_id=user_id,
+            effect_key=step.next_key() if step is not None else None,
         )
 
     async def cancel_event(self, scheduled_event_id: str) -> bool:

@@ -9,18 +9,21 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from patchwire._errors import AlreadyExistsError
 from patchwire.store._engine import create_engine, migrate
+from patchwire.store._notify import WORK, Notifier
 from patchwire.store._records import Conversation, Direction, Event, Message, MessagePage, User
 from patchwire.store._tables import (
+    Base,
     ConversationRow,
     EventRow,
     IdempotencyKeyRow,
@@ -29,7 +32,7 @@ from patchwire.store._tables import (
     TagRow,
     UserRow,
 )
-from patchwire.store._work import WorkQueue
+from patchwire.store._work import AGENT_QUEUE, WorkQueue
 
 __all__ = ["NotFoundError", "StateScope", "Store", "TagKind"]
 
@@ -57,7 +60,7 @@ class Store(WorkQueue):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        super().__init__(async_sessionmaker(engine, expire_on_commit=False))
+        super().__init__(async_sessionmaker(engine, expire_on_commit=False), Notifier(engine))
 
     @classmethod
     async def open(cls, url: str | None = None, *, path: Path | None = None) -> Store:
@@ -75,6 +78,7 @@ class Store(WorkQueue):
         return self.engine.dialect.name
 
     async def close(self) -> None:
+        await self.notifier.close()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -156,10 +160,31 @@ class Store(WorkQueue):
         name: str | None = None,
         picture_url: str | None = None,
         tags: Mapping[str, str] | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> User:
-        async with self.sessions.begin() as session:
-            row = await self._insert_user(session, integration, name, picture_url, tags or {})
-            return self._user(row, dict(tags or {}))
+        """A new user; ``identity`` tags (stored as tags too) must be unused in ``integration``.
+
+        Raises :class:`AlreadyExistsError` when they are taken, atomically across processes.
+        """
+        every = {**(tags or {}), **(identity or {})}
+        try:
+            async with self.sessions.begin() as session:
+                if identity:
+                    await self._guard_identity(session, "user", integration, identity)
+                row = await self._insert_user(session, integration, name, picture_url, every)
+                return self._user(row, every)
+        except IntegrityError:
+            if identity:
+                raise AlreadyExistsError("user", dict(identity)) from None
+            raise
+
+    async def _guard_identity(
+        self, session: AsyncSession, kind: str, integration: str, identity: Mapping[str, str]
+    ) -> None:
+        """Claim ``identity`` for one record: the key's primary key refuses a second claim."""
+        guard = _identity_key(kind, integration, identity)
+        session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
+        await session.flush()
 
     async def _insert_user(
         self,
@@ -224,14 +249,11 @@ class Store(WorkQueue):
         for found in await self.find_users(tags):
             if found.integration == integration:
                 return found
-        guard = _identity_key("user", integration, tags)
         try:
-            async with self.sessions.begin() as session:
-                session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
-                await session.flush()
-                row = await self._insert_user(session, integration, name, picture_url, tags)
-                return self._user(row, dict(tags))
-        except IntegrityError:
+            return await self.create_user(
+                integration=integration, name=name, picture_url=picture_url, identity=tags
+            )
+        except AlreadyExistsError:
             for found in await self.find_users(tags):
                 if found.integration == integration:
                     return found
@@ -257,11 +279,25 @@ class Store(WorkQueue):
             return self._conversation(row, tags[row.id])
 
     async def create_conversation(
-        self, *, integration: str, channel: str, tags: Mapping[str, str] | None = None
+        self,
+        *,
+        integration: str,
+        channel: str,
+        tags: Mapping[str, str] | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> Conversation:
-        async with self.sessions.begin() as session:
-            row = await self._insert_conversation(session, integration, channel, tags or {})
-            return self._conversation(row, dict(tags or {}))
+        """A new conversation; ``identity`` tags work as for :meth:`create_user`."""
+        every = {**(tags or {}), **(identity or {})}
+        try:
+            async with self.sessions.begin() as session:
+                if identity:
+                    await self._guard_identity(session, "conversation", integration, identity)
+                row = await self._insert_conversation(session, integration, channel, every)
+                return self._conversation(row, every)
+        except IntegrityError:
+            if identity:
+                raise AlreadyExistsError("conversation", dict(identity)) from None
+            raise
 
     async def _insert_conversation(
         self, session: AsyncSession, integration: str, channel: str, tags: Mapping[str, str]
@@ -312,14 +348,11 @@ class Store(WorkQueue):
         """The conversation with these identifying ``tags``; concurrent calls make one row."""
         for found in await self.find_conversations(tags, integration=integration):
             return found
-        guard = _identity_key("conversation", integration, tags)
         try:
-            async with self.sessions.begin() as session:
-                session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
-                await session.flush()
-                row = await self._insert_conversation(session, integration, channel, tags)
-                return self._conversation(row, dict(tags))
-        except IntegrityError:
+            return await self.create_conversation(
+                integration=integration, channel=channel, identity=tags
+            )
+        except AlreadyExistsError:
             for found in await self.find_conversations(tags, integration=integration):
                 return found
             raise
@@ -354,16 +387,29 @@ class Store(WorkQueue):
         metadata: Mapping[str, Any] | None = None,
         status: str = "stored",
         tags: Mapping[str, str] | None = None,
+        effect_key: str | None = None,
     ) -> Message:
-        """Insert in the caller's transaction, taking the conversation's next sequence number."""
-        sequence = await session.scalar(
-            update(ConversationRow)
-            .where(ConversationRow.id == conversation_id)
-            .values(next_sequence=ConversationRow.next_sequence + 1, updated_at=now())
-            .returning(ConversationRow.next_sequence)
-        )
-        if sequence is None:
+        """Insert in the caller's transaction, taking the conversation's next sequence number.
+
+        An outgoing message of a conversation whose earlier messages wait for a retry gets
+        status ``queued`` and joins them (one statement reads and counts it), so a
+        conversation's messages go out in order even while its outside system is down.
+        """
+        counts: dict[str, Any] = {"next_sequence": ConversationRow.next_sequence + 1}
+        if direction == "outgoing":
+            waiting = ConversationRow.undelivered > 0
+            counts["undelivered"] = case((waiting, ConversationRow.undelivered + 1), else_=0)
+        numbers = (
+            await session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation_id)
+                .values(**counts, updated_at=now())
+                .returning(ConversationRow.next_sequence, ConversationRow.undelivered)
+            )
+        ).first()
+        if numbers is None:
             raise NotFoundError("conversation", conversation_id)
+        sequence, undelivered = numbers
         row = MessageRow(
             id=new_id(),
             conversation_id=conversation_id,
@@ -373,13 +419,124 @@ class Store(WorkQueue):
             type=type,
             payload=dict(payload),
             meta=dict(metadata) if metadata is not None else None,
-            status=status,
+            status="queued" if direction == "outgoing" and undelivered else status,
+            effect_key=effect_key,
             created_at=now(),
         )
-        session.add(row)
-        await session.flush()
+        await session.execute(insert(MessageRow).values(_column_values(row)))
         await self._set_tags(session, "message", row.id, tags or {})
         return self._message(row, dict(tags or {}))
+
+    # --- outgoing delivery -----------------------------------------------------------------
+
+    async def create_outgoing(self, **fields: Any) -> Message:
+        """Store an outgoing message: ``sending``, or ``queued`` behind undelivered ones."""
+        async with self.sessions.begin() as session:
+            return await self.insert_message(
+                session, direction="outgoing", status="sending", **fields
+            )
+
+    async def outgoing_by_effect(self, effect_key: str) -> Message | None:
+        """The message a job's step sent in an earlier run, if it got that far."""
+        async with self.sessions() as session:
+            row = await session.scalar(
+                select(MessageRow).where(MessageRow.effect_key == effect_key)
+            )
+            if row is None:
+                return None
+            return self._message(row, (await self._tags(session, "message", [row.id]))[row.id])
+
+    async def defer_delivery(self, message: Message, error: str, *, retry_at: datetime) -> None:
+        """Queue a message whose delivery failed for now; the first one queues a ``deliver`` job.
+
+        That job runs in the conversation's own queue, so later work of the conversation waits
+        for it, and it delivers the queued messages in sequence order.
+        """
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(MessageRow).where(MessageRow.id == message.id).values(status="queued")
+            )
+            undelivered = await session.scalar(
+                update(ConversationRow)
+                .where(ConversationRow.id == message.conversation_id)
+                .values(undelivered=ConversationRow.undelivered + 1)
+                .returning(ConversationRow.undelivered)
+            )
+            if undelivered == 1:
+                await self.enqueue_in(
+                    session,
+                    message.conversation_id,
+                    "deliver",
+                    {},
+                    available_at=retry_at,
+                    last_error=error,
+                    failing_since=now(),
+                )
+                await self.notifier.in_transaction(session, WORK, retry_at.isoformat())
+        self.notifier.local(WORK, retry_at.isoformat())
+
+    async def queued_messages(self, conversation_id: str, *, limit: int = 20) -> list[Message]:
+        """The conversation's messages waiting for delivery, oldest first."""
+        async with self.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.conversation_id == conversation_id,
+                        MessageRow.status == "queued",
+                    )
+                    .order_by(MessageRow.sequence)
+                    .limit(limit)
+                )
+            ).all()
+            tags = await self._tags(session, "message", [row.id for row in rows])
+            return [self._message(row, tags[row.id]) for row in rows]
+
+    async def settle_delivery(self, message: Message, *, error: str | None = None) -> None:
+        """A queued message went out (``error`` None) or never will: it leaves the queue.
+
+        One that never will is ``failed`` and also kept as a failed ``deliver`` job naming it,
+        which is what an operator sees (``patchwire jobs``) and can retry.
+        """
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == message.id)
+                .values(status="sent" if error is None else "failed")
+            )
+            await session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == message.conversation_id)
+                .values(undelivered=ConversationRow.undelivered - 1)
+            )
+            if error is not None:
+                await self.enqueue_in(
+                    session,
+                    message.conversation_id,
+                    "deliver",
+                    {"message_id": message.id},
+                    status="failed",
+                    last_error=error,
+                    failing_since=message.created_at,
+                )
+
+    async def requeue(self, message_id: str) -> bool:
+        """Queue a failed outgoing message for delivery again (an operator's retry)."""
+        async with self.sessions.begin() as session:
+            conversation_id = await session.scalar(
+                update(MessageRow)
+                .where(MessageRow.id == message_id, MessageRow.status == "failed")
+                .values(status="queued")
+                .returning(MessageRow.conversation_id)
+            )
+            if conversation_id is None:
+                return False
+            await session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation_id)
+                .values(undelivered=ConversationRow.undelivered + 1)
+            )
+            return True
 
     async def create_message(self, **fields: Any) -> Message:
         async with self.sessions.begin() as session:
@@ -512,6 +669,49 @@ class Store(WorkQueue):
                 continue
         raise RuntimeError(f"state {namespace}/{name} kept changing while it was being set")
 
+    async def update_state(
+        self,
+        scope: StateScope,
+        owner_id: str,
+        namespace: str,
+        name: str,
+        change: Callable[[Any | None], Any],
+    ) -> Any | None:
+        """Replace a state with ``change(current)`` in one transaction; what it stored.
+
+        The row is locked while ``change`` runs (``SELECT ... FOR UPDATE`` on PostgreSQL, the
+        write lock SQLite takes at ``BEGIN``), so concurrent updates apply one after the other
+        and none is lost. ``change`` returning None deletes the state. When two first writes
+        race, the loser runs ``change`` again on the winner's value.
+        """
+        key = _state_key(scope, owner_id, namespace, name)
+        for _ in range(3):
+            try:
+                async with self.sessions.begin() as session:
+                    row = await session.scalar(select(StateRow).where(*key).with_for_update())
+                    value = change(None if row is None else row.value["value"])
+                    if value is None:
+                        if row is not None:
+                            await session.delete(row)
+                    elif row is None:
+                        session.add(
+                            StateRow(
+                                scope=scope,
+                                owner_id=owner_id,
+                                namespace=namespace,
+                                name=name,
+                                value={"value": value},
+                                updated_at=now(),
+                            )
+                        )
+                    else:
+                        row.value = {"value": value}
+                        row.updated_at = now()
+                    return value
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"state {namespace}/{name} kept changing while it was being updated")
+
     async def delete_state(
         self, scope: StateScope, owner_id: str, namespace: str, name: str
     ) -> None:
@@ -531,6 +731,7 @@ class Store(WorkQueue):
         payload: Mapping[str, Any],
         conversation_id: str | None = None,
         user_id: str | None = None,
+        effect_key: str | None = None,
     ) -> Event:
         row = EventRow(
             id=new_id(),
@@ -539,6 +740,7 @@ class Store(WorkQueue):
             payload=dict(payload),
             conversation_id=conversation_id,
             user_id=user_id,
+            effect_key=effect_key,
             created_at=now(),
         )
         session.add(row)
@@ -576,7 +778,9 @@ class Store(WorkQueue):
                 tags=tags,
             )
             await self.enqueue_in(session, conversation_id, "message", {"message_id": message.id})
-            return message
+            await self.notifier.in_transaction(session, WORK)
+        self.notifier.local(WORK)
+        return message
 
     async def emit(
         self,
@@ -587,21 +791,43 @@ class Store(WorkQueue):
         conversation_id: str | None = None,
         user_id: str | None = None,
         dedupe: tuple[str, str] | None = None,
+        effect_key: str | None = None,
     ) -> Event | None:
-        """Record an event and queue it for the pipeline, in one transaction."""
-        async with self.sessions.begin() as session:
-            if dedupe is not None and not await self.remember_in(session, *dedupe):
+        """Record an event and queue it for the pipeline, in one transaction.
+
+        A second emit with the same ``dedupe`` key, or of the same job step (``effect_key``),
+        records nothing and returns None.
+        """
+        try:
+            async with self.sessions.begin() as session:
+                if dedupe is not None and not await self.remember_in(session, *dedupe):
+                    return None
+                event = await self.record_event(
+                    session,
+                    type=type,
+                    source=source,
+                    payload=payload,
+                    conversation_id=conversation_id,
+                    user_id=user_id,
+                    effect_key=effect_key,
+                )
+                await self.enqueue_in(
+                    session, conversation_id or AGENT_QUEUE, "event", {"event_id": event.id}
+                )
+                await self.notifier.in_transaction(session, WORK)
+        except IntegrityError:
+            if effect_key is not None and await self._emitted(effect_key):
                 return None
-            event = await self.record_event(
-                session,
-                type=type,
-                source=source,
-                payload=payload,
-                conversation_id=conversation_id,
-                user_id=user_id,
+            raise
+        self.notifier.local(WORK)
+        return event
+
+    async def _emitted(self, effect_key: str) -> bool:
+        async with self.sessions() as session:
+            found = await session.scalar(
+                select(EventRow.id).where(EventRow.effect_key == effect_key)
             )
-            await self.enqueue_in(session, conversation_id or "", "event", {"event_id": event.id})
-            return event
+            return found is not None
 
     async def get_event(self, event_id: str) -> Event | None:
         async with self.sessions() as session:
@@ -619,6 +845,11 @@ def _event(row: EventRow) -> Event:
         user_id=row.user_id,
         created_at=row.created_at,
     )
+
+
+def _column_values(row: Base) -> dict[str, Any]:
+    """A new row's values, for one ``INSERT`` statement instead of an ORM flush."""
+    return {prop.key: getattr(row, prop.key) for prop in row.__mapper__.column_attrs}
 
 
 def _state_key(scope: str, owner_id: str, namespace: str, name: str) -> tuple[Any, ...]:
