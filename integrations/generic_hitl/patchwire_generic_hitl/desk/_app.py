@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from patchwire import WireModel
 from patchwire._errors import format_validation_error
-from patchwire.server import html_page
+from patchwire.server import BodyLimit, html_page
 from patchwire_generic_hitl._client import ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
@@ -51,6 +52,8 @@ from patchwire_generic_hitl.desk._updates import Updates
 __all__ = ["Desk", "DeskSettings", "create_desk_app"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_BODY_BYTES = 1024 * 1024
+"""Every request body, signed or not, protocol or page: 413 past this, before it is read whole."""
 SIGNATURE_MEMORY_SECONDS = 2 * TOLERANCE_SECONDS
 """A signature outside its timestamp window is refused anyway, so it need not be kept longer."""
 
@@ -194,7 +197,10 @@ class Desk:
             raise SignatureError("this signature was used already (a replayed request)")
 
     async def protocol(self, request: Request) -> Response:
-        raw = await request.body()
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)  # BodyLimit answered 413 already, or nobody listens
         try:
             await self._check_signature(request, raw)
         except SignatureError as error:
@@ -565,6 +571,8 @@ class _BadRequest(ValueError):
 async def _parse(request: Request, model: type[_Body]) -> _Body:
     try:
         return model.model_validate(await request.json())
+    except ClientDisconnect:
+        raise _BadRequest("the body was cut off (or over the size limit)") from None
     except ValidationError as error:
         raise _BadRequest(format_validation_error(error)) from None
     except ValueError as error:
@@ -631,5 +639,6 @@ def create_desk_app(settings: DeskSettings, desk: Desk | None = None) -> Starlet
             Route("/api/events", desk.events),
             Route("/{operation}", desk.protocol, methods=["POST"]),
         ],
+        middleware=[Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)],
         lifespan=lifespan,
     )

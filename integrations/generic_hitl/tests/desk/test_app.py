@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from patchwire_generic_hitl import (
@@ -201,3 +203,38 @@ async def test_the_page_sends_strangers_to_the_login_page(desk: RunningDesk) -> 
     assert login.status_code == 200 and "<title>Log in · Agent desk</title>" in login.text
     assert "default-src 'self'" in login.headers["content-security-policy"]
     assert login.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["forged", "signed"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_an_oversized_body_is_413_and_stores_nothing(
+    desk: RunningDesk, patchwire: ServiceClient, signed: bool, chunked: bool
+) -> None:
+    remote = await handed_off(patchwire)
+    body = json.dumps(
+        {
+            "type": "botSendsMessage",
+            "remoteConversationId": remote,
+            "remoteUserId": "BOT",
+            "payload": {"type": "text", "text": "x" * (2 * 1024 * 1024)},
+        }
+    ).encode()
+    headers = {HEADER: sign(SECRET, body) if signed else "t=1,v1=00"}
+
+    sent: list[int] = []
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            sent.append(1)
+            yield body[start : start + 64 * 1024]
+
+    content: bytes | AsyncIterator[bytes] = pieces() if chunked else body
+    try:
+        response = await desk.api.post("/botSendsMessage", content=content, headers=headers)
+        assert response.status_code == 413, response.text
+    except httpx.TransportError:
+        assert chunked, "the desk may close before a chunked upload is all written"
+    if chunked:
+        assert len(sent) < len(body) // (64 * 1024), "the desk read the whole body"
+    messages = (await desk.conversation(remote))["messages"]
+    assert [m["payload"].get("text", "")[:5] for m in messages] == ["where", "Pick "]
