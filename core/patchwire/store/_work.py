@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 from patchwire.store._notify import WORK, Notifier
 from patchwire.store._records import Job, ScheduledEvent
 from patchwire.store._tables import (
+    ConversationRow,
     EffectRow,
     IdempotencyKeyRow,
     JobRow,
@@ -320,12 +321,36 @@ class WorkQueue:
         return True
 
     async def discard_job(self, job_id: int) -> bool:
-        """Drop a failed or waiting job for good; False when it is running or unknown."""
+        """Drop a failed or waiting job for good; False when it is running or unknown.
+
+        Dropping a conversation's waiting delivery gives up on every message it holds (they
+        become ``failed``), so later messages of the conversation go out again.
+        """
         async with self.sessions.begin() as session:
-            result = await session.execute(
-                delete(JobRow).where(JobRow.id == job_id, JobRow.status != "running")
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            job = (
+                await session.execute(
+                    delete(JobRow)
+                    .where(JobRow.id == job_id, JobRow.status != "running")
+                    .returning(JobRow.kind, JobRow.conversation_id, JobRow.status)
+                )
+            ).first()
+            if job is None:
+                return False
+            if job.kind == "deliver" and job.status == "pending":
+                await session.execute(
+                    update(MessageRow)
+                    .where(
+                        MessageRow.conversation_id == job.conversation_id,
+                        MessageRow.status == "queued",
+                    )
+                    .values(status="failed")
+                )
+                await session.execute(
+                    update(ConversationRow)
+                    .where(ConversationRow.id == job.conversation_id)
+                    .values(undelivered=0)
+                )
+            return True
 
     async def next_wakeup(self, owner: str) -> datetime | None:
         """When work may next become runnable without anybody saying so, or None.

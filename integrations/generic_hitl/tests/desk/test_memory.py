@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
+from patchwire.testing.databases import postgres_database
 from patchwire_generic_hitl import HEADER, sign
 from patchwire_generic_hitl.desk import DeskSettings, DeskStore
 from patchwire_generic_hitl.desk import _memory as memory_module
@@ -26,29 +24,10 @@ from patchwire_generic_hitl.desk import _memory as memory_module
 from ..conftest import SECRET
 from .conftest import RunningDesk, start_desk
 
-POSTGRES_URL = os.environ.get(
-    "PATCHWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 CREATE_USER = b'{"type":"createRemoteUser","payload":{"role":"end-user","name":"Ada"}}'
 _stamps = itertools.count(int(time.time()), -1)
 """Each new signature is dated a second earlier, so no two are the same (the real client never
 signs one body twice in a second either)."""
-
-
-async def _postgres_database() -> AsyncIterator[str]:
-    name = f"patchwire_desk_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        if os.environ.get("PATCHWIRE_REQUIRE_POSTGRES") == "1":
-            raise
-        pytest.skip(f"no PostgreSQL server reachable at {POSTGRES_URL}: {error}")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -59,7 +38,7 @@ async def desk_settings(
     if request.param == "sqlite":
         yield DeskSettings(tmp_path / "desk.db", webhook, SECRET)
         return
-    async for url in _postgres_database():
+    async with postgres_database() as url:
         yield DeskSettings(url, webhook, SECRET)
 
 
