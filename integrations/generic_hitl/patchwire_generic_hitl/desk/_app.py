@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,7 +55,7 @@ __all__ = ["Desk", "DeskSettings", "create_desk_app"]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_BODY_BYTES = 1024 * 1024
 """Every request body, signed or not, protocol or page: 413 past this, before it is read whole."""
-SIGNATURE_MEMORY_SECONDS = 2 * TOLERANCE_SECONDS
+SIGNATURE_MEMORY = timedelta(seconds=2 * TOLERANCE_SECONDS)
 """A signature outside its timestamp window is refused anyway, so it need not be kept longer."""
 
 
@@ -193,7 +194,7 @@ class Desk:
         assert header is not None
         store, _ = self._parts()
         seen = f"signature:{hashlib.sha256(header.encode()).hexdigest()}"
-        if not await store.memory.first_sight(seen, seconds=SIGNATURE_MEMORY_SECONDS):
+        if not await store.memory.remember(seen, forget_after=SIGNATURE_MEMORY):
             raise SignatureError("this signature was used already (a replayed request)")
 
     async def protocol(self, request: Request) -> Response:

@@ -7,8 +7,10 @@ the first time. Each is kept only as long as it can matter, then purged.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -40,15 +42,19 @@ class Memory:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._session = sessions
 
-    async def first_sight(self, key: str, *, seconds: float) -> bool:
-        """True the first time ``key`` is seen within ``seconds``; False for a repeat."""
+    async def remember(self, key: str, *, forget_after: timedelta | None = None) -> bool:
+        """True the first time ``key`` is seen (within ``forget_after``); False for a repeat.
+
+        The same contract as ``Context.remember``, so core's webhook verifier can use it.
+        """
         moment = time.time()
+        kept = math.inf if forget_after is None else forget_after.total_seconds()
         try:
             async with self._session.begin() as session:
                 await session.execute(
                     delete(SeenSignatureRow).where(SeenSignatureRow.expires_at < moment)
                 )
-                session.add(SeenSignatureRow(key=key, expires_at=moment + seconds))
+                session.add(SeenSignatureRow(key=key, expires_at=moment + kept))
         except IntegrityError:
             return False
         return True
