@@ -207,21 +207,28 @@ class Desk:
         except SignatureError as error:
             return _error(401, str(error))
         operation = request.path_params["operation"]
+        return await self._once(request, "protocol", raw, lambda: self._operate(operation, raw))
+
+    async def _once(
+        self, request: Request, scope: str, raw: bytes, run: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        """Run the call once per ``Idempotency-Key`` (if it has one); repeats get its answer.
+
+        Keys are per ``scope`` (the protocol, or one agent), so nobody can answer another's
+        call; a call that raises instead of answering is forgotten, so a retry runs it again.
+        """
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
-            return await self._operate(operation, raw)
-        return await self._once(key, operation, raw)
-
-    async def _once(self, key: str, operation: str, raw: bytes) -> Response:
-        """Run the call once per ``Idempotency-Key``; repeats get the first answer."""
+            return await run()
         if not key or len(key) > KEY_LENGTH or not key.isprintable():
             return _error(
                 400, f"{IDEMPOTENCY_HEADER} must be 1 to {KEY_LENGTH} printable characters"
             )
         store, _ = self._parts()
-        fingerprint = hashlib.sha256(operation.encode() + b"\n" + raw).hexdigest()
+        stored_key = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+        fingerprint = hashlib.sha256(request.url.path.encode() + b"\n" + raw).hexdigest()
         try:
-            answered = await store.memory.start_call(key, fingerprint)
+            answered = await store.memory.start_call(stored_key, fingerprint)
         except CallInProgress:
             return _error(
                 409,
@@ -240,16 +247,13 @@ class Desk:
                 headers={"Idempotent-Replayed": "true"},
             )
         try:
-            response = await self._operate(operation, raw)
+            response = await run()
         except BaseException:
-            await store.memory.forget_call(key)
+            await store.memory.forget_call(stored_key)
             raise
-        if response.status_code >= 500:
-            await store.memory.forget_call(key)
-        else:
-            await store.memory.finish_call(
-                key, Answer(response.status_code, bytes(response.body).decode())
-            )
+        await store.memory.finish_call(
+            stored_key, Answer(response.status_code, bytes(response.body).decode())
+        )
         return response
 
     async def _operate(self, operation: str, raw: bytes) -> Response:
@@ -390,7 +394,8 @@ class Desk:
     async def _as_agent(
         self, request: Request, action: Callable[[Login], Awaitable[Response]]
     ) -> Response:
-        """Run ``action`` for the logged-in agent; 401/403/415 with the reason otherwise."""
+        """Run ``action`` for the logged-in agent (a POST once per ``Idempotency-Key``);
+        401/403/415 with the reason when nobody is logged in or the request is refused."""
         store, _ = self._parts()
         try:
             if request.method == "POST":
@@ -398,7 +403,13 @@ class Desk:
             login = await login_of(request, store.accounts)
         except AuthError as error:
             return _error(error.status, error.reason)
-        return await action(login)
+        if request.method != "POST":
+            return await action(login)
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)  # BodyLimit answered 413 already, or nobody listens
+        return await self._once(request, f"agent:{login.agent.id}", raw, lambda: action(login))
 
     # --- the agents' API: the page calls these ----------------------------------------------
 

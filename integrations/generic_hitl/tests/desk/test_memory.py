@@ -17,12 +17,12 @@ import httpx
 import pytest
 
 from patchwire.testing.databases import postgres_database
-from patchwire_generic_hitl import HEADER, sign
+from patchwire_generic_hitl import HEADER, ServiceClient, sign
 from patchwire_generic_hitl.desk import DeskSettings, DeskStore
 from patchwire_generic_hitl.desk import _memory as memory_module
 
 from ..conftest import SECRET
-from .conftest import RunningDesk, start_desk
+from .conftest import FakeAgent, RunningDesk, handed_off, start_desk
 
 CREATE_USER = b'{"type":"createRemoteUser","payload":{"role":"end-user","name":"Ada"}}'
 _stamps = itertools.count(int(time.time()), -1)
@@ -169,3 +169,36 @@ async def test_keys_are_forgotten_after_a_day(
     assert "idempotent-replayed" not in next_day.headers
     assert json.loads(next_day.text)["id"] != first.json()["id"]
     assert await people(desk_settings) == 2
+
+
+async def test_an_agent_repeating_a_reply_by_its_key_sends_it_once(
+    desk: RunningDesk, patchwire: ServiceClient, agent: FakeAgent
+) -> None:
+    remote = await handed_off(patchwire)
+    assert (await desk.act(remote, "claim", agent="Alice")).status_code == 200
+    alice, bob = await desk.agent("Alice"), await desk.agent("Bob")
+    reply = f"/api/conversations/{remote}/messages"
+    body = {"type": "text", "text": "Sent once"}
+    headers = {"Idempotency-Key": "reply-1"}
+    answers = [await alice.post(reply, json=body, headers=headers) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len({a.json()["id"] for a in answers}) == 1
+    not_hers = await bob.post(reply, json=body, headers=headers)
+    assert not_hers.status_code == 403, "another agent's key is not a way into Alice's answer"
+
+    agent.down = True
+    failed = [
+        await alice.post(reply, json={**body, "text": "kept"}, headers={"Idempotency-Key": "r2"})
+        for _ in range(2)
+    ]
+    agent.down = False
+    assert [a.status_code for a in failed] == [502, 502]
+    assert failed[1].headers["idempotent-replayed"] == "true"
+    texts = [
+        m["payload"]["text"]
+        for m in (await desk.conversation(remote))["messages"]
+        if m["authorKind"] == "agent"
+    ]
+    assert texts == ["Sent once", "kept"], "one stored copy each; 'kept' waits for Send again"
+    delivered = [b["payload"]["text"] for p, b in agent.calls if p == "message-from-agent"]
+    assert delivered == ["Sent once"]
