@@ -94,6 +94,7 @@ class Runtime:
         self._integrations: dict[str, Integration] = {}
         self._contexts: dict[str, dict[str, Context]] = {"integration": {}, "plugin": {}}
         self._wake = asyncio.Event()
+        self._listening = asyncio.Event()
         self._due = 0.0
         """Loop time at which timers, retries and others' leases must be looked at again."""
         self._recheck = True
@@ -255,6 +256,7 @@ class Runtime:
     async def run_background(self, stop: asyncio.Event) -> None:
         """Fire due scheduled events and process queued jobs until ``stop`` is set."""
         unsubscribe = self.store.notifier.subscribe(WORK, self._notified)
+        self._listening.set()
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         loop = asyncio.get_running_loop()
         remote = self.store.backend == "postgresql"
@@ -282,6 +284,12 @@ class Runtime:
             unsubscribe()
             heartbeat.cancel()
             await self.drain()
+
+    async def ready(self) -> None:
+        """Wait until ``run_background`` hears the store's notifications (other processes'
+        included), so that work queued from now on wakes this worker at once."""
+        await self._listening.wait()
+        await self.store.notifier.listening()
 
     async def _poll(self, now: float) -> None:
         """One look for work: timers when due, jobs while there is room, then the next due time."""
