@@ -27,7 +27,7 @@ from starlette.routing import Route
 from patchwire import WireModel
 from patchwire._errors import format_validation_error
 from patchwire.server import BodyLimit, html_page
-from patchwire_generic_hitl._client import ServiceClient, ServiceError
+from patchwire_generic_hitl._client import IDEMPOTENCY_HEADER, ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
 from patchwire_generic_hitl.desk._accounts import LOGIN_SECONDS, Agent, Login, LoginKind
@@ -52,7 +52,6 @@ from patchwire_generic_hitl.desk._updates import Updates
 
 __all__ = ["Desk", "DeskSettings", "create_desk_app"]
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_BODY_BYTES = 1024 * 1024
 """Every request body, signed or not, protocol or page: 413 past this, before it is read whole."""
 SIGNATURE_MEMORY = timedelta(seconds=2 * TOLERANCE_SECONDS)
