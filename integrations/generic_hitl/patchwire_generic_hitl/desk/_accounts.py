@@ -14,15 +14,16 @@ import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from patchwire_generic_hitl.desk._tables import NAME_LENGTH, AgentRow, LoginRow
+from patchwire_generic_hitl.desk._tables import NAME_LENGTH, AgentRow, LoginFailuresRow, LoginRow
 
 __all__ = [
     "LOGIN_SECONDS",
@@ -33,10 +34,14 @@ __all__ = [
     "AgentExists",
     "Login",
     "LoginKind",
+    "TooManyFailures",
 ]
 
 LOGIN_SECONDS = 12 * 3600
 """A login lasts a working day; then the agent logs in again."""
+MAX_FAILURES = 10
+FAILURE_WINDOW_SECONDS = 15 * 60
+"""After ``MAX_FAILURES`` wrong passwords for one name, that name waits out the window."""
 MIN_PASSWORD_LENGTH = 10
 LoginKind = Literal["cookie", "bearer"]
 
@@ -52,6 +57,16 @@ class AccountError(ValueError):
 
 class AgentExists(AccountError):
     """The name is taken (names are compared ignoring case)."""
+
+
+class TooManyFailures(Exception):
+    """Too many wrong passwords for a name lately; ``retry_after`` seconds until it may try."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many failed logins for this name: try again in {retry_after // 60 + 1} min"
+        )
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -121,31 +136,67 @@ class Accounts:
             raise AgentExists(f"an agent named {cleaned!r} exists already") from None
         return Agent(row.id, row.name, row.admin)
 
-    async def agents(self) -> list[Agent]:
-        async with self._session() as session:
-            rows = await session.scalars(select(AgentRow).order_by(AgentRow.key))
-            return [Agent(row.id, row.name, row.admin) for row in rows]
-
     async def authenticate(self, name: str, password: str) -> Agent | None:
-        """The agent when the name and password match; None otherwise (which one is not said)."""
+        """The agent when the name and password match; None otherwise (which one is not said).
+
+        Each name gets :data:`MAX_FAILURES` tries per :data:`FAILURE_WINDOW_SECONDS`; past
+        that, :class:`TooManyFailures` until the window ends (guessing one agent's password
+        takes years, not hours). A success forgets the failures.
+        """
+        key = name.strip().casefold()
+        failures_key = hashlib.sha256(key.encode()).hexdigest()
+        await self._check_failures(failures_key)
         async with self._session() as session:
-            row = await session.scalar(
-                select(AgentRow).where(AgentRow.key == name.strip().casefold())
-            )
+            row = await session.scalar(select(AgentRow).where(AgentRow.key == key))
         stored = row.password_hash if row is not None else _UNUSED_HASH
         try:
             await asyncio.to_thread(_hasher.verify, stored, password)
         except (VerificationError, InvalidHashError):
+            await self._count_failure(failures_key)
             return None
         if row is None:
+            await self._count_failure(failures_key)
             return None
-        if _hasher.check_needs_rehash(stored):
-            rehashed = await asyncio.to_thread(_hasher.hash, password)
-            async with self._session.begin() as session:
+        async with self._session.begin() as session:
+            await session.execute(
+                delete(LoginFailuresRow).where(LoginFailuresRow.key == failures_key)
+            )
+            if _hasher.check_needs_rehash(stored):
                 found = await session.get(AgentRow, row.id)
                 if found is not None:
-                    found.password_hash = rehashed
+                    found.password_hash = await asyncio.to_thread(_hasher.hash, password)
         return Agent(row.id, row.name, row.admin)
+
+    async def _check_failures(self, key: str) -> None:
+        async with self._session() as session:
+            row = await session.get(LoginFailuresRow, key)
+        if row is None or row.failures < MAX_FAILURES:
+            return
+        left = row.first_at + FAILURE_WINDOW_SECONDS - time.time()
+        if left > 0:
+            raise TooManyFailures(int(left))
+
+    async def _count_failure(self, key: str) -> None:
+        """One more failure for ``key``, counted in SQL so parallel attempts all count."""
+        moment = time.time()
+        row = LoginFailuresRow
+        restart = (
+            update(row)
+            .where(row.key == key, row.first_at < moment - FAILURE_WINDOW_SECONDS)
+            .values(failures=1, first_at=moment)
+        )
+        bump = update(row).where(row.key == key).values(failures=row.failures + 1)
+        for _ in range(2):
+            try:
+                async with self._session.begin() as session:
+                    for statement in (restart, bump):
+                        result = cast(CursorResult[Any], await session.execute(statement))
+                        if result.rowcount:
+                            return
+                    session.add(row(key=key, failures=1, first_at=moment))
+                return
+            except IntegrityError:
+                continue  # another attempt made the row first: count on it
 
     async def start_login(self, agent: Agent, kind: LoginKind) -> tuple[str, Login]:
         """A new login for ``agent``: the token (shown once) and what it stands for."""

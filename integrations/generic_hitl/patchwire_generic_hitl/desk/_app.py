@@ -30,7 +30,13 @@ from patchwire.server import BodyLimit, html_page
 from patchwire_generic_hitl._client import IDEMPOTENCY_HEADER, ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
-from patchwire_generic_hitl.desk._accounts import LOGIN_SECONDS, Agent, Login, LoginKind
+from patchwire_generic_hitl.desk._accounts import (
+    LOGIN_SECONDS,
+    Agent,
+    Login,
+    LoginKind,
+    TooManyFailures,
+)
 from patchwire_generic_hitl.desk._auth import (
     COOKIE,
     AuthError,
@@ -341,7 +347,10 @@ class Desk:
             return _error(error.status, error.reason)
         except _BadRequest as error:
             return _error(400, str(error))
-        agent = await store.accounts.authenticate(data.name, data.password)
+        try:
+            agent = await store.accounts.authenticate(data.name, data.password)
+        except TooManyFailures as error:
+            return _error(429, str(error), {"Retry-After": str(error.retry_after)})
         if agent is None:
             return _error(401, "wrong name or password")
         token, login = await store.accounts.start_login(agent, kind)

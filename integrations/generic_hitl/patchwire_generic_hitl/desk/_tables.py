@@ -13,6 +13,7 @@ __all__ = [
     "Base",
     "ConversationRow",
     "IdempotentCallRow",
+    "LoginFailuresRow",
     "LoginRow",
     "MessageRow",
     "PersonRow",
@@ -107,6 +108,17 @@ class LoginRow(Base):
     kind: Mapped[str] = mapped_column(String(10))
     csrf_token: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class LoginFailuresRow(Base):
+    """Failed logins for one name in the current window (see ``Accounts.authenticate``)."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the case-folded name tried (names that exist or not alike)."""
+    failures: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[float] = mapped_column(Float)
 
 
 class SeenSignatureRow(Base):

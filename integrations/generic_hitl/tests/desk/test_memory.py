@@ -1,4 +1,5 @@
-"""What the desk remembers across restarts: signatures it accepted, answers by Idempotency-Key.
+"""What the desk remembers across restarts: signatures it accepted, answers by Idempotency-Key,
+failed logins.
 
 Each test runs on a SQLite file and on a fresh PostgreSQL database, restarts the desk where it
 matters, and counts what was stored: nothing twice, nothing lost.
@@ -19,10 +20,11 @@ import pytest
 from patchwire.testing.databases import postgres_database
 from patchwire_generic_hitl import HEADER, ServiceClient, sign
 from patchwire_generic_hitl.desk import DeskSettings, DeskStore
+from patchwire_generic_hitl.desk import _accounts as accounts_module
 from patchwire_generic_hitl.desk import _memory as memory_module
 
 from ..conftest import SECRET
-from .conftest import FakeAgent, RunningDesk, handed_off, start_desk
+from .conftest import PASSWORD, FakeAgent, RunningDesk, handed_off, start_desk
 
 CREATE_USER = b'{"type":"createRemoteUser","payload":{"role":"end-user","name":"Ada"}}'
 _stamps = itertools.count(int(time.time()), -1)
@@ -202,3 +204,29 @@ async def test_an_agent_repeating_a_reply_by_its_key_sends_it_once(
     assert texts == ["Sent once", "kept"], "one stored copy each; 'kept' waits for Send again"
     delivered = [b["payload"]["text"] for p, b in agent.calls if p == "message-from-agent"]
     assert delivered == ["Sent once"]
+
+
+async def test_a_name_guessed_too_often_waits_out_the_window(
+    desk: RunningDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await desk.add_agent("Alice")
+
+    async def login(password: str) -> httpx.Response:
+        return await desk.api.post("/api/login", json={"name": "ALICE", "password": password})
+
+    parallel = await asyncio.gather(*(login(f"guess number {n}") for n in range(12)))
+    assert {answer.status_code for answer in parallel} <= {401, 429}
+    assert sum(answer.status_code == 401 for answer in parallel) >= accounts_module.MAX_FAILURES
+    refused = await login(PASSWORD)
+    assert refused.status_code == 429, "the right password too, until the window ends"
+    assert "too many failed logins for this name" in refused.json()["error"]
+    assert 0 < int(refused.headers["retry-after"]) <= accounts_module.FAILURE_WINDOW_SECONDS
+    other = await desk.api.post("/api/tokens", json={"name": "Bob", "password": "whatever it is"})
+    assert other.status_code == 401, "other names are not held up"
+
+    later = time.time() + accounts_module.FAILURE_WINDOW_SECONDS + 1
+    monkeypatch.setattr(accounts_module.time, "time", lambda: later)
+    assert (await login(PASSWORD)).status_code == 200
+    for _ in range(accounts_module.MAX_FAILURES):
+        assert (await login("wrong again")).status_code == 401, "a success forgets failures"
+    assert (await login(PASSWORD)).status_code == 429

@@ -1,4 +1,5 @@
-"""agent accounts and logins, remembered signatures and idempotency keys, close reasons
+"""agent accounts, logins and failed logins, remembered signatures and idempotency keys,
+close reasons
 
 Revision ID: 0002
 Revises: 0001
@@ -43,6 +44,13 @@ def upgrade() -> None:
     op.create_index("ix_logins_agent_id", "logins", ["agent_id"])
     op.create_index("ix_logins_expires_at", "logins", ["expires_at"])
     op.create_table(
+        "login_failures",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("first_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_table(
         "seen_signatures",
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
@@ -68,5 +76,6 @@ def downgrade() -> None:
         batch.drop_column("closed_reason")
     op.drop_table("idempotent_calls")
     op.drop_table("seen_signatures")
+    op.drop_table("login_failures")
     op.drop_table("logins")
     op.drop_table("agents")
