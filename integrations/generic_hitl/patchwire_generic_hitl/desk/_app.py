@@ -53,7 +53,12 @@ from patchwire_generic_hitl.desk._store import (
     DeskStore,
     HistoryEntry,
 )
-from patchwire_generic_hitl.desk._tables import KEY_LENGTH
+from patchwire_generic_hitl.desk._tables import (
+    KEY_LENGTH,
+    PATCHWIRE_ID_LENGTH,
+    PERSON_LENGTH,
+    TYPE_LENGTH,
+)
 from patchwire_generic_hitl.desk._updates import Updates
 
 __all__ = ["Desk", "DeskSettings", "create_desk_app"]
@@ -81,8 +86,8 @@ class _Lenient(WireModel):
 
 
 class _UserPayload(_Lenient):
-    name: str = Field(min_length=1)
-    email: str | None = None
+    name: str = Field(min_length=1, max_length=PERSON_LENGTH)
+    email: str | None = Field(default=None, max_length=PERSON_LENGTH)
     picture_url: str | None = None
 
 
@@ -92,7 +97,7 @@ class _CreateUser(_Lenient):
 
 class _HistoryEntry(_Lenient):
     source: dict[str, Any]
-    type: str
+    type: str = Field(min_length=1, max_length=TYPE_LENGTH)
     payload: dict[str, Any]
 
 
@@ -115,17 +120,22 @@ class _CreateConversation(_Lenient):
 
 class _ClosePayload(_Lenient):
     remote_conversation_id: str
-    botpress_conversation_id: str | None = None
+    botpress_conversation_id: str | None = Field(default=None, max_length=PATCHWIRE_ID_LENGTH)
 
 
 class _Close(_Lenient):
     payload: _ClosePayload
 
 
+class _BotPayload(_Lenient):
+    model_config = _Lenient.model_config | {"extra": "allow"}
+    type: str = Field(default="text", min_length=1, max_length=TYPE_LENGTH)
+
+
 class _BotMessage(_Lenient):
     remote_conversation_id: str
     remote_user_id: str
-    payload: dict[str, Any]
+    payload: _BotPayload
 
 
 class _Credentials(WireModel):
@@ -317,8 +327,8 @@ class Desk:
     async def _bot_message(self, body: Any) -> Response:
         store, _ = self._parts()
         data = _BotMessage.model_validate(body)
-        message = dict(data.payload)
-        type = str(message.pop("type", "text"))
+        type = data.payload.type
+        message = dict(data.payload.model_extra or {})
         person = await store.conversation_person(data.remote_conversation_id)
         if data.remote_user_id == person:
             kind, author = "user", await store.person_name(person) or person

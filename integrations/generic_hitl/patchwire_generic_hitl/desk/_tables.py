@@ -25,6 +25,12 @@ NAME_LENGTH = 60
 """Agent names: shown in the desk and to the user, so short."""
 KEY_LENGTH = 200
 """Idempotency keys and signature keys."""
+ID_LENGTH = 40
+PERSON_LENGTH = 500
+"""A user's name and email."""
+PATCHWIRE_ID_LENGTH = 100
+TYPE_LENGTH = 40
+"""A message type."""
 
 
 def now() -> datetime:
@@ -43,18 +49,18 @@ class PersonRow(Base):
 
     __tablename__ = "people"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(500))
-    email: Mapped[str | None] = mapped_column(String(500))
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(PERSON_LENGTH))
+    email: Mapped[str | None] = mapped_column(String(PERSON_LENGTH))
     picture_url: Mapped[str | None] = mapped_column(Text)
 
 
 class ConversationRow(Base):
     __tablename__ = "conversations"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
-    patchwire_conversation_id: Mapped[str | None] = mapped_column(String(100))
+    patchwire_conversation_id: Mapped[str | None] = mapped_column(String(PATCHWIRE_ID_LENGTH))
     title: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="waiting")
@@ -76,7 +82,7 @@ class MessageRow(Base):
     author_kind: Mapped[str] = mapped_column(String(10))
     """``user``, ``bot``, ``agent`` (a human agent), or ``system`` (the desk's own notes)."""
     author: Mapped[str] = mapped_column(String(500))
-    type: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(TYPE_LENGTH))
     payload: Mapped[dict[str, Any]]
     delivery: Mapped[str] = mapped_column(String(20), default="delivered")
     error: Mapped[str | None] = mapped_column(Text)

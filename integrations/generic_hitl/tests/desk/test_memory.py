@@ -11,13 +11,10 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from patchwire.testing.databases import postgres_database
 from patchwire_generic_hitl import HEADER, ServiceClient, sign
 from patchwire_generic_hitl.desk import DeskSettings, DeskStore
 from patchwire_generic_hitl.desk import _accounts as accounts_module
@@ -32,16 +29,9 @@ _stamps = itertools.count(int(time.time()), -1)
 signs one body twice in a second either)."""
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def desk_settings(
-    request: pytest.FixtureRequest, tmp_path: Path, agent_port: int
-) -> AsyncIterator[DeskSettings]:
-    webhook = f"http://127.0.0.1:{agent_port}/webhooks/desk"
-    if request.param == "sqlite":
-        yield DeskSettings(tmp_path / "desk.db", webhook, SECRET)
-        return
-    async with postgres_database() as url:
-        yield DeskSettings(url, webhook, SECRET)
+@pytest.fixture
+def desk_settings(settings_on_both_databases: DeskSettings) -> DeskSettings:
+    return settings_on_both_databases
 
 
 async def people(settings: DeskSettings) -> int:
