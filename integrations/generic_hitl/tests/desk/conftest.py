@@ -23,6 +23,8 @@ from patchwire_generic_hitl.desk import Desk, DeskSettings, create_desk_app
 
 from ..conftest import SECRET
 
+ONE_AGENT = "the reference desk lets only the agent who claimed a conversation answer it"
+
 
 class Switch:
     """Makes the desk answer 503 to patchwire's calls while ``down`` (a desk in trouble)."""
@@ -122,11 +124,20 @@ class DeskHelpdesk:
         ]
 
     async def assign(self, remote_id: str, agent_name: str) -> None:
+        claimant = (await self.desk.conversation(remote_id))["agent"]
+        if claimant not in (None, agent_name):
+            pytest.skip(ONE_AGENT)
         response = await self.desk.act(remote_id, "claim", agent=agent_name)
         assert response.status_code == 200, response.text
 
     async def reply(
-        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+        self,
+        remote_id: str,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        message_id: str,
+        agent_name: str = "Alice",
     ) -> None:
         if message_id in self.delivered:
             response = await self.desk.api.post(
@@ -135,9 +146,11 @@ class DeskHelpdesk:
             assert response.status_code == 200, response.text
             return
         conversation = await self.desk.conversation(remote_id)
-        agent = conversation["agent"] or "Alice"
+        agent = agent_name
         if conversation["agent"] is None:
             await self.assign(remote_id, agent)
+        elif conversation["agent"] != agent:
+            pytest.skip(ONE_AGENT)
         body = (
             {"text": payload["text"]} if type == "text" else {"url": next(iter(payload.values()))}
         )
