@@ -18,14 +18,13 @@ from patchwire_hitl._definition import (
 )
 from patchwire_hitl._errors import HitlStartError
 from patchwire_hitl._plugin import plugin
-from patchwire_hitl._relay import AGENT_ROLE_TAG, HUMAN_AGENT_METADATA
+from patchwire_hitl._relay import AGENT_ROLE_TAG
 from patchwire_hitl._session import Session
 from patchwire_hitl._texts import DEFAULTS
 
 __all__ = [
     "AGENT_ROLE_TAG",
     "DEFAULTS",
-    "HUMAN_AGENT_METADATA",
     "NULL",
     "GetSessionInput",
     "GetSessionOutput",

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from patchwire import STOP, Context
-from patchwire.runtime import MessageError
+from patchwire.runtime import HUMAN_AGENT_METADATA, MessageError
 from patchwire.store import Conversation, Event, Message, User
 from patchwire_hitl._assignment import assign
 from patchwire_hitl._ending import abort, agent_closed, assignment_timed_out, user_closed
@@ -24,7 +24,6 @@ from patchwire_hitl._texts import (
 
 __all__ = [
     "AGENT_ROLE_TAG",
-    "HUMAN_AGENT_METADATA",
     "LIFECYCLE_EVENTS",
     "before_incoming_event",
     "before_incoming_message",
@@ -34,10 +33,6 @@ logger = logging.getLogger("patchwire_hitl")
 
 AGENT_ROLE_TAG = "role"
 """Integrations tag the users that stand for human agents ``role=agent``."""
-
-HUMAN_AGENT_METADATA = "humanAgent"
-"""Metadata key of a relayed agent message: ``{id, name, shownToModel}``; ``ctx.execute``
-labels such turns as the human agent's instead of presenting them as the model's own."""
 
 LIFECYCLE_EVENTS = (
     "hitl_started",
