@@ -84,8 +84,9 @@ def _turn(message: Message) -> tuple[str, str] | None:
         return ("assistant", text)
     if human.get("shownToModel", True) is False:
         return None
-    name = human.get("name") or "a human agent"
-    return ("system", f"{name} (a human agent, not you) wrote to the user: {text}")
+    name = human.get("name")
+    who = f"The human agent {name}" if name else "A human agent"
+    return ("system", f"{who} (not you) wrote to the user: {text}")
 
 
 class EventContext(Context):

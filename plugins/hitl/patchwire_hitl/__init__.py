@@ -18,7 +18,7 @@ from patchwire_hitl._definition import (
 )
 from patchwire_hitl._errors import HitlStartError
 from patchwire_hitl._plugin import plugin
-from patchwire_hitl._relay import AGENT_ROLE_TAG
+from patchwire_hitl._roles import AGENT_ROLE_TAG
 from patchwire_hitl._session import Session
 from patchwire_hitl._texts import DEFAULTS
 

@@ -12,27 +12,23 @@ from patchwire_hitl._assignment import assign
 from patchwire_hitl._ending import abort, agent_closed, assignment_timed_out, user_closed
 from patchwire_hitl._idle import IDLE_EVENT, arm, disarm, fire
 from patchwire_hitl._linking import downstream_user
+from patchwire_hitl._roles import is_human_agent
 from patchwire_hitl._session import Session
 from patchwire_hitl._sessions import Sessions
 from patchwire_hitl._texts import (
     ABORT_TEXT,
-    FALLBACK_AGENT_NAME,
     RELAYED_TYPES,
     UNSUPPORTED_TYPE_TEXT,
     close_command,
 )
 
 __all__ = [
-    "AGENT_ROLE_TAG",
     "LIFECYCLE_EVENTS",
     "before_incoming_event",
     "before_incoming_message",
 ]
 
 logger = logging.getLogger("patchwire_hitl")
-
-AGENT_ROLE_TAG = "role"
-"""Integrations tag the users that stand for human agents ``role=agent``."""
 
 LIFECYCLE_EVENTS = (
     "hitl_started",
@@ -79,7 +75,7 @@ async def _from_user(sessions: Sessions, session: Session, message: Message) -> 
         payload=payload,
         tags={sessions.names.upstream: message.id},
     )
-    await arm(sessions, session)
+    await arm(sessions, session, message.created_at)
 
 
 async def _from_agent(sessions: Sessions, downstream: Conversation, message: Message) -> None:
@@ -94,7 +90,7 @@ async def _from_agent(sessions: Sessions, downstream: Conversation, message: Mes
             await sessions.send_text(downstream.id, ABORT_TEXT)
         return  # otherwise the session ended: nothing is said in a closed ticket
     author = await sessions.ctx.get_user(message.user_id) if message.user_id else None
-    is_agent = author is not None and author.tags.get(AGENT_ROLE_TAG) == "agent"
+    is_agent = is_human_agent(author)
     if author is not None and is_agent:
         session = await assign(sessions, session, author.id, explicit=False)
     if not await _relay_to_user(sessions, session, message, author):
@@ -126,7 +122,7 @@ async def _relay_to_user(
     shown_as = author.id if author is not None and configuration.use_human_agent_info else None
     human = {
         "id": author.id if author is not None else None,
-        "name": (author.name if author is not None else None) or FALLBACK_AGENT_NAME,
+        "name": author.name if author is not None else None,
         "shownToModel": configuration.model_sees_human_agent_turns,
     }
     try:

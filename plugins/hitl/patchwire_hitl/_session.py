@@ -46,6 +46,8 @@ class Session(WireModel):
     idle_wait_id: str | None = None
     """Set while a user message waits for a human reply (the pending idle timer's token)."""
     idle_event_id: str | None = None
+    idle_since: datetime | None = None
+    """When the user message that armed the pending idle timer was received."""
     idle_notified: bool = False
     """The user was told the agent is idle; no new timer until a human replies."""
     ended_at: datetime | None = None

@@ -85,7 +85,7 @@ async def test_human_agent_turns_are_labelled_not_the_models_own(
     [agent_turn] = turns(last, "It left the depot today.")
     assert agent_turn["role"] == "system"
     assert agent_turn["content"] == (
-        "Alice (a human agent, not you) wrote to the user: It left the depot today."
+        "The human agent Alice (not you) wrote to the user: It left the depot today."
     )
     assert not any(m["role"] == "assistant" and "depot" in m["content"] for m in last)
     assert turns(last, "where is it?") == [{"role": "user", "content": "where is it?"}]
