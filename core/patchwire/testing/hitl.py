@@ -164,7 +164,10 @@ class HitlHarness:
         return str(started.model_dump()["downstream_conversation_id"])
 
 
-async def start_harness(helpdesk: Helpdesk, directory: Path, **plugin_config: Any) -> HitlHarness:
+async def start_harness(
+    helpdesk: Helpdesk, directory: Path, *, database_url: str | None = None, **plugin_config: Any
+) -> HitlHarness:
+    """An agent handing off to ``helpdesk``, on a SQLite file in ``directory`` by default."""
     channel = MemoryChannel()
     text_channel = MemoryChannel("memory-text-channel", types=["text"])
     handled: list[str] = []
@@ -209,7 +212,7 @@ async def start_harness(helpdesk: Helpdesk, directory: Path, **plugin_config: An
         integrations=[channel.integration, text_channel.integration, helpdesk.integration],
         plugins=[installed().load("plugin", "hitl")],  # type: ignore[list-item]
     )
-    store = await Store.open(f"sqlite:///{directory / 'conformance.db'}")
+    store = await Store.open(database_url or f"sqlite:///{directory / 'conformance.db'}")
     runtime = await Runtime.start(
         resolve(config, catalog),
         store=store,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.tests.conftest import _postgres_database as postgres_database
 from patchwire.runtime import EventContext
 from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire.testing.memory import MemoryHelpdesk
@@ -45,11 +46,21 @@ async def test_concurrent_starts_for_one_message_open_one_session(
     assert (await harness.user_sees()).count(HANDOFF) == 1
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'agent.db'}"
+    else:
+        async for url in postgres_database():
+            yield url
+
+
 async def test_two_processes_starting_for_one_message_open_one_session(
-    helpdesk: MemoryHelpdesk, tmp_path: Path
+    helpdesk: MemoryHelpdesk, tmp_path: Path, database_url: str
 ) -> None:
-    first = await start_harness(helpdesk, tmp_path)
-    second = await start_harness(helpdesk, tmp_path)  # a second runtime on the same database
+    first = await start_harness(helpdesk, tmp_path, database_url=database_url)
+    # a second runtime on the same database, as another process would be
+    second = await start_harness(helpdesk, tmp_path, database_url=database_url)
     try:
         await first.say("I need help")
         conversation, user_id = await first.user_conversation()
