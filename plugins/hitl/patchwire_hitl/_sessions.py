@@ -46,17 +46,19 @@ class Sessions:
         same change (ending a session, say) exactly one gets the new record back and acts on
         it. The index tags follow every change.
         """
-        outcome: list[Session | None] = [None]
+        outcome: list[Session | None] = [None, None]
 
         def change(stored: Any | None) -> Any | None:
             current = None if stored is None else Session.model_validate(stored)
-            outcome[0] = step(current)
-            return stored if outcome[0] is None else outcome[0].model_dump(mode="json")
+            outcome[:] = [current, step(current)]
+            return stored if outcome[1] is None else outcome[1].model_dump(mode="json")
 
         await self.ctx.update_state("conversation", upstream_id, SESSION_STATE, change)
-        changed = outcome[0]
+        before, changed = outcome
         if changed is not None:
-            await self.ctx.update_conversation(upstream_id, tags=self.names.index(changed))
+            index = self.names.index(changed)
+            if before is None or self.names.index(before) != index:
+                await self.ctx.update_conversation(upstream_id, tags=index)
         return changed
 
     async def update(self, session: Session, **fields: Any) -> Session | None:

@@ -90,7 +90,14 @@ async def start_hitl(ctx: Context, data: StartHitlInput) -> StartHitlOutput:
         downstream_id=downstream_id,
         timeout_event_id=timer.id if timer else None,
     )
-    assert active is not None, "only this start changes a starting session"
+    if active is None:  # taken as crashed and replaced by a later start: undo this one
+        if timer is not None:
+            await ctx.cancel_event(timer.id)
+        await sessions.actions.stop_hitl(conversation_id=downstream_id)
+        raise HitlStartError(
+            "activating the session",
+            f"it took longer than {STALE_START} and a later start of {upstream.id!r} replaced it",
+        )
     await sessions.lifecycle("hitl_started", active)
     return StartHitlOutput(session_id=active.id, downstream_conversation_id=downstream_id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from core.tests.conftest import _postgres_database as postgres_database
 from patchwire.runtime import EventContext
 from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire.testing.memory import MemoryHelpdesk
-from patchwire_hitl import HitlStartError, SessionInfo
+from patchwire_hitl import HitlConfiguration, HitlStartError, Session, SessionInfo
 
 Start = Callable[..., Awaitable[HitlHarness]]
 
@@ -219,3 +220,24 @@ async def test_hitl_stopped_carries_what_agent_code_needs_to_resume(
         "toMessageId": page.messages[closing + 1].id,
     }
     assert page.messages[closing + 1].payload["text"] == "hi"
+
+
+async def test_a_start_a_crash_left_unfinished_blocks_for_five_minutes_only(
+    harness_with: Start, helpdesk: MemoryHelpdesk
+) -> None:
+    harness = await harness_with()
+    conversation, user_id = await harness.user_conversation()
+    crashed = Session(
+        id="crashed",
+        active=False,
+        upstream_id=conversation.id,
+        initiating_user_id=user_id,
+        configuration=HitlConfiguration(),
+        started_at=datetime.now(UTC) - timedelta(minutes=6),
+    )
+    ctx = harness.runtime.context("hitl")
+    await ctx.set_state("conversation", conversation.id, "session", crashed.model_dump(mode="json"))
+    await harness.say("/starthitl")
+    assert len(await helpdesk.opened()) == 1
+    found = await info(harness)
+    assert found is not None and found.active and found.session_id != "crashed"
