@@ -8,6 +8,7 @@ Everything goes through the store; nothing here touches the database.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from patchwire._errors import PatchwireError, format_validation_error
 from patchwire._proxies import Namespace
 from patchwire.runtime._hooks import OutgoingMessage
+from patchwire.runtime._steps import current_step, idempotency_key
 from patchwire.store import (
     Conversation,
     Event,
@@ -28,6 +30,7 @@ from patchwire.store import (
     Store,
     User,
 )
+from patchwire.store._notify import SIGNALS
 
 if TYPE_CHECKING:
     from patchwire.runtime._runtime import Runtime
@@ -40,6 +43,8 @@ class MessageError(PatchwireError, ValueError):
 
 
 _T = TypeVar("_T")
+BROADCAST_LIMIT = 7000
+"""Bytes of JSON one broadcast may carry (PostgreSQL's NOTIFY takes under 8,000)."""
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _PURGE_EVERY = timedelta(minutes=1)
 
@@ -253,8 +258,6 @@ class Context:
             tags=tags,
             dedupe=(f"message:{self.alias}", dedupe_key) if dedupe_key is not None else None,
         )
-        if message is not None:
-            self._runtime.wake()
         return message
 
     async def send_message(
@@ -330,18 +333,21 @@ class Context:
         user_id: str | None = None,
         dedupe_key: str | None = None,
     ) -> Event | None:
-        """Record an event (named ``<alias>.<type>``) and queue it for the pipeline."""
-        event = await self.store.emit(
+        """Record an event (named ``<alias>.<type>``) and queue it for the pipeline.
+
+        Inside a job, emitting is a step of that job: a job that runs again does not emit it
+        twice (None is returned then, as for a repeated ``dedupe_key``).
+        """
+        step = current_step()
+        return await self.store.emit(
             type=f"{self.alias}.{type}",
             source=self.alias,
             payload=payload,
             conversation_id=conversation_id,
             user_id=user_id,
             dedupe=(f"event:{self.namespace}", dedupe_key) if dedupe_key is not None else None,
+            effect_key=step.next_key() if step is not None else None,
         )
-        if event is not None:
-            self._runtime.wake()
-        return event
 
     async def remember(self, key: str, *, forget_after: timedelta | None = None) -> bool:
         """True the first time this alias remembers ``key`` (replay and duplicate defence).
@@ -359,6 +365,42 @@ class Context:
             await self.store.forget_before(scope, now - forget_after)
         return await self.store.remember(scope, key)
 
+    def idempotency_key(self, name: str = "") -> str:
+        """A key for the outside call being made now, the same on every run of this step.
+
+        Send it as the call's ``Idempotency-Key`` header: when a job runs again after a crash,
+        an action repeats its calls with the same keys, so the outside system can drop the
+        repeats. ``name`` tells apart several calls of one step. Outside a job: a new key.
+        """
+        return idempotency_key(name)
+
+    async def broadcast(self, topic: str, data: Any) -> None:
+        """Hand ``data`` (JSON) to this alias's ``on_broadcast`` subscribers in every process.
+
+        For live fan-out that must not depend on which server a client is connected to (chat
+        listeners); in this process it is immediate, across processes it rides PostgreSQL
+        ``NOTIFY``, so it is limited to about 7,000 bytes: send an id and read the rest
+        from the store when more is needed. Nothing is kept: a process that is down misses it.
+        """
+        text = json.dumps({"ns": self.namespace, "topic": topic, "data": data})
+        if len(text.encode()) > BROADCAST_LIMIT:
+            raise ValueError(
+                f"a broadcast carries at most {BROADCAST_LIMIT} bytes of JSON (this one has "
+                f"{len(text.encode())}): broadcast an id and read the record from the store"
+            )
+        await self.store.notifier.publish(SIGNALS, text)
+
+    def on_broadcast(self, callback: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``callback(topic, data)`` for each broadcast of this alias; returns the undo."""
+        namespace = self.namespace
+
+        def received(text: str) -> None:
+            message = json.loads(text)
+            if message.get("ns") == namespace:
+                callback(str(message["topic"]), message["data"])
+
+        return self.store.notifier.subscribe(SIGNALS, received)
+
     async def get_event(self, event_id: str) -> Event | None:
         return await self.store.get_event(event_id)
 
@@ -372,13 +414,17 @@ class Context:
         conversation_id: str | None = None,
         user_id: str | None = None,
     ) -> ScheduledEvent:
-        """Deliver ``<alias>.<type>`` at a time or after a delay; durable across restarts."""
+        """Deliver ``<alias>.<type>`` at a time or after a delay; durable across restarts.
+
+        Inside a job it is a step: a job that runs again gets the timer it made before.
+        """
         if (at is None) == (after is None):
             raise ValueError("give exactly one of at= (an aware datetime) or after= (a delay)")
         if after is not None:
             delay = after if isinstance(after, timedelta) else timedelta(seconds=after)
             at = datetime.now(UTC) + delay
         assert at is not None
+        step = current_step()
         return await self.store.schedule(
             type=f"{self.alias}.{type}",
             source=self.alias,
@@ -386,6 +432,7 @@ class Context:
             due_at=at,
             conversation_id=conversation_id,
             user_id=user_id,
+            effect_key=step.next_key() if step is not None else None,
         )
 
     async def cancel_event(self, scheduled_event_id: str) -> bool:

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from patchwire import (
     ActionDefinition,
@@ -42,6 +44,12 @@ class Recorder:
 
     sent: list[Message] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    down: bool = False
+    """While set, the sender fails as an unreachable outside system does."""
+    attempts: list[str] = field(default_factory=list)
+    """The id of every message the sender was asked to deliver, failed tries included."""
+    echoes: int = 0
+    """How many times the ``echo`` action really ran."""
 
 
 def make_integration(recorder: Recorder) -> Integration:
@@ -55,8 +63,11 @@ def make_integration(recorder: Recorder) -> Integration:
     )
 
     async def deliver(ctx: Any, message: Message) -> None:
+        recorder.attempts.append(message.id)
         if message.payload.get("text") == "explode":
-            raise ConnectionError("the outside system is down")
+            raise ValueError("the outside system refused it")
+        if recorder.down:
+            raise httpx.ConnectError("connection refused")
         recorder.sent.append(message)
 
     for message_type in PAYLOAD_MODELS:
@@ -64,25 +75,29 @@ def make_integration(recorder: Recorder) -> Integration:
 
     @integration.action("echo")
     async def echo(ctx: Any, input: EchoInput) -> dict[str, str]:
+        recorder.echoes += 1
         return {"echoed": f"{ctx.alias}:{input.text}"}
 
-    @integration.webhook
-    async def webhook(ctx: Any, request: Request) -> Response:
-        body = json.loads(await request.body())
-        if body.get("crash"):
-            raise RuntimeError("secret internals")
-        user = await ctx.get_or_create_user(tags={"id": body["user"]})
-        conversation = await ctx.get_or_create_conversation(
-            channel="channel", tags={"id": body["conversation"]}
-        )
-        message = await ctx.receive_message(
-            conversation_id=conversation.id,
-            user_id=user.id,
-            type="text",
-            payload={"text": body["text"]},
-            dedupe_key=body.get("id"),
-        )
-        return JSONResponse({"stored": message is not None})
+    @integration.routes
+    def routes(ctx: Any) -> list[BaseRoute]:
+        async def receive(request: Request) -> Response:
+            body = json.loads(await request.body())
+            if body.get("crash"):
+                raise RuntimeError("secret internals")
+            user = await ctx.get_or_create_user(tags={"id": body["user"]})
+            conversation = await ctx.get_or_create_conversation(
+                channel="channel", tags={"id": body["conversation"]}
+            )
+            message = await ctx.receive_message(
+                conversation_id=conversation.id,
+                user_id=user.id,
+                type="text",
+                payload={"text": body["text"]},
+                dedupe_key=body.get("id"),
+            )
+            return JSONResponse({"stored": message is not None})
+
+        return [Route("/", receive, methods=["POST"])]
 
     return integration
 
@@ -100,6 +115,14 @@ def make_plugin(recorder: Recorder, name: str = "watcher") -> Plugin:
     @plugin.hook
     async def after_incoming_message(ctx: Any, message: Message) -> None:
         recorder.seen.append(f"{ctx.alias}:after:{message.payload.get('text')}")
+
+    @plugin.hook
+    async def before_incoming_event(ctx: Any, event: Any) -> None:
+        recorder.seen.append(f"{ctx.alias}:event:{event.type}")
+
+    @plugin.hook
+    async def after_outgoing_message(ctx: Any, message: Message) -> None:
+        recorder.seen.append(f"{ctx.alias}:{message.status}:{message.payload.get('text')}")
 
     return plugin
 
@@ -135,7 +158,12 @@ async def start_agent(
     """Start an agent with the test integration as ``chat`` and the watcher plugin."""
     opened: list[tuple[Runtime, Store]] = []
 
-    async def start(handler: Handler, *, plugins: tuple[str, ...] = ("first", "second")) -> Agent:
+    async def start(
+        handler: Handler,
+        *,
+        plugins: tuple[str, ...] = ("first", "second"),
+        runtime: dict[str, Any] | None = None,
+    ) -> Agent:
         catalog = Catalog.from_objects(
             integrations=[make_integration(recorder)], plugins=[make_plugin(recorder)]
         )
@@ -143,17 +171,18 @@ async def start_agent(
             name="test-agent",
             integrations={"chat": "testchat@latest"},
             plugins={alias: {"version": "watcher@latest"} for alias in plugins},
+            runtime=runtime,
         )
         store = await Store.open(database_url)
-        runtime = await Runtime.start(
+        running = await Runtime.start(
             resolve(config, catalog),
             store=store,
             code=AgentCode(
                 path=None, conversations=(Conversation(channel="chat.channel", handler=handler),)
             ),
         )
-        opened.append((runtime, store))
-        return Agent(runtime, recorder)
+        opened.append((running, store))
+        return Agent(running, recorder)
 
     yield start
     for runtime, store in opened:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.tests.conftest import _postgres_database as postgres_database
 from patchwire.runtime import EventContext
+from patchwire.testing.databases import postgres_database
 from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire.testing.memory import MemoryHelpdesk
 from patchwire_hitl import HitlConfiguration, HitlStartError, Session, SessionInfo
@@ -52,7 +52,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'agent.db'}"
     else:
-        async for url in postgres_database():
+        async with postgres_database() as url:
             yield url
 
 
