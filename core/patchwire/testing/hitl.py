@@ -143,8 +143,8 @@ class HitlHarness:
         channel = self.text_channel if via == TEXT_ONLY else self.channel
         return channel.texts(conversation.id)
 
-    async def remote_of(self, user: str = "u1", *, via: str = USER_ALIAS) -> str:
-        """The remote id of the session the user's handoff opened (the newest one)."""
+    async def hand_off(self, user: str = "u1", *, via: str = USER_ALIAS) -> str:
+        """The user types /starthitl; the remote id of the one session that opened."""
         before = await self.helpdesk.opened()
         await self.say("/starthitl", user=user, via=via)
         opened = [remote for remote in await self.helpdesk.opened() if remote not in before]
@@ -328,7 +328,7 @@ class HitlConformance:
     async def test_agents_taking_turns_join_once_and_a_reassignment_is_a_transfer(
         self, hitl_harness: HitlHarness
     ) -> None:
-        remote = await hitl_harness.remote_of()
+        remote = await hitl_harness.hand_off()
         turns = ["Alice", "Bob", "Alice", "Bob"]
         for n, agent in enumerate(turns):
             await hitl_harness.helpdesk.reply(
@@ -349,7 +349,7 @@ class HitlConformance:
     async def test_a_type_the_users_channel_cannot_show_is_explained_to_the_agent(
         self, hitl_harness: HitlHarness
     ) -> None:
-        remote = await hitl_harness.remote_of("t1", via=TEXT_ONLY)
+        remote = await hitl_harness.hand_off("t1", via=TEXT_ONLY)
         await hitl_harness.helpdesk.reply(
             remote, "image", {"imageUrl": "https://example.com/chart.png"}, message_id="img-1"
         )
@@ -367,7 +367,7 @@ class HitlConformance:
     async def test_an_agent_message_with_no_linked_user_is_answered_with_the_abort_text(
         self, hitl_harness: HitlHarness
     ) -> None:
-        remote = await hitl_harness.remote_of()
+        remote = await hitl_harness.hand_off()
         conversation, _ = await hitl_harness.user_conversation()
         found = await hitl_harness.runtime.plugins.hitl.actions.get_session(
             conversation_id=conversation.id

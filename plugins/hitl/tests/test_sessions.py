@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,16 +48,20 @@ async def test_concurrent_starts_for_one_message_open_one_session(
     assert (await harness.user_sees()).count(HANDOFF) == 1
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'agent.db'}"
-    else:
-        async with postgres_database() as url:
-            yield url
-
-
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_two_processes_starting_for_one_message_open_one_session(
+    helpdesk: MemoryHelpdesk, tmp_path: Path, backend: str
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        database_url = (
+            await stack.enter_async_context(postgres_database())
+            if backend == "postgresql"
+            else f"sqlite:///{tmp_path / 'agent.db'}"
+        )
+        await two_runtimes_start_once(helpdesk, tmp_path, database_url)
+
+
+async def two_runtimes_start_once(
     helpdesk: MemoryHelpdesk, tmp_path: Path, database_url: str
 ) -> None:
     first = await start_harness(helpdesk, tmp_path, database_url=database_url)
