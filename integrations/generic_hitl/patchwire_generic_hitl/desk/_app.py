@@ -13,7 +13,6 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,9 +26,10 @@ from starlette.routing import Route
 from patchwire import WireModel
 from patchwire._errors import format_validation_error
 from patchwire.server import BodyLimit, html_page
+from patchwire.webhooks import SignatureError, WebhookVerifier
 from patchwire_generic_hitl._client import IDEMPOTENCY_HEADER, ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
-from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
+from patchwire_generic_hitl._signing import verifier
 from patchwire_generic_hitl.desk._accounts import (
     LOGIN_SECONDS,
     Agent,
@@ -65,8 +65,6 @@ __all__ = ["Desk", "DeskSettings", "create_desk_app"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """Every request body, signed or not, protocol or page: 413 past this, before it is read whole."""
-SIGNATURE_MEMORY = timedelta(seconds=2 * TOLERANCE_SECONDS)
-"""A signature outside its timestamp window is refused anyway, so it need not be kept longer."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +188,7 @@ class Desk:
     updates: Updates = field(default_factory=Updates)
     store: DeskStore | None = None
     agent: ServiceClient | None = None
+    verifier: WebhookVerifier | None = None
 
     def _parts(self) -> tuple[DeskStore, ServiceClient]:
         assert self.store is not None and self.agent is not None, "the desk is not running"
@@ -201,16 +200,12 @@ class Desk:
     # --- the protocol: patchwire calls these ------------------------------------------------
 
     async def _check_signature(self, request: Request, raw: bytes) -> None:
-        secret = self.settings.signing_secret
-        if secret is None:
+        """Core's strict check, each signature accepted once: the desk's database remembers
+        what was signed (its timestamp and MAC) for twice the window, across restarts."""
+        if self.settings.signing_secret is None:
             return
-        header = request.headers.get(HEADER)
-        verify(secret, header, raw)
-        assert header is not None
-        store, _ = self._parts()
-        seen = f"signature:{hashlib.sha256(header.encode()).hexdigest()}"
-        if not await store.memory.remember(seen, forget_after=SIGNATURE_MEMORY):
-            raise SignatureError("this signature was used already (a replayed request)")
+        assert self.verifier is not None, "the desk is not running"
+        await self.verifier.verify(request.headers, raw)
 
     async def protocol(self, request: Request) -> Response:
         try:
@@ -638,6 +633,8 @@ def create_desk_app(settings: DeskSettings, desk: Desk | None = None) -> Starlet
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         desk.store = await DeskStore.open(settings.database)
+        if settings.signing_secret is not None:
+            desk.verifier = verifier(settings.signing_secret, remember=desk.store.memory.remember)
         desk.agent = ServiceClient(
             GenericHitlConfiguration(
                 endpoint_base_url=settings.agent_webhook_url,

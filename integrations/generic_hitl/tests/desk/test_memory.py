@@ -220,3 +220,29 @@ async def test_a_name_guessed_too_often_waits_out_the_window(
     for _ in range(accounts_module.MAX_FAILURES):
         assert (await login("wrong again")).status_code == 401, "a success forgets failures"
     assert (await login(PASSWORD)).status_code == 429
+
+
+async def test_a_signature_spelt_another_way_is_accepted_once(
+    desk_settings: DeskSettings,
+) -> None:
+    signature = sign(SECRET, CREATE_USER)
+    t, mac = (part.split("=", 1)[1] for part in signature.split(","))
+    spellings = [
+        signature,
+        f"t=0{t},v1={mac}",
+        f"t=+{t},v1={mac}",
+        f"v1={mac},t={t}",
+        f"t={t},v1={mac},",
+        f"t={t},v1={mac},v0=00",
+        f"t={t}, v1={mac}",
+        f"t={t},t={t},v1={mac}",
+        f"t={t},v1={mac.upper()}",
+    ]
+    desk = await start_desk(desk_settings)
+    try:
+        answers = [await post(desk, CREATE_USER, signature=spelt) for spelt in spellings]
+    finally:
+        await desk.stop()
+    assert [answer.status_code for answer in answers] == [200] + [401] * (len(spellings) - 1)
+    assert "replayed" in answers[3].json()["error"], "the same fields in another order"
+    assert await people(desk_settings) == 1
