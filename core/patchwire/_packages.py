@@ -9,16 +9,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from patchwire._definitions import IntegrationDefinition, PluginDefinition
+from patchwire._definitions import ChannelDefinition, IntegrationDefinition, PluginDefinition
 from patchwire._errors import DefinitionError
 
-__all__ = ["ActionHandler", "Integration", "OnlineCheck", "Plugin"]
+__all__ = ["ActionHandler", "EventSender", "Integration", "OnlineCheck", "Plugin"]
 
 ActionHandler = Callable[[Any, Any], Awaitable[Any]]
 """``async def handler(ctx, input) -> output``: ``input`` is the validated input model."""
 
 MessageSender = Callable[[Any, Any], Awaitable[Any]]
 """``async def send(ctx, message) -> None``: delivers one outgoing message of one type."""
+
+EventSender = Callable[[Any, Any], Awaitable[Any]]
+"""``async def send_event(ctx, event) -> None``: delivers one custom event (the stored
+``patchwire.store.Event``) into a conversation of its channel."""
 
 WebhookHandler = Callable[[Any, Any], Awaitable[Any]]
 """``async def webhook(ctx, request) -> response``: receives the raw inbound HTTP request."""
@@ -69,6 +73,7 @@ class Integration(_ActionRegistry):
         super().__init__()
         self.definition = definition
         self.message_senders: dict[tuple[str, str], MessageSender] = {}
+        self.event_senders: dict[str, EventSender] = {}
         self.webhook_handler: WebhookHandler | None = None
         self.register_handler: LifecycleHandler | None = None
         self.unregister_handler: LifecycleHandler | None = None
@@ -85,17 +90,34 @@ class Integration(_ActionRegistry):
             if message_type is not None:
                 self.message_senders[(channel, message_type)] = handler
                 return handler
-            declared = self.definition.all_channels.get(channel)
-            if declared is None:
-                raise DefinitionError(
-                    f"{self.definition.name} declares no channel {channel!r} "
-                    f"(channels: {', '.join(self.definition.all_channels) or 'none'})"
-                )
-            for each in declared.messages:
+            for each in self._channel(channel).messages:
                 self.message_senders[(channel, each)] = handler
             return handler
 
         return record
+
+    def event_sender(self, channel: str) -> Callable[[_F], _F]:
+        """Record the decorated function as the sender of custom events on ``channel``.
+
+        Having one is how a channel says it takes events: ``Context.send_event`` refuses a
+        conversation whose channel has none.
+        """
+
+        def record(handler: _F) -> _F:
+            self._channel(channel)
+            self.event_senders[channel] = handler
+            return handler
+
+        return record
+
+    def _channel(self, channel: str) -> ChannelDefinition:
+        declared = self.definition.all_channels.get(channel)
+        if declared is None:
+            raise DefinitionError(
+                f"{self.definition.name} declares no channel {channel!r} "
+                f"(channels: {', '.join(self.definition.all_channels) or 'none'})"
+            )
+        return declared
 
     def webhook(self, handler: _F) -> _F:
         self.webhook_handler = handler

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import socket
@@ -28,7 +29,7 @@ from patchwire._binding import plugin_actions
 from patchwire._config import ModelConfig
 from patchwire._definitions import ActionDefinition, ChannelDefinition
 from patchwire._errors import PatchwireError
-from patchwire._packages import Integration, Plugin
+from patchwire._packages import EventSender, Integration, Plugin
 from patchwire._proxies import ActionCall, Actions, Namespace, bind_action
 from patchwire._resolved import ResolvedAgent, ResolvedPlugin
 from patchwire.runtime._context import Context, MessageError, validate_message
@@ -251,6 +252,43 @@ class Runtime:
         sent = dataclasses.replace(message, status="sent")
         await self.hooks.run_after("after_outgoing_message", sent)
         return sent
+
+    # --- custom events ---------------------------------------------------------------------
+
+    def event_sender(self, conversation: Conversation) -> EventSender | None:
+        """The sender of custom events on the conversation's channel, if it takes events."""
+        return self._integrations[conversation.integration].event_senders.get(conversation.channel)
+
+    async def send_event(
+        self,
+        conversation: Conversation,
+        payload: Mapping[str, Any],
+        *,
+        source: str,
+        user_id: str | None,
+    ) -> Event:
+        """Store a custom event (not queued) and hand it to the channel's event sender."""
+        sender = self.event_sender(conversation)
+        if sender is None:
+            raise MessageError(
+                f"channel {conversation.integration}.{conversation.channel} takes no custom "
+                "events (its integration has no @integration.event_sender for it)"
+            )
+        try:
+            json.dumps(dict(payload))
+        except (TypeError, ValueError) as error:
+            raise MessageError(f"a custom event's payload must be a JSON object: {error}") from None
+        async with self.store.sessions.begin() as session:
+            event = await self.store.record_event(
+                session,
+                type=f"{source}.custom",
+                source=source,
+                payload=payload,
+                conversation_id=conversation.id,
+                user_id=user_id,
+            )
+        await sender(self._contexts["integration"][conversation.integration], event)
+        return event
 
     # --- webhooks --------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ class MessagePage:
 class Event:
     id: str
     type: str
+    source: str
     payload: dict[str, Any]
     conversation_id: str | None
     user_id: str | None
@@ -216,7 +217,7 @@ class MemoryHost:
         conversation_id: str | None,
         user_id: str | None,
     ) -> Event:
-        event = Event(self._id("e"), type, dict(payload), conversation_id, user_id)
+        event = Event(self._id("e"), type, self.alias, dict(payload), conversation_id, user_id)
         self.events[event.id] = event
         return event
 

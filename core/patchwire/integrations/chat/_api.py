@@ -19,12 +19,13 @@ from patchwire.integrations.chat._errors import (
     ApiError,
     already_exists,
     forbidden,
+    invalid_payload,
     method_not_found,
     not_found,
 )
 from patchwire.integrations.chat._keys import sign_user_key, user_id_from_key
 from patchwire.integrations.chat._payloads import payload_from_wire
-from patchwire.integrations.chat._records import ChatConversation, ChatMessage, ChatUser
+from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
 from patchwire.integrations.chat._repository import ChatRepository
 from patchwire.integrations.chat._requests import (
     AddParticipantBody,
@@ -34,6 +35,7 @@ from patchwire.integrations.chat._requests import (
     CreateUserBody,
     GetOrCreateConversationBody,
     UserFieldsBody,
+    check_chat_id,
     read_body,
 )
 from patchwire.integrations.chat._signals import Broadcaster
@@ -134,7 +136,7 @@ class ChatApi:
         return _json({"user": user.wire(), "key": key})
 
     async def get_or_create_user(self, call: _Call) -> Response:
-        user_id = await self._user_id(call)
+        user_id = check_chat_id(await self._user_id(call), 'the "id" claim of x-user-key')
         body: UserFieldsBody = await self._body(call, UserFieldsBody)
         user = await self.repository.get_user(user_id)
         if user is None:
@@ -199,7 +201,7 @@ class ChatApi:
     async def listen_conversation(self, call: _Call) -> Response:
         user = await self._user(call)
         conversation = await self._conversation(call.params["id"], user)
-        listener = self.broadcaster.open(conversation.id)
+        listener = self.broadcaster.open(conversation.id, user.id)
 
         async def stream() -> AsyncIterator[str]:
             try:
@@ -231,11 +233,17 @@ class ChatApi:
         user = await self._user(call)
         conversation = await self._conversation(call.params["conversationId"], user)
         participant_id = call.params["userId"]
+        if participant_id == conversation.owner_id:
+            raise invalid_payload(
+                f"user {participant_id!r} owns conversation {conversation.id!r} and cannot be "
+                "removed from it: delete the conversation instead"
+            )
         if not await self.repository.remove_participant(conversation.id, participant_id):
             raise not_found(
                 f"user {participant_id!r} is not a participant of conversation {conversation.id!r}"
             )
         self.publish_participant(conversation.id, participant_id, added=False)
+        self.broadcaster.disconnect(conversation.id, participant_id)
         return _json({})
 
     async def get_participant(self, call: _Call) -> Response:
@@ -306,7 +314,10 @@ class ChatApi:
         return message
 
     def publish_message(self, message: ChatMessage) -> None:
-        self.broadcaster.publish(message.conversation_id, "message_created", message.wire())
+        self.broadcaster.publish(message.conversation_id, "message_created", message.signal())
+
+    def publish_event(self, event: ChatEvent) -> None:
+        self.broadcaster.publish(event.conversation_id, "event_created", event.signal())
 
     def publish_participant(self, conversation_id: str, user_id: str, *, added: bool) -> None:
         self.broadcaster.publish(
@@ -322,7 +333,7 @@ class ChatApi:
         body: CreateEventBody = await self._body(call, CreateEventBody)
         conversation = await self._conversation(body.conversation_id, user)
         event = await self.repository.create_event(conversation.id, user.id, body.payload)
-        self.broadcaster.publish(conversation.id, "event_created", event.wire())
+        self.publish_event(event)
         return _json({"event": event.wire()})
 
     async def get_event(self, call: _Call) -> Response:

@@ -69,6 +69,8 @@ class HostEvent(Protocol):
     @property
     def type(self) -> str: ...
     @property
+    def source(self) -> str: ...
+    @property
     def payload(self) -> Mapping[str, Any]: ...
     @property
     def conversation_id(self) -> str | None: ...
@@ -146,6 +148,7 @@ class ContextRepository:
         self._host = host
         self._channel = channel
         self._id_tag = f"{host.alias}.chatId"
+        self._owner_tag = f"{host.alias}.chatOwner"
 
     async def signing_secret(self) -> str:
         state = await self._host.get_state("agent", "", "userKeySecret") or {}
@@ -228,7 +231,12 @@ class ContextRepository:
 
     def _chat_conversation(self, conversation: HostRecord) -> ChatConversation:
         updated = getattr(conversation, "updated_at", conversation.created_at)
-        return ChatConversation(conversation.tags[self._id_tag], conversation.created_at, updated)
+        return ChatConversation(
+            conversation.tags[self._id_tag],
+            conversation.created_at,
+            updated,
+            owner_id=conversation.tags.get(self._owner_tag),
+        )
 
     async def get_conversation(self, conversation_id: str) -> ChatConversation | None:
         conversation = await self._host_conversation(conversation_id)
@@ -241,7 +249,7 @@ class ContextRepository:
         if await self._host.find_conversations({self._id_tag: conversation_id}):
             return None
         conversation = await self._host.create_conversation(
-            channel=self._channel, tags={self._id_tag: conversation_id}
+            channel=self._channel, tags={self._id_tag: conversation_id, self._owner_tag: creator_id}
         )
         await self.add_participant(conversation_id, creator_id)
         return self._chat_conversation(conversation)
@@ -348,17 +356,20 @@ class ContextRepository:
             joined = chat_message.user_id
         return chat_message, joined
 
+    async def _chat_user_id(self, host_user_id: str | None) -> str:
+        """The chat id of a message's or event's sender: the bot, or a user given one now."""
+        sender = None if host_user_id is None else await self._host.get_user(host_user_id)
+        if sender is None:
+            return BOT_USER_ID
+        if self._id_tag not in sender.tags:
+            sender = await self._host.update_user(sender.id, tags={self._id_tag: sender.id})
+        return sender.tags[self._id_tag]
+
     async def _chat_message(self, message: HostMessage, conversation_id: str) -> ChatMessage:
-        user_id = BOT_USER_ID
-        sender = None if message.user_id is None else await self._host.get_user(message.user_id)
-        if sender is not None:
-            if self._id_tag not in sender.tags:
-                sender = await self._host.update_user(sender.id, tags={self._id_tag: sender.id})
-            user_id = sender.tags[self._id_tag]
         return ChatMessage(
             id=message.id,
             conversation_id=conversation_id,
-            user_id=user_id,
+            user_id=await self._chat_user_id(message.user_id),
             payload=payload_to_wire(message.type, message.payload),
             metadata=dict(message.metadata) if message.metadata is not None else None,
             is_bot=message.direction == "outgoing",
@@ -409,20 +420,30 @@ class ContextRepository:
 
     async def get_event(self, event_id: str) -> ChatEvent | None:
         event = await self._host.get_event(event_id)
-        if event is None or event.conversation_id is None or event.user_id is None:
+        if event is None or event.conversation_id is None:
             return None
         conversation = await self._host.get_conversation(event.conversation_id)
-        user = await self._host.get_user(event.user_id)
-        if conversation is None or user is None:
+        if conversation is None or self._id_tag not in conversation.tags:
             return None
-        if self._id_tag not in conversation.tags or self._id_tag not in user.tags:
-            return None
+        return await self._chat_event(event, conversation.tags[self._id_tag])
+
+    async def outgoing_event(self, event: HostEvent) -> ChatEvent:
+        """A custom event the agent sent (``Context.send_event``) as listeners see it."""
+        conversation = None
+        if event.conversation_id is not None:
+            conversation = await self._host.get_conversation(event.conversation_id)
+        if conversation is None or self._id_tag not in conversation.tags:
+            raise LookupError(f"conversation {event.conversation_id!r} is not a chat conversation")
+        return await self._chat_event(event, conversation.tags[self._id_tag])
+
+    async def _chat_event(self, event: HostEvent, conversation_id: str) -> ChatEvent:
+        """Events the chat's users created come from this alias; any other came from the agent."""
         return ChatEvent(
             event.id,
-            conversation.tags[self._id_tag],
-            user.tags[self._id_tag],
+            conversation_id,
+            await self._chat_user_id(event.user_id),
             dict(event.payload),
-            False,
+            event.source != self._host.alias,
             event.created_at,
         )
 

@@ -75,5 +75,10 @@ def build_chat_integration(
             api.publish_participant(chat_message.conversation_id, joined, added=True)
         api.publish_message(chat_message)
 
+    async def deliver_event(ctx: Any, event: Any) -> None:
+        api, repository = instance(ctx)
+        api.publish_event(await repository.outgoing_event(event))
+
     integration.sender(CHANNEL)(deliver)
+    integration.event_sender(CHANNEL)(deliver_event)
     return integration

@@ -176,6 +176,59 @@ async def test_participants(client: httpx.AsyncClient) -> None:
     )
 
 
+async def test_the_owner_cannot_be_removed_from_their_conversation(
+    client: httpx.AsyncClient,
+) -> None:
+    owner_id, owner = await new_user(client)
+    guest_id, guest = await new_user(client)
+    conversation_id = await new_conversation(client, owner)
+    base = f"/conversations/{conversation_id}/participants"
+    await client.post(base, json={"userId": guest_id}, headers=owner)
+    for key in (owner, guest):
+        assert_error(
+            await client.delete(f"{base}/{owner_id}", headers=key),
+            400,
+            "InvalidPayload",
+            "delete the conversation instead",
+        )
+    listed = (await client.get(base, headers=owner)).json()
+    assert [p["id"] for p in listed["participants"]] == [owner_id, guest_id]
+
+
+BAD_IDS = ["invalid+plus", "has space", "slash/id", "x" * 101, ""]
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+async def test_foreign_ids_are_validated_and_nothing_is_stored(
+    client: httpx.AsyncClient, chat_host: Any, encryption_key: str, bad_id: str
+) -> None:
+    _, key = await new_user(client)
+    users, conversations = len(chat_host.users), len(chat_host.conversations)
+    rule = "letters, digits, '-', '.', '_' and '~'"
+    assert_error(await client.post("/users", json={"id": bad_id}), 400, "InvalidPayload", rule)
+    manual = {"x-user-key": jwt.encode({"id": bad_id}, encryption_key, algorithm="HS256")}
+    if bad_id:
+        assert_error(
+            await client.post("/users/get-or-create", json={}, headers=manual),
+            400,
+            "InvalidPayload",
+            'the "id" claim of x-user-key',
+        )
+    for path in ("/conversations", "/conversations/get-or-create"):
+        assert_error(
+            await client.post(path, json={"id": bad_id}, headers=key), 400, "InvalidPayload", rule
+        )
+    assert (len(chat_host.users), len(chat_host.conversations)) == (users, conversations)
+
+
+async def test_the_longest_and_widest_valid_ids_are_accepted(client: httpx.AsyncClient) -> None:
+    for user_id in ("u" * 100, "A-z_0.9~"):
+        created_id, key = await new_user(client, id=user_id)
+        assert created_id == user_id
+        conversation = await client.post("/conversations", json={"id": user_id}, headers=key)
+        assert conversation.json()["conversation"]["id"] == user_id
+
+
 PAYLOADS = [
     {"type": "text", "text": "hello"},
     {"type": "markdown", "markdown": "**hi**"},
@@ -216,7 +269,7 @@ async def test_every_payload_type_round_trips(
     assert created["metadata"] == {"ref": 7}
     assert "ref" not in created["payload"]
     assert created["userId"] == user_id
-    assert created["isBot"] is False
+    assert "isBot" not in created, "operations answer messages without isBot (signals carry it)"
     fetched = await client.get(f"/messages/{created['id']}", headers=key)
     assert fetched.json()["message"] == created
 
@@ -278,7 +331,7 @@ async def test_bad_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any)
         await client.post("/conversations", json={"id": "has space"}, headers=key),
         400,
         "InvalidPayload",
-        "id: String should match pattern",
+        "id: 'has space' is not a valid id",
     )
     assert chat_host.conversations == {}
 

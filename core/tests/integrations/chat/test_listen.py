@@ -78,7 +78,7 @@ async def test_messages_and_the_agents_reply_reach_listeners(served: str) -> Non
         async with ada.listen(conversation_id) as frames:
             sent = await ada.say(conversation_id, "hi")
             created = await next_signal(frames)
-            assert created == {"type": "message_created", "data": sent}
+            assert created == {"type": "message_created", "data": {**sent, "isBot": False}}
             reply = await next_signal(frames)
             assert reply["type"] == "message_created"
             assert reply["data"]["payload"] == {"type": "text", "text": "echo: hi"}
@@ -103,7 +103,10 @@ async def test_every_signal_type(served: str) -> None:
                     "POST", "/events", {"conversationId": conversation_id, "payload": {"k": 1}}
                 )
             )["event"]
-            assert await next_signal(frames) == {"type": "event_created", "data": event}
+            assert await next_signal(frames) == {
+                "type": "event_created",
+                "data": {**event, "isBot": False},
+            }
             message = await grace.say(conversation_id, "bye")
             assert (await next_signal(frames))["type"] == "message_created"
             assert (await next_signal(frames))["data"]["isBot"] is True

@@ -33,5 +33,8 @@ async def test_the_page_and_the_api_share_the_base_url(webchat_host: Any, served
         key = {"x-user-key": created["key"]}
         conversation = (await http.post("/conversations", json={}, headers=key)).json()
     (stored,) = webchat_host.conversations.values()
-    assert stored.tags == {"webchat.chatId": conversation["conversation"]["id"]}
+    assert stored.tags == {
+        "webchat.chatId": conversation["conversation"]["id"],
+        "webchat.chatOwner": created["user"]["id"],
+    }
     assert stored.channel == "channel"
