@@ -6,7 +6,8 @@ PatchwireError
  ├── ConfigError            agent.toml (or define_config) cannot be resolved; carries every problem
  ├── ActionInputError       an action was called with input that fails its model
  ├── ActionOutputError      an action handler returned output that fails its model
- └── ActionNotFoundError    an action name that the package does not define
+ ├── ActionNotFoundError    an action name that the package does not define
+ └── AlreadyExistsError     a create whose identity tags another record already carries
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "ActionInputError",
     "ActionNotFoundError",
     "ActionOutputError",
+    "AlreadyExistsError",
     "ConfigError",
     "DefinitionError",
     "PackageLoadError",
@@ -34,6 +36,16 @@ __all__ = [
 
 class PatchwireError(Exception):
     """Base class of every error patchwire raises on purpose."""
+
+
+class AlreadyExistsError(PatchwireError):
+    """A user or conversation with these identity tags exists already (nothing was created)."""
+
+    def __init__(self, kind: str, identity: dict[str, str]) -> None:
+        shown = ", ".join(f"{key}={value!r}" for key, value in sorted(identity.items()))
+        super().__init__(f"a {kind} with {shown} exists already")
+        self.kind = kind
+        self.identity = identity
 
 
 class DefinitionError(PatchwireError):

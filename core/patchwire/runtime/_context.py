@@ -132,9 +132,20 @@ class Context:
         tags: Mapping[str, str] | None = None,
         name: str | None = None,
         picture_url: str | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> User:
+        """A new user of this alias.
+
+        ``identity`` tags (stored as tags too) name the user uniquely within this alias: a
+        second create with them raises :class:`~patchwire.AlreadyExistsError`, atomically
+        across processes, and ``get_or_create_user(tags=identity)`` finds this user.
+        """
         return await self.store.create_user(
-            integration=self.alias, name=name, picture_url=picture_url, tags=tags
+            integration=self.alias,
+            name=name,
+            picture_url=picture_url,
+            tags=tags,
+            identity=identity,
         )
 
     async def get_or_create_user(
@@ -161,11 +172,16 @@ class Context:
         return await self.store.get_conversation(conversation_id)
 
     async def create_conversation(
-        self, *, channel: str, tags: Mapping[str, str] | None = None
+        self,
+        *,
+        channel: str,
+        tags: Mapping[str, str] | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> Conversation:
+        """A new conversation on one of this integration's channels (``identity``: as users)."""
         self._runtime.channel_definition(self.alias, channel)
         return await self.store.create_conversation(
-            integration=self.alias, channel=channel, tags=tags
+            integration=self.alias, channel=channel, tags=tags, identity=identity
         )
 
     async def get_or_create_conversation(
@@ -287,6 +303,18 @@ class Context:
 
     async def set_state(self, scope: StateScope, owner_id: str, name: str, value: Any) -> None:
         await self.store.set_state(scope, owner_id, self.namespace, name, value)
+
+    async def update_state(
+        self, scope: StateScope, owner_id: str, name: str, change: Callable[[Any | None], Any]
+    ) -> Any | None:
+        """Read-modify-write a state atomically: it becomes ``change(current)``, returned.
+
+        Use it for every change that depends on the current value (a list of ids, a record
+        compared before it is set): concurrent updates, in this process or another, apply one
+        after the other. ``change`` must be pure (it may run more than once); returning None
+        deletes the state.
+        """
+        return await self.store.update_state(scope, owner_id, self.namespace, name, change)
 
     async def delete_state(self, scope: StateScope, owner_id: str, name: str) -> None:
         await self.store.delete_state(scope, owner_id, self.namespace, name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -18,6 +18,7 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from patchwire._errors import AlreadyExistsError
 from patchwire.store._engine import create_engine, migrate
 from patchwire.store._records import Conversation, Direction, Event, Message, MessagePage, User
 from patchwire.store._tables import (
@@ -156,10 +157,31 @@ class Store(WorkQueue):
         name: str | None = None,
         picture_url: str | None = None,
         tags: Mapping[str, str] | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> User:
-        async with self.sessions.begin() as session:
-            row = await self._insert_user(session, integration, name, picture_url, tags or {})
-            return self._user(row, dict(tags or {}))
+        """A new user; ``identity`` tags (stored as tags too) must be unused in ``integration``.
+
+        Raises :class:`AlreadyExistsError` when they are taken, atomically across processes.
+        """
+        every = {**(tags or {}), **(identity or {})}
+        try:
+            async with self.sessions.begin() as session:
+                if identity:
+                    await self._guard_identity(session, "user", integration, identity)
+                row = await self._insert_user(session, integration, name, picture_url, every)
+                return self._user(row, every)
+        except IntegrityError:
+            if identity:
+                raise AlreadyExistsError("user", dict(identity)) from None
+            raise
+
+    async def _guard_identity(
+        self, session: AsyncSession, kind: str, integration: str, identity: Mapping[str, str]
+    ) -> None:
+        """Claim ``identity`` for one record: the key's primary key refuses a second claim."""
+        guard = _identity_key(kind, integration, identity)
+        session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
+        await session.flush()
 
     async def _insert_user(
         self,
@@ -224,14 +246,11 @@ class Store(WorkQueue):
         for found in await self.find_users(tags):
             if found.integration == integration:
                 return found
-        guard = _identity_key("user", integration, tags)
         try:
-            async with self.sessions.begin() as session:
-                session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
-                await session.flush()
-                row = await self._insert_user(session, integration, name, picture_url, tags)
-                return self._user(row, dict(tags))
-        except IntegrityError:
+            return await self.create_user(
+                integration=integration, name=name, picture_url=picture_url, identity=tags
+            )
+        except AlreadyExistsError:
             for found in await self.find_users(tags):
                 if found.integration == integration:
                     return found
@@ -257,11 +276,25 @@ class Store(WorkQueue):
             return self._conversation(row, tags[row.id])
 
     async def create_conversation(
-        self, *, integration: str, channel: str, tags: Mapping[str, str] | None = None
+        self,
+        *,
+        integration: str,
+        channel: str,
+        tags: Mapping[str, str] | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> Conversation:
-        async with self.sessions.begin() as session:
-            row = await self._insert_conversation(session, integration, channel, tags or {})
-            return self._conversation(row, dict(tags or {}))
+        """A new conversation; ``identity`` tags work as for :meth:`create_user`."""
+        every = {**(tags or {}), **(identity or {})}
+        try:
+            async with self.sessions.begin() as session:
+                if identity:
+                    await self._guard_identity(session, "conversation", integration, identity)
+                row = await self._insert_conversation(session, integration, channel, every)
+                return self._conversation(row, every)
+        except IntegrityError:
+            if identity:
+                raise AlreadyExistsError("conversation", dict(identity)) from None
+            raise
 
     async def _insert_conversation(
         self, session: AsyncSession, integration: str, channel: str, tags: Mapping[str, str]
@@ -312,14 +345,11 @@ class Store(WorkQueue):
         """The conversation with these identifying ``tags``; concurrent calls make one row."""
         for found in await self.find_conversations(tags, integration=integration):
             return found
-        guard = _identity_key("conversation", integration, tags)
         try:
-            async with self.sessions.begin() as session:
-                session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
-                await session.flush()
-                row = await self._insert_conversation(session, integration, channel, tags)
-                return self._conversation(row, dict(tags))
-        except IntegrityError:
+            return await self.create_conversation(
+                integration=integration, channel=channel, identity=tags
+            )
+        except AlreadyExistsError:
             for found in await self.find_conversations(tags, integration=integration):
                 return found
             raise
@@ -511,6 +541,49 @@ class Store(WorkQueue):
             except IntegrityError:
                 continue
         raise RuntimeError(f"state {namespace}/{name} kept changing while it was being set")
+
+    async def update_state(
+        self,
+        scope: StateScope,
+        owner_id: str,
+        namespace: str,
+        name: str,
+        change: Callable[[Any | None], Any],
+    ) -> Any | None:
+        """Replace a state with ``change(current)`` in one transaction; what it stored.
+
+        The row is locked while ``change`` runs (``SELECT ... FOR UPDATE`` on PostgreSQL, the
+        write lock SQLite takes at ``BEGIN``), so concurrent updates apply one after the other
+        and none is lost. ``change`` returning None deletes the state. When two first writes
+        race, the loser runs ``change`` again on the winner's value.
+        """
+        key = _state_key(scope, owner_id, namespace, name)
+        for _ in range(3):
+            try:
+                async with self.sessions.begin() as session:
+                    row = await session.scalar(select(StateRow).where(*key).with_for_update())
+                    value = change(None if row is None else row.value["value"])
+                    if value is None:
+                        if row is not None:
+                            await session.delete(row)
+                    elif row is None:
+                        session.add(
+                            StateRow(
+                                scope=scope,
+                                owner_id=owner_id,
+                                namespace=namespace,
+                                name=name,
+                                value={"value": value},
+                                updated_at=now(),
+                            )
+                        )
+                    else:
+                        row.value = {"value": value}
+                        row.updated_at = now()
+                    return value
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"state {namespace}/{name} kept changing while it was being updated")
 
     async def delete_state(
         self, scope: StateScope, owner_id: str, namespace: str, name: str
