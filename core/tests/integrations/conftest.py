@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from patchwire import Integration
+from patchwire import AlreadyExistsError, Integration
 from patchwire.integrations.chat import integration as chat_integration
 from patchwire.integrations.webchat import integration as webchat_integration
 from patchwire.testing.loopback import LoopbackServer
@@ -110,8 +110,12 @@ class MemoryHost:
         name: str | None = None,
         picture_url: str | None = None,
         tags: Mapping[str, str] | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> Record:
-        user = Record(self._id("u"), dict(tags or {}), name=name, picture_url=picture_url)
+        if identity and self._find(self.users, identity):
+            raise AlreadyExistsError("user", dict(identity))
+        every = {**(tags or {}), **(identity or {})}
+        user = Record(self._id("u"), every, name=name, picture_url=picture_url)
         self.users[user.id] = user
         return user
 
@@ -139,8 +143,17 @@ class MemoryHost:
     async def get_conversation(self, conversation_id: str) -> Record | None:
         return self.conversations.get(conversation_id)
 
-    async def create_conversation(self, *, channel: str, tags: Mapping[str, str]) -> Record:
-        conversation = Record(self._id("c"), dict(tags), channel=channel)
+    async def create_conversation(
+        self,
+        *,
+        channel: str,
+        tags: Mapping[str, str] | None = None,
+        identity: Mapping[str, str] | None = None,
+    ) -> Record:
+        if identity and self._find(self.conversations, identity):
+            raise AlreadyExistsError("conversation", dict(identity))
+        every = {**(tags or {}), **(identity or {})}
+        conversation = Record(self._id("c"), every, channel=channel)
         self.conversations[conversation.id] = conversation
         return conversation
 
@@ -227,8 +240,16 @@ class MemoryHost:
     async def get_state(self, scope: str, owner_id: str, name: str) -> Any:
         return self.states.get((scope, owner_id, name))
 
-    async def set_state(self, scope: str, owner_id: str, name: str, value: Any) -> None:
-        self.states[(scope, owner_id, name)] = value
+    async def update_state(
+        self, scope: str, owner_id: str, name: str, change: Callable[[Any | None], Any]
+    ) -> Any:
+        """Atomic as the store's: nothing else runs between the read and the write."""
+        value = change(self.states.get((scope, owner_id, name)))
+        if value is None:
+            self.states.pop((scope, owner_id, name), None)
+        else:
+            self.states[(scope, owner_id, name)] = value
+        return value
 
 
 def webhook_app(*hosts: MemoryHost) -> Starlette:
