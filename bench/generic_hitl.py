@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from patchwire.runtime import Runtime
+from patchwire.server import webhook_mounts
 from patchwire.testing.hitl import start_harness
 from patchwire.testing.loopback import LoopbackServer, free_port
 from patchwire_generic_hitl import HEADER, integration, sign, verify
@@ -55,10 +56,7 @@ class DeskUnderTest:
         self.server: LoopbackServer | None = None
 
     def attach(self, runtime: Runtime, alias: str) -> None:
-        async def deliver(request: Request) -> Response:
-            return await runtime.handle_webhook(alias, request)
-
-        app = Starlette(routes=[Route("/webhooks/{alias}/{path:path}", deliver, methods=["POST"])])
+        app = Starlette(routes=webhook_mounts(runtime))
         self.server = LoopbackServer(app, self.agent_port)
         asyncio.get_running_loop().create_task(self.server.start())
 

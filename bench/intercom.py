@@ -45,6 +45,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from patchwire.runtime import Runtime
+from patchwire.server import webhook_mounts
 from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire.testing.memory import MemoryHelpdesk
 from patchwire_intercom import TOPICS, integration
@@ -81,19 +82,18 @@ class BenchDesk:
             "botAdminId": fake.bot,
         }
         self.webhooks: httpx.AsyncClient | None = None
+        self.path = ""
 
     def attach(self, runtime: Runtime, alias: str) -> None:
-        async def receive(request: Request) -> Response:
-            return await runtime.handle_webhook(alias, request)
-
-        app = Starlette(routes=[Route("/hook", receive, methods=["POST"])])
+        app = Starlette(routes=webhook_mounts(runtime))
+        self.path = f"/webhooks/{alias}"
         self.webhooks = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://agent"
         )
 
     async def post(self, raw: bytes, headers: Mapping[str, str]) -> None:
         assert self.webhooks is not None, "not attached to a running agent"
-        response = await self.webhooks.post("/hook", content=raw, headers=dict(headers))
+        response = await self.webhooks.post(self.path, content=raw, headers=dict(headers))
         response.raise_for_status()
 
     async def deliver(self) -> None:

@@ -76,20 +76,23 @@ def build_catalog(sink: str) -> Any:
     )
     client = httpx.AsyncClient(timeout=30)
 
-    @integration.webhook
-    async def webhook(ctx: Any, request: Request) -> Response:
-        body = await request.json()
-        conversation = await ctx.get_or_create_conversation(
-            channel="channel", tags={"id": body["conversation"]}
-        )
-        await ctx.receive_message(
-            conversation_id=conversation.id,
-            user_id=None,
-            type="text",
-            payload={"text": body["text"]},
-            dedupe_key=body["id"],
-        )
-        return JSONResponse({"ok": True})
+    @integration.routes
+    def routes(ctx: Any) -> list[Route]:
+        async def webhook(request: Request) -> Response:
+            body = await request.json()
+            conversation = await ctx.get_or_create_conversation(
+                channel="channel", tags={"id": body["conversation"]}
+            )
+            await ctx.receive_message(
+                conversation_id=conversation.id,
+                user_id=None,
+                type="text",
+                payload={"text": body["text"]},
+                dedupe_key=body["id"],
+            )
+            return JSONResponse({"ok": True})
+
+        return [Route("/", webhook, methods=["POST"])]
 
     @integration.sender("channel", "text")
     async def send(ctx: Any, message: Any) -> None:

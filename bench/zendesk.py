@@ -29,11 +29,9 @@ from typing import Any, cast
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from patchwire.runtime import Runtime
+from patchwire.server import webhook_mounts
 from patchwire.testing.hitl import Helpdesk, start_harness
 from patchwire.testing.loopback import LoopbackServer
 from patchwire_zendesk import desk, integration, provision
@@ -68,10 +66,7 @@ class Desk:
         }
 
     def attach(self, runtime: Runtime, alias: str) -> None:
-        async def deliver(request: Request) -> Response:
-            return await runtime.handle_webhook(alias, request)
-
-        app = Starlette(routes=[Route("/webhooks/{alias}", deliver, methods=["POST"])])
+        app = Starlette(routes=webhook_mounts(runtime))
         self.fake.sender = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
 
 

@@ -17,9 +17,6 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from integrations.generic_hitl.tests.conftest import SECRET as DESK_SECRET
 from integrations.generic_hitl.tests.desk.conftest import (
@@ -35,7 +32,7 @@ from integrations.intercom.tests.fake_intercom import serve as serve_intercom
 from integrations.zendesk.tests.conftest import AGENT_URL, ZendeskHelpdesk
 from integrations.zendesk.tests.fake_zendesk import FakeZendesk
 from patchwire.runtime import activate
-from patchwire.server import LoadedAgent, open_agent
+from patchwire.server import LoadedAgent, open_agent, webhook_mounts
 from patchwire.testing.hitl import Helpdesk
 from patchwire.testing.loopback import LoopbackServer, free_port
 from patchwire_intercom import TOPICS
@@ -140,12 +137,7 @@ class User:
     """A person on the Chat API: what they say goes in, what the agent says comes back."""
 
     def __init__(self, agent: LoadedAgent) -> None:
-        async def webhook(request: Request) -> Response:
-            return await agent.runtime.handle_webhook(request.path_params["alias"], request)
-
-        app = Starlette(
-            routes=[Route("/webhooks/{alias}/{path:path}", webhook, methods=["GET", "POST"])]
-        )
+        app = Starlette(routes=webhook_mounts(agent.runtime))
         self.agent = agent
         self.api = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://agent/webhooks/chat"

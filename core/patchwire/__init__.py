@@ -9,6 +9,7 @@ from patchwire._config import (
     IntegrationEntry,
     PluginDependency,
     PluginEntry,
+    RuntimeSettings,
     define_config,
     load_config,
 )
@@ -42,6 +43,7 @@ from patchwire._errors import (
     DefinitionError,
     PackageLoadError,
     PatchwireError,
+    ReportedError,
 )
 from patchwire._models import WireModel
 from patchwire._packages import Integration, Plugin
@@ -85,6 +87,8 @@ __all__ = [
     "PluginDependency",
     "PluginEntry",
     "Problem",
+    "ReportedError",
+    "RuntimeSettings",
     "WireModel",
     "check",
     "define_config",

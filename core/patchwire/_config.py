@@ -36,6 +36,7 @@ __all__ = [
     "PackageRef",
     "PluginDependency",
     "PluginEntry",
+    "RuntimeSettings",
     "alias_problem",
     "config_path",
     "define_config",
@@ -102,6 +103,20 @@ class ModelConfig(WireModel):
     timeout_seconds: float = Field(default=60, gt=0)
 
 
+DEFAULT_ERROR_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
+
+
+class RuntimeSettings(WireModel):
+    """The ``[runtime]`` table: what the pipeline does when something fails."""
+
+    error_text: str | None = DEFAULT_ERROR_TEXT
+    """Sent to the conversation once when a handler or hook raises; "" sends nothing."""
+    delivery_retry_hours: float = Field(default=24, gt=0)
+    """How long an outgoing message is retried while its outside system is down."""
+    max_retry_seconds: float = Field(default=30, gt=0)
+    """The longest wait between two delivery attempts (backoff doubles from 1 s up to this)."""
+
+
 class AgentConfig(WireModel):
     """The whole of agent.toml."""
 
@@ -109,6 +124,7 @@ class AgentConfig(WireModel):
     module: str = "agent.py"
     database_url: str | None = None
     model: ModelConfig | None = None
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     integrations: dict[str, Annotated[IntegrationEntry, BeforeValidator(_short_form)]] = Field(
         default_factory=dict
     )
@@ -350,6 +366,7 @@ def define_config(
     plugins: Mapping[str, PluginEntry | Mapping[str, Any]] | None = None,
     module: str = "agent.py",
     database_url: str | None = None,
+    runtime: RuntimeSettings | Mapping[str, Any] | None = None,
     directory: str | Path | None = None,
 ) -> AgentConfig:
     """Build the agent.toml model in Python; raises ConfigError with every structural problem.
@@ -364,6 +381,8 @@ def define_config(
         "integrations": dict(integrations or {}),
         "plugins": dict(plugins or {}),
     }
+    if runtime is not None:
+        raw["runtime"] = runtime.model_dump() if isinstance(runtime, RuntimeSettings) else runtime
     return _validate(raw, Path(directory).resolve() if directory is not None else None)
 
 

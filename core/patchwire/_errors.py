@@ -7,7 +7,8 @@ PatchwireError
  ├── ActionInputError       an action was called with input that fails its model
  ├── ActionOutputError      an action handler returned output that fails its model
  ├── ActionNotFoundError    an action name that the package does not define
- └── AlreadyExistsError     a create whose identity tags another record already carries
+ ├── AlreadyExistsError     a create whose identity tags another record already carries
+ └── ReportedError          a failure the code already explained to the user (no error text)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "DefinitionError",
     "PackageLoadError",
     "PatchwireError",
+    "ReportedError",
     "error_message",
     "format_validation_error",
 ]
@@ -46,6 +48,14 @@ class AlreadyExistsError(PatchwireError):
         super().__init__(f"a {kind} with {shown} exists already")
         self.kind = kind
         self.identity = identity
+
+
+class ReportedError(PatchwireError):
+    """A failure the raising code has already told the user about.
+
+    When a handler or hook raises one, the runtime records the job as failed like any other
+    error but does not send the ``[runtime] error_text`` on top of what the user was told.
+    """
 
 
 class DefinitionError(PatchwireError):

@@ -6,13 +6,26 @@ introspect what a package implements before calling any of it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
+
+from starlette.routing import BaseRoute
 
 from patchwire._definitions import ChannelDefinition, IntegrationDefinition, PluginDefinition
 from patchwire._errors import DefinitionError
 
-__all__ = ["ActionHandler", "EventSender", "Integration", "OnlineCheck", "Plugin"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ActionHandler",
+    "EventSender",
+    "Integration",
+    "OnlineCheck",
+    "Plugin",
+    "RoutesFactory",
+]
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+"""The request body limit of an integration's routes unless it declares its own (1 MiB)."""
 
 ActionHandler = Callable[[Any, Any], Awaitable[Any]]
 """``async def handler(ctx, input) -> output``: ``input`` is the validated input model."""
@@ -24,8 +37,10 @@ EventSender = Callable[[Any, Any], Awaitable[Any]]
 """``async def send_event(ctx, event) -> None``: delivers one custom event (the stored
 ``patchwire.store.Event``) into a conversation of its channel."""
 
-WebhookHandler = Callable[[Any, Any], Awaitable[Any]]
-"""``async def webhook(ctx, request) -> response``: receives the raw inbound HTTP request."""
+RoutesFactory = Callable[[Any], Sequence[BaseRoute]]
+"""``def routes(ctx) -> [Route(...), Mount(...), ...]``: what an integration serves under
+``/webhooks/<alias>/``, built once per alias with that alias's ``Context``. A ``Mount("", app=...)``
+serves a whole ASGI app; a route's or a mount's ``middleware=`` adds the integration's own."""
 
 LifecycleHandler = Callable[[Any], Awaitable[Any]]
 """``async def register(ctx)``: sets up (or tears down) the outside system, idempotently."""
@@ -37,6 +52,7 @@ configuration (address, credentials) works; an empty list means it does."""
 HookImplementation = Callable[..., Awaitable[Any]]
 
 _F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
+_R = TypeVar("_R", bound=RoutesFactory)
 
 
 class _ActionRegistry:
@@ -69,12 +85,20 @@ class _ActionRegistry:
 class Integration(_ActionRegistry):
     """An integration: its definition and its handlers."""
 
-    def __init__(self, definition: IntegrationDefinition) -> None:
+    def __init__(
+        self, definition: IntegrationDefinition, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ) -> None:
         super().__init__()
+        if max_body_bytes < 1:
+            raise DefinitionError(
+                f"{definition.name}: max_body_bytes must be a positive number of bytes, "
+                f"not {max_body_bytes}"
+            )
         self.definition = definition
+        self.max_body_bytes = max_body_bytes
         self.message_senders: dict[tuple[str, str], MessageSender] = {}
         self.event_senders: dict[str, EventSender] = {}
-        self.webhook_handler: WebhookHandler | None = None
+        self.routes_factory: RoutesFactory | None = None
         self.register_handler: LifecycleHandler | None = None
         self.unregister_handler: LifecycleHandler | None = None
         self.online_check: OnlineCheck | None = None
@@ -119,9 +143,16 @@ class Integration(_ActionRegistry):
             )
         return declared
 
-    def webhook(self, handler: _F) -> _F:
-        self.webhook_handler = handler
-        return handler
+    def routes(self, factory: _R) -> _R:
+        """Record the decorated ``def routes(ctx)`` (see :data:`RoutesFactory`).
+
+        The server mounts what it returns under ``/webhooks/<alias>/`` for each alias, behind
+        the integration's request body limit (``max_body_bytes``, answered with 413).
+        """
+        if self.routes_factory is not None:
+            raise DefinitionError(f"{self.definition.name} records its routes twice")
+        self.routes_factory = factory
+        return factory
 
     def on_register(self, handler: _F) -> _F:
         self.register_handler = handler

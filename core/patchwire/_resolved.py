@@ -7,12 +7,12 @@ package code runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from patchwire._config import ModelConfig
+from patchwire._config import ModelConfig, RuntimeSettings
 from patchwire._definitions import (
     IntegrationDefinition,
     InterfaceImplementation,
@@ -85,3 +85,5 @@ class ResolvedAgent:
     """``database_url`` with ``${VAR}`` substituted; None means the default SQLite file."""
     model: ModelConfig | None = None
     """The ``[model]`` table with ``${VAR}`` substituted; None means the built-in responder."""
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    """The ``[runtime]`` table: error text and delivery retries."""

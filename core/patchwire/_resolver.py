@@ -140,6 +140,7 @@ class _Resolver:
                 module=config.module_path,
                 database_url=database_url,
                 model=model,
+                runtime=config.runtime,
             )
         return self.result
 

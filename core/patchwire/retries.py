@@ -8,13 +8,19 @@ later (429, a gateway error, no connection), with the delay its headers asked fo
             ...  # raise RetryableError("answered 503", delay=retry_after(response.headers))
 
 Anything else fails at once. When the attempts run out, the last ``RetryableError`` is raised.
+
+The runtime asks :func:`transient` of what a sender raised: an outside system that is down or
+throttling (a ``RetryableError`` or an ``httpx`` transport error anywhere in the exception's
+chain, or an HTTP 429/5xx status error) makes it queue the message and try again later, for
+hours; anything else is a failure of the message itself.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
+import httpx
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -23,7 +29,7 @@ from tenacity import (
     wait_exponential,
 )
 
-__all__ = ["RetryableError", "retry_after", "retrying"]
+__all__ = ["RetryableError", "retry_after", "retrying", "transient"]
 
 
 class RetryableError(Exception):
@@ -76,3 +82,31 @@ def retrying(
         reraise=True,
         retry=retry_if_exception_type(RetryableError),
     )
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def transient(error: BaseException) -> RetryableError | None:
+    """The reason to try ``error``'s call again later, or None when retrying cannot help.
+
+    It looks through the whole chain (``raise ServiceError(...) from None`` keeps the cause as
+    context), so an integration may wrap what failed in its own error type.
+    """
+    for link in _chain(error):
+        if isinstance(link, RetryableError):
+            return link
+        if isinstance(link, httpx.TransportError):
+            return RetryableError(f"unreachable ({type(link).__name__}: {link})")
+        if isinstance(link, httpx.HTTPStatusError):
+            status = link.response.status_code
+            if status == 429 or status >= 500:
+                delay = retry_after(link.response.headers)
+                return RetryableError(f"answered {status}", delay=delay, status=status)
+    return None

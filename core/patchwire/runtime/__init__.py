@@ -11,8 +11,9 @@ from patchwire.runtime._current import (
 )
 from patchwire.runtime._hooks import HOOK_NAMES, STOP, OutgoingMessage, Stop
 from patchwire.runtime._message_context import EventContext, MessageContext
+from patchwire.runtime._outbox import DeliveryError
 from patchwire.runtime._responder import ModelError
-from patchwire.runtime._runtime import DeliveryError, NotRunnableError, Runtime
+from patchwire.runtime._runtime import NotRunnableError, Runtime
 
 __all__ = [
     "HOOK_NAMES",

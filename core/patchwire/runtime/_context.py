@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from patchwire._errors import PatchwireError, format_validation_error
 from patchwire._proxies import Namespace
 from patchwire.runtime._hooks import OutgoingMessage
+from patchwire.runtime._steps import current_step, idempotency_key
 from patchwire.store import (
     Conversation,
     Event,
@@ -253,8 +254,6 @@ class Context:
             tags=tags,
             dedupe=(f"message:{self.alias}", dedupe_key) if dedupe_key is not None else None,
         )
-        if message is not None:
-            self._runtime.wake()
         return message
 
     async def send_message(
@@ -330,18 +329,21 @@ class Context:
         user_id: str | None = None,
         dedupe_key: str | None = None,
     ) -> Event | None:
-        """Record an event (named ``<alias>.<type>``) and queue it for the pipeline."""
-        event = await self.store.emit(
+        """Record an event (named ``<alias>.<type>``) and queue it for the pipeline.
+
+        Inside a job, emitting is a step of that job: a job that runs again does not emit it
+        twice (None is returned then, as for a repeated ``dedupe_key``).
+        """
+        step = current_step()
+        return await self.store.emit(
             type=f"{self.alias}.{type}",
             source=self.alias,
             payload=payload,
             conversation_id=conversation_id,
             user_id=user_id,
             dedupe=(f"event:{self.namespace}", dedupe_key) if dedupe_key is not None else None,
+            effect_key=step.next_key() if step is not None else None,
         )
-        if event is not None:
-            self._runtime.wake()
-        return event
 
     async def send_event(
         self,
@@ -382,6 +384,15 @@ class Context:
             await self.store.forget_before(scope, now - forget_after)
         return await self.store.remember(scope, key)
 
+    def idempotency_key(self, name: str = "") -> str:
+        """A key for the outside call being made now, the same on every run of this step.
+
+        Send it as the call's ``Idempotency-Key`` header: when a job runs again after a crash,
+        an action repeats its calls with the same keys, so the outside system can drop the
+        repeats. ``name`` tells apart several calls of one step. Outside a job: a new key.
+        """
+        return idempotency_key(name)
+
     async def get_event(self, event_id: str) -> Event | None:
         return await self.store.get_event(event_id)
 
@@ -395,13 +406,17 @@ class Context:
         conversation_id: str | None = None,
         user_id: str | None = None,
     ) -> ScheduledEvent:
-        """Deliver ``<alias>.<type>`` at a time or after a delay; durable across restarts."""
+        """Deliver ``<alias>.<type>`` at a time or after a delay; durable across restarts.
+
+        Inside a job it is a step: a job that runs again gets the timer it made before.
+        """
         if (at is None) == (after is None):
             raise ValueError("give exactly one of at= (an aware datetime) or after= (a delay)")
         if after is not None:
             delay = after if isinstance(after, timedelta) else timedelta(seconds=after)
             at = datetime.now(UTC) + delay
         assert at is not None
+        step = current_step()
         return await self.store.schedule(
             type=f"{self.alias}.{type}",
             source=self.alias,
@@ -409,6 +424,7 @@ class Context:
             due_at=at,
             conversation_id=conversation_id,
             user_id=user_id,
+            effect_key=step.next_key() if step is not None else None,
         )
 
     async def cancel_event(self, scheduled_event_id: str) -> bool:

@@ -1,34 +1,46 @@
-"""The running agent: bound packages, the durable pipeline and the outgoing path.
+"""The running agent: bound packages, the durable pipeline and its failure policy.
 
 Incoming messages and events are stored and queued by the store in one transaction, then
 processed here: each conversation's jobs one at a time in arrival order (across processes, by
-the store's job leases), different conversations in parallel. A failing handler is retried
-with backoff and, after the last attempt, recorded as failed; the message itself is never
-lost and the next message of the conversation is processed.
+the store's job leases, renewed by a heartbeat while a job runs), different conversations in
+parallel. What a job's code does outside (messages, action calls, events, timers) is keyed by
+its step (``_steps.py``), so a job that runs again after a crash or a database failure repeats
+none of it. What fails is handled by kind:
+
+- the database failing under a job: the job runs again, with backoff, replaying its steps;
+- an outside system down while a message goes out: the message waits in its conversation's
+  queue and is retried for hours (``_outbox.py``); the job itself goes on;
+- agent, plugin or integration code raising: the handler is *not* run again; the user gets the
+  ``[runtime] error_text`` once, and the job is kept as failed for the operator
+  (``patchwire jobs``), with its traceback.
+
+An idle runtime runs no queries: it sleeps until the earliest moment work can become due (a
+timer, a retry, a lease of another worker ending), or until the store says new work was queued
+(in this process, or through PostgreSQL ``NOTIFY`` from another one).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
+import math
 import os
 import socket
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import sqlalchemy.exc
 from pydantic import BaseModel
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from pydantic_core import to_jsonable_python
 
 from patchwire._binding import plugin_actions
-from patchwire._config import ModelConfig
+from patchwire._config import ModelConfig, RuntimeSettings
 from patchwire._definitions import ActionDefinition, ChannelDefinition
-from patchwire._errors import PatchwireError
+from patchwire._errors import PatchwireError, ReportedError
 from patchwire._packages import EventSender, Integration, Plugin
 from patchwire._proxies import ActionCall, Actions, Namespace, bind_action
 from patchwire._resolved import ResolvedAgent, ResolvedPlugin
@@ -36,25 +48,25 @@ from patchwire.runtime._context import Context, MessageError, validate_message
 from patchwire.runtime._conversation import AgentCode
 from patchwire.runtime._hooks import STOP, HookRunner, OutgoingMessage
 from patchwire.runtime._message_context import EventContext, MessageContext
-from patchwire.store import Conversation, Event, Job, Message, NotFoundError, Store
+from patchwire.runtime._outbox import DeliveryError, Outbox, RetryLater
+from patchwire.runtime._steps import JobRun, Step, current_step, running
+from patchwire.store import Conversation, Event, Job, Message, Store
+from patchwire.store._notify import WORK
 
 __all__ = ["DeliveryError", "NotRunnableError", "Runtime"]
 
 logger = logging.getLogger("patchwire.runtime")
 
-MAX_ATTEMPTS = 3
-"""A job is tried this many times (backoff 1 s, 4 s) before it is recorded as failed."""
-
-JOB_LEASE = timedelta(minutes=5)
-POLL_SECONDS = 0.25
+JOB_LEASE = timedelta(seconds=10)
+"""A running job's lease; the heartbeat renews it, so only a dead worker's job outlives it."""
+HEARTBEAT_SECONDS = 2.0
+RECHECK_SECONDS = 60.0
+"""On PostgreSQL an idle worker looks once a minute for work that nobody announced (a job of
+a worker that died after this one last looked); SQLite has no other worker."""
 
 
 class NotRunnableError(PatchwireError):
     """A configured package ships a definition only and cannot run."""
-
-
-class DeliveryError(PatchwireError):
-    """An integration's sender failed; the message is stored with status ``failed``."""
 
 
 class Runtime:
@@ -69,17 +81,24 @@ class Runtime:
         worker_id: str,
         model: ModelConfig | None,
         concurrency: int,
+        settings: RuntimeSettings,
     ) -> None:
         self.agent = agent
         self.store = store
         self.code = code or AgentCode(path=None, conversations=())
         self.worker_id = worker_id
         self.model = model
+        self.settings = settings
         self.hooks = HookRunner()
+        self.outbox = Outbox(self)
         self._concurrency = concurrency
         self._integrations: dict[str, Integration] = {}
         self._contexts: dict[str, dict[str, Context]] = {"integration": {}, "plugin": {}}
         self._wake = asyncio.Event()
+        self._due = 0.0
+        """Loop time at which timers, retries and others' leases must be looked at again."""
+        self._recheck = True
+        """Whether the next idle moment asks the store when work falls due next."""
         self._tasks: set[asyncio.Task[None]] = set()
         self.integrations = Namespace("integration", {})
         self.plugins = Namespace("plugin", {})
@@ -94,6 +113,7 @@ class Runtime:
         worker_id: str | None = None,
         model: ModelConfig | None = None,
         concurrency: int = 32,
+        settings: RuntimeSettings | None = None,
     ) -> Runtime:
         runtime = cls(
             agent,
@@ -101,6 +121,7 @@ class Runtime:
             code=code,
             model=model,
             concurrency=concurrency,
+            settings=settings or agent.runtime,
             worker_id=worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
         )
         runtime._bind()
@@ -202,56 +223,17 @@ class Runtime:
             )
         return validate_message(messages[type], type, payload)
 
+    def integration(self, alias: str) -> Integration:
+        """The running integration package of an alias."""
+        return self._integrations[alias]
+
     # --- outgoing --------------------------------------------------------------------------
 
     async def send(
         self, outgoing: OutgoingMessage, conversation: Conversation | None = None
     ) -> Message | None:
         """Send through hooks and the sender; ``conversation`` saves a read when known."""
-        changed = await self.hooks.run_before("before_outgoing_message", outgoing)
-        if changed is STOP:
-            return None
-        assert isinstance(changed, OutgoingMessage)
-        if conversation is None or conversation.id != changed.conversation_id:
-            conversation = await self.store.get_conversation(changed.conversation_id)
-            if conversation is None:
-                raise NotFoundError("conversation", changed.conversation_id)
-        integration = self._integrations[conversation.integration]
-        sender = integration.message_senders.get((conversation.channel, changed.type))
-        if sender is None:
-            raise MessageError(
-                f"integration {conversation.integration!r} cannot send {changed.type!r} "
-                f"messages on channel {conversation.channel!r}"
-            )
-        message = await self.store.create_message(
-            conversation_id=conversation.id,
-            user_id=changed.user_id,
-            direction="outgoing",
-            type=changed.type,
-            payload=changed.payload,
-            metadata=changed.metadata,
-            status="sending",
-            tags=changed.tags,
-        )
-        try:
-            await sender(self._contexts["integration"][conversation.integration], message)
-        except Exception as error:
-            await self.store.set_message_status(message.id, "failed")
-            logger.warning(
-                "sending message %s on %s.%s failed: %s",
-                message.id,
-                conversation.integration,
-                conversation.channel,
-                error,
-            )
-            raise DeliveryError(
-                f"integration {conversation.integration!r} could not deliver the message: "
-                f"{type(error).__name__}: {error}"
-            ) from error
-        await self.store.set_message_status(message.id, "sent")
-        sent = dataclasses.replace(message, status="sent")
-        await self.hooks.run_after("after_outgoing_message", sent)
-        return sent
+        return await self.outbox.send(outgoing, conversation)
 
     # --- custom events ---------------------------------------------------------------------
 
@@ -266,8 +248,11 @@ class Runtime:
         *,
         source: str,
         user_id: str | None,
-    ) -> Event:
-        """Store a custom event (not queued) and hand it to the channel's event sender."""
+    ) -> Event | None:
+        """Store a custom event (not queued) and hand it to the channel's event sender.
+
+        Inside a job it is a step: a job that runs again sends it once (None the second time).
+        """
         sender = self.event_sender(conversation)
         if sender is None:
             raise MessageError(
@@ -278,77 +263,105 @@ class Runtime:
             json.dumps(dict(payload))
         except (TypeError, ValueError) as error:
             raise MessageError(f"a custom event's payload must be a JSON object: {error}") from None
-        async with self.store.sessions.begin() as session:
-            event = await self.store.record_event(
-                session,
-                type=f"{source}.custom",
-                source=source,
-                payload=payload,
-                conversation_id=conversation.id,
-                user_id=user_id,
-            )
+        step = current_step()
+        try:
+            async with self.store.sessions.begin() as session:
+                event = await self.store.record_event(
+                    session,
+                    type=f"{source}.custom",
+                    source=source,
+                    payload=payload,
+                    conversation_id=conversation.id,
+                    user_id=user_id,
+                    effect_key=step.next_key() if step is not None else None,
+                )
+        except sqlalchemy.exc.IntegrityError:
+            if step is None:
+                raise
+            return None
         await sender(self._contexts["integration"][conversation.integration], event)
         return event
 
-    # --- webhooks --------------------------------------------------------------------------
-
-    async def handle_webhook(self, alias: str, request: Request) -> Response:
-        integration = self._integrations.get(alias)
-        if integration is None or integration.webhook_handler is None:
-            return JSONResponse(
-                {"error": f"no integration with a webhook is configured as {alias!r}"},
-                status_code=404,
-            )
-        try:
-            response = await integration.webhook_handler(
-                self._contexts["integration"][alias], request
-            )
-        except Exception:
-            incident = uuid.uuid4().hex[:12]
-            logger.exception(
-                "webhook of integration %r failed (incident %s, %s %s)",
-                alias,
-                incident,
-                request.method,
-                request.url.path,
-            )
-            return JSONResponse({"error": "internal error", "incident": incident}, status_code=500)
-        return response if isinstance(response, Response) else Response(status_code=200)
-
     # --- processing ------------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Tell the background loop that work may be waiting."""
+    def wake(self, at: datetime | None = None) -> None:
+        """Tell the background loop that work may be waiting (now, or from ``at`` on)."""
+        if at is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            delay = (at - datetime.now(UTC)).total_seconds()
+            self._due = min(self._due, loop.time() + max(delay, 0.0))
         self._wake.set()
+
+    def _notified(self, payload: str) -> None:
+        """A store notification: new work here or in another process (payload: a due time)."""
+        self._recheck = True
+        self.wake(datetime.fromisoformat(payload) if payload else None)
 
     async def run_background(self, stop: asyncio.Event) -> None:
         """Fire due scheduled events and process queued jobs until ``stop`` is set."""
-        next_timer_check = 0.0
+        unsubscribe = self.store.notifier.subscribe(WORK, self._notified)
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
         loop = asyncio.get_running_loop()
+        remote = self.store.backend == "postgresql"
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self._poll(loop.time())
+                except Exception:
+                    logger.exception("background loop of %s failed; retrying", self.worker_id)
+                    self._due = loop.time() + 1.0
+                if remote:
+                    self._due = min(self._due, loop.time() + RECHECK_SECONDS)
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                timeout = self._due - loop.time()
+                await asyncio.wait(
+                    {waiter, stopper},
+                    timeout=None if math.isinf(timeout) else max(timeout, 0.0),
+                    return_when="FIRST_COMPLETED",
+                )
+                waiter.cancel()
+                stopper.cancel()
+        finally:
+            unsubscribe()
+            heartbeat.cancel()
+            await self.drain()
+
+    async def _poll(self, now: float) -> None:
+        """One look for work: timers when due, jobs while there is room, then the next due time."""
+        loop = asyncio.get_running_loop()
+        if now >= self._due:
+            self._recheck = True
+            self._due = math.inf
+            await self.store.fire_due(self.worker_id)
+        started_all = await self._start_jobs()
+        if self._recheck and not started_all:
+            self._recheck = False
+            nxt = await self.store.next_wakeup(self.worker_id)
+            if nxt is not None:
+                delay = (nxt - datetime.now(UTC)).total_seconds()
+                self._due = min(self._due, loop.time() + max(delay, 0.0) + 0.01)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Renew the leases of the jobs in hand, so no other worker takes them while they run."""
         while not stop.is_set():
-            try:
-                if loop.time() >= next_timer_check:
-                    next_timer_check = loop.time() + POLL_SECONDS
-                    await self.store.fire_due(self.worker_id)
-                await self._start_jobs()
-            except Exception:
-                logger.exception("background loop of worker %s failed; retrying", self.worker_id)
-            self._wake.clear()
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait(
-                {waiter, stopper}, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED"
-            )
-            waiter.cancel()
-            stopper.cancel()
-        await self.drain()
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if self._tasks:
+                try:
+                    await self.store.renew_leases(self.worker_id, lease=JOB_LEASE)
+                except Exception as error:
+                    logger.warning("renewing job leases failed: %s", error)
 
     async def process_pending(self) -> None:
         """Fire what is due and run every runnable job to the end (tests, one-shot tools)."""
         while True:
             await self.store.fire_due(self.worker_id)
-            started = await self._start_jobs()
-            if not started and not self._tasks:
+            await self._start_jobs()
+            if not self._tasks:
                 return
             await self.drain()
 
@@ -364,42 +377,82 @@ class Runtime:
             for ctx in contexts.values():
                 await ctx.close_locals()
 
-    async def _start_jobs(self) -> int:
-        started = 0
+    async def _start_jobs(self) -> bool:
+        """Claim jobs while there is room; True when it stopped for lack of room, not of work."""
         while len(self._tasks) < self._concurrency:
             job = await self.store.claim_next_job(self.worker_id, lease=JOB_LEASE)
             if job is None:
-                break
+                return False
             task = asyncio.create_task(self._run(job))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
-            started += 1
-        return started
+        return True
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self.wake()
+        self._wake.set()
 
     async def _run(self, job: Job) -> None:
+        run = JobRun(root=_root(job), replaying=job.runs > 1 or job.attempts > 0)
         try:
-            await self._process(job)
+            with running(Step(run, run.root)):
+                await self._process(job)
+        except RetryLater as later:
+            await self._retry(job, run, str(later), later.delay)
         except Exception as error:
-            attempt = job.attempts + 1
-            retry = attempt < MAX_ATTEMPTS
-            logger.error(
-                "job %s (%s of conversation %r) failed on attempt %d/%d%s:\n%s",
-                job.id,
-                job.kind,
-                job.conversation_id,
-                attempt,
-                MAX_ATTEMPTS,
-                "; retrying" if retry else "; giving up, recorded as failed",
-                "".join(traceback.format_exception(error)),
-            )
-            retry_at = datetime.now(UTC) + timedelta(seconds=4 ** (attempt - 1)) if retry else None
-            await self.store.fail_job(job.id, f"{type(error).__name__}: {error}", retry_at=retry_at)
+            if _store_failure(error):
+                delay = min(2.0**job.attempts, self.settings.max_retry_seconds)
+                logger.warning(
+                    "job %s: the database failed (%s); running it again in %.0f s",
+                    job.id,
+                    error,
+                    delay,
+                )
+                await self._retry(job, run, f"{type(error).__name__}: {error}", delay)
+                return
+            await self._failed(job, run, error)
         else:
-            await self.store.complete_job(job.id)
+            await self.store.complete_job(job.id, sent=run.sent)
+            if run.recorded:
+                await self.store.forget_effects(run.root)
+
+    async def _retry(self, job: Job, run: JobRun, reason: str, delay: float) -> None:
+        retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+        try:
+            await self.store.fail_job(job.id, reason, retry_at=retry_at, sent=run.sent)
+        except Exception as error:  # the lease runs out and the job is taken again
+            logger.warning("job %s could not be rescheduled: %s", job.id, error)
+            return
+        self.wake(retry_at)
+
+    async def _failed(self, job: Job, run: JobRun, error: Exception) -> None:
+        """Code raised: keep the job as failed, tell the user once, never run it again."""
+        details = "".join(traceback.format_exception(error))
+        logger.error(
+            "job %s (%s of conversation %s) failed, not retried: %s: %s",
+            job.id,
+            job.kind,
+            job.conversation_id or "(agent)",
+            type(error).__name__,
+            error,
+        )
+        logger.debug("job %s traceback:\n%s", job.id, details)
+        if job.kind == "message" and not isinstance(error, ReportedError):
+            await self._say_error(job, run)
+        await self.store.fail_job(job.id, details, retry_at=None, sent=run.sent)
+
+    async def _say_error(self, job: Job, run: JobRun) -> None:
+        text = self.settings.error_text
+        if not text:
+            return
+        outgoing = OutgoingMessage(
+            conversation_id=job.conversation_id, type="text", payload={"text": text}
+        )
+        try:
+            with running(Step(run, f"{run.root}:error")):
+                await self.send(outgoing)
+        except Exception as error:
+            logger.warning("could not tell conversation %s: %s", job.conversation_id, error)
 
     async def _process(self, job: Job) -> None:
         if job.kind == "message":
@@ -412,6 +465,8 @@ class Runtime:
             scheduled = await self.store.get_scheduled(str(job.payload["scheduled_event_id"]))
             if scheduled is not None:
                 await self._process_event(scheduled.as_event())
+        elif job.kind == "deliver":
+            await self.outbox.deliver_queued(job)
         else:
             raise PatchwireError(f"unknown job kind {job.kind!r}")
 
@@ -445,6 +500,25 @@ class Runtime:
         await self.hooks.run_after("after_incoming_event", event)
 
 
+def _root(job: Job) -> str:
+    """The job's step-key root: the id of what it is for (unique across agents)."""
+    for field in ("message_id", "event_id", "scheduled_event_id"):
+        if field in job.payload and job.kind != "deliver":
+            return str(job.payload[field])
+    return f"job-{job.id}"
+
+
+def _store_failure(error: BaseException) -> bool:
+    """Whether the database (not the code) failed: worth running the job again."""
+    return isinstance(
+        error,
+        sqlalchemy.exc.OperationalError
+        | sqlalchemy.exc.InterfaceError
+        | sqlalchemy.exc.TimeoutError
+        | ConnectionError,
+    ) or bool(getattr(error, "connection_invalidated", False))
+
+
 def _not_runnable(kind: str, alias: str, pin: str) -> str:
     return (
         f"{kind} alias {alias!r} ({pin}) ships a definition only and cannot run yet; "
@@ -463,7 +537,24 @@ def _actions(
         handler = package.action_handlers[name]
 
         async def invoke(validated: BaseModel, handler: Any = handler) -> Any:
-            return await handler(ctx, validated)
+            step = current_step()
+            if step is None:
+                return await handler(ctx, validated)
+            return await _recorded_step(step, ctx.store, lambda: handler(ctx, validated))
 
         calls[name] = bind_action(f"{alias}.{name}", definition, invoke)
     return Actions(repr(alias), calls)
+
+
+async def _recorded_step(step: Step, store: Store, call: Callable[[], Awaitable[Any]]) -> Any:
+    """Run an action call as a step of its job: once, its result replayed on a later run."""
+    key = step.next_key()
+    if step.run.replaying:
+        recorded = await store.recorded_effect(key)
+        if recorded is not None:
+            return recorded["output"]
+    with running(step.inside(key)):
+        result = await call()
+    await store.record_effect(key, {"output": to_jsonable_python(result, by_alias=False)})
+    step.run.recorded = True
+    return result

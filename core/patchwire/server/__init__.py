@@ -2,17 +2,22 @@
 
 from patchwire.server._agent import DATABASE_ENV, LoadedAgent, database_url_for, open_agent
 from patchwire.server._app import AGENT_ENV, create_app, create_app_from_env
+from patchwire.server._limits import BodyLimit
+from patchwire.server._mounts import integration_mount, webhook_mounts
 from patchwire.server._pages import html_page
 from patchwire.server._ports import free_port
 
 __all__ = [
     "AGENT_ENV",
     "DATABASE_ENV",
+    "BodyLimit",
     "LoadedAgent",
     "create_app",
     "create_app_from_env",
     "database_url_for",
     "free_port",
     "html_page",
+    "integration_mount",
     "open_agent",
+    "webhook_mounts",
 ]

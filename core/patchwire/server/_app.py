@@ -1,4 +1,4 @@
-"""The ASGI app: webhooks, health, and each integration's pages."""
+"""The ASGI app: each integration's routes, health, and short URLs to integrations' pages."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from patchwire._discovery import Catalog
 from patchwire.runtime import activate
 from patchwire.server._agent import LoadedAgent, open_agent
+from patchwire.server._mounts import webhook_mounts
 
 __all__ = ["AGENT_ENV", "create_app", "create_app_from_env"]
 
@@ -25,8 +27,6 @@ logger = logging.getLogger("patchwire.server")
 AGENT_ENV = "PATCHWIRE_AGENT"
 """The agent folder ``create_app_from_env`` serves (used by uvicorn workers and reload)."""
 
-_WEBHOOK_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
 
 def create_app(
     path: Path, *, database_url: str | None = None, catalog: Catalog | None = None
@@ -34,10 +34,28 @@ def create_app(
     """Serve the agent in ``path``: the runtime starts and stops with the app."""
     state: dict[str, LoadedAgent] = {}
 
+    async def no_alias(scope: Scope, receive: Receive, send: Send) -> None:
+        aliases = ", ".join(sorted(served)) or "none"
+        response = JSONResponse(
+            {
+                "error": f"no integration with routes is configured at {scope['path']} "
+                f"(aliases with routes: {aliases})"
+            },
+            status_code=404,
+        )
+        await response(scope, receive, send)
+
+    webhooks = Router(default=no_alias)
+    """``/webhooks/<alias>/...``: filled with one mount per alias once the agent is open."""
+    served: set[str] = set()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loaded = await open_agent(path, database_url=database_url, catalog=catalog)
         state["agent"] = loaded
+        mounts = webhook_mounts(loaded.runtime, prefix="")
+        webhooks.routes = list(mounts)
+        served.update(mount.path.lstrip("/") for mount in mounts)
         stop = asyncio.Event()
         with activate(loaded.runtime, process_wide=True):
             background = asyncio.create_task(loaded.runtime.run_background(stop))
@@ -67,12 +85,9 @@ def create_app(
             )
         return JSONResponse({"status": "ready"})
 
-    async def webhook(request: Request) -> Response:
-        return await state["agent"].runtime.handle_webhook(request.path_params["alias"], request)
-
     async def home(request: Request) -> Response:
         alias = request.path_params["alias"]
-        if alias not in state["agent"].runtime.agent.integrations:
+        if alias not in served:
             return JSONResponse({"error": f"nothing is served at /{alias}"}, status_code=404)
         return RedirectResponse(f"/webhooks/{alias}/")
 
@@ -80,8 +95,7 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/webhooks/{alias}", webhook, methods=_WEBHOOK_METHODS),
-            Route("/webhooks/{alias}/{path:path}", webhook, methods=_WEBHOOK_METHODS),
+            Mount("/webhooks", app=webhooks),
             Route("/{alias}", home),
         ],
         lifespan=lifespan,

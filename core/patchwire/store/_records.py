@@ -104,10 +104,18 @@ class ScheduledEvent:
 
 @dataclass(frozen=True)
 class Job:
-    """A unit of durable work: an incoming message or event of one conversation."""
+    """A unit of durable work of one conversation: an incoming message or event, a delivery."""
 
     id: int
     conversation_id: str
     kind: str
     payload: Mapping[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    """Failed attempts so far."""
+    runs: int = 0
+    """Times it was claimed; above one, a run before may have done some of its work."""
+    status: str = "pending"
+    last_error: str | None = None
+    available_at: datetime | None = None
+    failing_since: datetime | None = None
+    leased_by: str | None = None

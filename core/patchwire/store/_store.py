@@ -14,14 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patchwire._errors import AlreadyExistsError
 from patchwire.store._engine import create_engine, migrate
+from patchwire.store._notify import WORK, Notifier
 from patchwire.store._records import Conversation, Direction, Event, Message, MessagePage, User
 from patchwire.store._tables import (
+    Base,
     ConversationRow,
     EventRow,
     IdempotencyKeyRow,
@@ -30,7 +32,7 @@ from patchwire.store._tables import (
     TagRow,
     UserRow,
 )
-from patchwire.store._work import WorkQueue
+from patchwire.store._work import AGENT_QUEUE, WorkQueue
 
 __all__ = ["NotFoundError", "StateScope", "Store", "TagKind"]
 
@@ -58,7 +60,7 @@ class Store(WorkQueue):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        super().__init__(async_sessionmaker(engine, expire_on_commit=False))
+        super().__init__(async_sessionmaker(engine, expire_on_commit=False), Notifier(engine))
 
     @classmethod
     async def open(cls, url: str | None = None, *, path: Path | None = None) -> Store:
@@ -76,6 +78,7 @@ class Store(WorkQueue):
         return self.engine.dialect.name
 
     async def close(self) -> None:
+        await self.notifier.close()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -384,16 +387,29 @@ class Store(WorkQueue):
         metadata: Mapping[str, Any] | None = None,
         status: str = "stored",
         tags: Mapping[str, str] | None = None,
+        effect_key: str | None = None,
     ) -> Message:
-        """Insert in the caller's transaction, taking the conversation's next sequence number."""
-        sequence = await session.scalar(
-            update(ConversationRow)
-            .where(ConversationRow.id == conversation_id)
-            .values(next_sequence=ConversationRow.next_sequence + 1, updated_at=now())
-            .returning(ConversationRow.next_sequence)
-        )
-        if sequence is None:
+        """Insert in the caller's transaction, taking the conversation's next sequence number.
+
+        An outgoing message of a conversation whose earlier messages wait for a retry gets
+        status ``queued`` and joins them (one statement reads and counts it), so a
+        conversation's messages go out in order even while its outside system is down.
+        """
+        counts: dict[str, Any] = {"next_sequence": ConversationRow.next_sequence + 1}
+        if direction == "outgoing":
+            waiting = ConversationRow.undelivered > 0
+            counts["undelivered"] = case((waiting, ConversationRow.undelivered + 1), else_=0)
+        numbers = (
+            await session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation_id)
+                .values(**counts, updated_at=now())
+                .returning(ConversationRow.next_sequence, ConversationRow.undelivered)
+            )
+        ).first()
+        if numbers is None:
             raise NotFoundError("conversation", conversation_id)
+        sequence, undelivered = numbers
         row = MessageRow(
             id=new_id(),
             conversation_id=conversation_id,
@@ -403,13 +419,124 @@ class Store(WorkQueue):
             type=type,
             payload=dict(payload),
             meta=dict(metadata) if metadata is not None else None,
-            status=status,
+            status="queued" if direction == "outgoing" and undelivered else status,
+            effect_key=effect_key,
             created_at=now(),
         )
-        session.add(row)
-        await session.flush()
+        await session.execute(insert(MessageRow).values(_column_values(row)))
         await self._set_tags(session, "message", row.id, tags or {})
         return self._message(row, dict(tags or {}))
+
+    # --- outgoing delivery -----------------------------------------------------------------
+
+    async def create_outgoing(self, **fields: Any) -> Message:
+        """Store an outgoing message: ``sending``, or ``queued`` behind undelivered ones."""
+        async with self.sessions.begin() as session:
+            return await self.insert_message(
+                session, direction="outgoing", status="sending", **fields
+            )
+
+    async def outgoing_by_effect(self, effect_key: str) -> Message | None:
+        """The message a job's step sent in an earlier run, if it got that far."""
+        async with self.sessions() as session:
+            row = await session.scalar(
+                select(MessageRow).where(MessageRow.effect_key == effect_key)
+            )
+            if row is None:
+                return None
+            return self._message(row, (await self._tags(session, "message", [row.id]))[row.id])
+
+    async def defer_delivery(self, message: Message, error: str, *, retry_at: datetime) -> None:
+        """Queue a message whose delivery failed for now; the first one queues a ``deliver`` job.
+
+        That job runs in the conversation's own queue, so later work of the conversation waits
+        for it, and it delivers the queued messages in sequence order.
+        """
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(MessageRow).where(MessageRow.id == message.id).values(status="queued")
+            )
+            undelivered = await session.scalar(
+                update(ConversationRow)
+                .where(ConversationRow.id == message.conversation_id)
+                .values(undelivered=ConversationRow.undelivered + 1)
+                .returning(ConversationRow.undelivered)
+            )
+            if undelivered == 1:
+                await self.enqueue_in(
+                    session,
+                    message.conversation_id,
+                    "deliver",
+                    {},
+                    available_at=retry_at,
+                    last_error=error,
+                    failing_since=now(),
+                )
+                await self.notifier.in_transaction(session, WORK, retry_at.isoformat())
+        self.notifier.local(WORK, retry_at.isoformat())
+
+    async def queued_messages(self, conversation_id: str, *, limit: int = 20) -> list[Message]:
+        """The conversation's messages waiting for delivery, oldest first."""
+        async with self.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.conversation_id == conversation_id,
+                        MessageRow.status == "queued",
+                    )
+                    .order_by(MessageRow.sequence)
+                    .limit(limit)
+                )
+            ).all()
+            tags = await self._tags(session, "message", [row.id for row in rows])
+            return [self._message(row, tags[row.id]) for row in rows]
+
+    async def settle_delivery(self, message: Message, *, error: str | None = None) -> None:
+        """A queued message went out (``error`` None) or never will: it leaves the queue.
+
+        One that never will is ``failed`` and also kept as a failed ``deliver`` job naming it,
+        which is what an operator sees (``patchwire jobs``) and can retry.
+        """
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == message.id)
+                .values(status="sent" if error is None else "failed")
+            )
+            await session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == message.conversation_id)
+                .values(undelivered=ConversationRow.undelivered - 1)
+            )
+            if error is not None:
+                await self.enqueue_in(
+                    session,
+                    message.conversation_id,
+                    "deliver",
+                    {"message_id": message.id},
+                    status="failed",
+                    last_error=error,
+                    failing_since=message.created_at,
+                )
+
+    async def requeue(self, message_id: str) -> bool:
+        """Queue a failed outgoing message for delivery again (an operator's retry)."""
+        async with self.sessions.begin() as session:
+            conversation_id = await session.scalar(
+                update(MessageRow)
+                .where(MessageRow.id == message_id, MessageRow.status == "failed")
+                .values(status="queued")
+                .returning(MessageRow.conversation_id)
+            )
+            if conversation_id is None:
+                return False
+            await session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation_id)
+                .values(undelivered=ConversationRow.undelivered + 1)
+            )
+            return True
 
     async def create_message(self, **fields: Any) -> Message:
         async with self.sessions.begin() as session:
@@ -604,6 +731,7 @@ class Store(WorkQueue):
         payload: Mapping[str, Any],
         conversation_id: str | None = None,
         user_id: str | None = None,
+        effect_key: str | None = None,
     ) -> Event:
         row = EventRow(
             id=new_id(),
@@ -612,6 +740,7 @@ class Store(WorkQueue):
             payload=dict(payload),
             conversation_id=conversation_id,
             user_id=user_id,
+            effect_key=effect_key,
             created_at=now(),
         )
         session.add(row)
@@ -649,7 +778,9 @@ class Store(WorkQueue):
                 tags=tags,
             )
             await self.enqueue_in(session, conversation_id, "message", {"message_id": message.id})
-            return message
+            await self.notifier.in_transaction(session, WORK)
+        self.notifier.local(WORK)
+        return message
 
     async def emit(
         self,
@@ -660,21 +791,43 @@ class Store(WorkQueue):
         conversation_id: str | None = None,
         user_id: str | None = None,
         dedupe: tuple[str, str] | None = None,
+        effect_key: str | None = None,
     ) -> Event | None:
-        """Record an event and queue it for the pipeline, in one transaction."""
-        async with self.sessions.begin() as session:
-            if dedupe is not None and not await self.remember_in(session, *dedupe):
+        """Record an event and queue it for the pipeline, in one transaction.
+
+        A second emit with the same ``dedupe`` key, or of the same job step (``effect_key``),
+        records nothing and returns None.
+        """
+        try:
+            async with self.sessions.begin() as session:
+                if dedupe is not None and not await self.remember_in(session, *dedupe):
+                    return None
+                event = await self.record_event(
+                    session,
+                    type=type,
+                    source=source,
+                    payload=payload,
+                    conversation_id=conversation_id,
+                    user_id=user_id,
+                    effect_key=effect_key,
+                )
+                await self.enqueue_in(
+                    session, conversation_id or AGENT_QUEUE, "event", {"event_id": event.id}
+                )
+                await self.notifier.in_transaction(session, WORK)
+        except IntegrityError:
+            if effect_key is not None and await self._emitted(effect_key):
                 return None
-            event = await self.record_event(
-                session,
-                type=type,
-                source=source,
-                payload=payload,
-                conversation_id=conversation_id,
-                user_id=user_id,
+            raise
+        self.notifier.local(WORK)
+        return event
+
+    async def _emitted(self, effect_key: str) -> bool:
+        async with self.sessions() as session:
+            found = await session.scalar(
+                select(EventRow.id).where(EventRow.effect_key == effect_key)
             )
-            await self.enqueue_in(session, conversation_id or "", "event", {"event_id": event.id})
-            return event
+            return found is not None
 
     async def get_event(self, event_id: str) -> Event | None:
         async with self.sessions() as session:
@@ -692,6 +845,11 @@ def _event(row: EventRow) -> Event:
         user_id=row.user_id,
         created_at=row.created_at,
     )
+
+
+def _column_values(row: Base) -> dict[str, Any]:
+    """A new row's values, for one ``INSERT`` statement instead of an ORM flush."""
+    return {prop.key: getattr(row, prop.key) for prop in row.__mapper__.column_attrs}
 
 
 def _state_key(scope: str, owner_id: str, namespace: str, name: str) -> tuple[Any, ...]:

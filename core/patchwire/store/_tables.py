@@ -14,6 +14,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Base",
     "ConversationRow",
+    "EffectRow",
     "EventRow",
     "IdempotencyKeyRow",
     "JobRow",
@@ -69,13 +70,18 @@ class ConversationRow(Base):
     integration: Mapped[str] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(100))
     next_sequence: Mapped[int] = mapped_column(Integer, default=1)
+    undelivered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Outgoing messages waiting for a retry; while non-zero, new ones queue behind them."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 
 class MessageRow(Base):
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("conversation_id", "sequence", name="uq_messages_sequence"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "sequence", name="uq_messages_sequence"),
+        Index("uq_messages_effect", "effect_key", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
@@ -86,6 +92,8 @@ class MessageRow(Base):
     payload: Mapped[dict[str, Any]]
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", Json)
     status: Mapped[str] = mapped_column(String(16))
+    effect_key: Mapped[str | None] = mapped_column(String(200))
+    """Which step of which job sent it (outgoing only): a replayed job finds it, not resends."""
     created_at: Mapped[datetime]
 
 
@@ -122,6 +130,7 @@ class StateRow(Base):
 
 class EventRow(Base):
     __tablename__ = "events"
+    __table_args__ = (Index("uq_events_effect", "effect_key", unique=True),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     type: Mapped[str] = mapped_column(String(200))
@@ -129,12 +138,16 @@ class EventRow(Base):
     payload: Mapped[dict[str, Any]]
     conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
     user_id: Mapped[str | None] = mapped_column(String(32))
+    effect_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
 
 
 class ScheduledEventRow(Base):
     __tablename__ = "scheduled_events"
-    __table_args__ = (Index("ix_scheduled_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_scheduled_due", "status", "due_at"),
+        Index("uq_scheduled_effect", "effect_key", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     type: Mapped[str] = mapped_column(String(200))
@@ -146,6 +159,7 @@ class ScheduledEventRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_until: Mapped[datetime | None]
+    effect_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
 
 
@@ -172,8 +186,22 @@ class JobRow(Base):
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many times it was claimed: above one, its effects may have happened already."""
     last_error: Mapped[str | None] = mapped_column(Text)
+    failing_since: Mapped[datetime | None]
+    """When its first failed attempt was; retries stop after the retry period from here."""
     available_at: Mapped[datetime]
     leased_by: Mapped[str | None] = mapped_column(String(100))
     leased_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class EffectRow(Base):
+    """The recorded result of one action call of one job, replayed when the job runs again."""
+
+    __tablename__ = "effects"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    result: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

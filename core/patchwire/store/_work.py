@@ -1,28 +1,53 @@
-"""Durable work: the per-conversation job queue, scheduled events and idempotency keys.
+"""Durable work: the per-conversation job queue, scheduled events, effects and idempotency keys.
 
 Claims are optimistic: an ``UPDATE ... WHERE <still claimable>`` whose row count says who won.
 PostgreSQL re-checks the condition under the row lock and SQLite serialises writers, so two
-processes never both win one job or one scheduled event.
+processes never both win one job or one scheduled event. A lease is renewed while its job runs
+(``renew_leases``), so it can be short: a dead process's job is taken over within seconds, and
+the job's ``runs`` count tells the taker that some of its effects may have happened already.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from patchwire.store._notify import WORK, Notifier
 from patchwire.store._records import Job, ScheduledEvent
-from patchwire.store._tables import IdempotencyKeyRow, JobRow, ScheduledEventRow
+from patchwire.store._tables import (
+    EffectRow,
+    IdempotencyKeyRow,
+    JobRow,
+    MessageRow,
+    ScheduledEventRow,
+)
 
-__all__ = ["WorkQueue"]
+__all__ = ["AGENT_QUEUE", "WorkQueue"]
+
+AGENT_QUEUE = ""
+"""The queue (conversation id) of work that belongs to no conversation."""
 
 _UNFINISHED = ("pending", "running")
+_JOB_COLUMNS = (
+    JobRow.id,
+    JobRow.conversation_id,
+    JobRow.kind,
+    JobRow.payload,
+    JobRow.attempts,
+    JobRow.runs,
+    JobRow.status,
+    JobRow.last_error,
+    JobRow.available_at,
+    JobRow.failing_since,
+    JobRow.leased_by,
+)
 
 
 def _now() -> datetime:
@@ -30,13 +55,19 @@ def _now() -> datetime:
 
 
 def _job(row: Any) -> Job:
-    """A job from its table row, or from a row of the same columns a statement returned."""
+    """A job from a row of ``_JOB_COLUMNS`` (or the table row itself)."""
     return Job(
         id=row.id,
         conversation_id=row.conversation_id,
         kind=row.kind,
         payload=row.payload,
         attempts=row.attempts,
+        runs=row.runs,
+        status=row.status,
+        last_error=row.last_error,
+        available_at=row.available_at,
+        failing_since=row.failing_since,
+        leased_by=row.leased_by,
     )
 
 
@@ -54,8 +85,9 @@ def _scheduled(row: ScheduledEventRow) -> ScheduledEvent:
 
 
 class WorkQueue:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], notifier: Notifier) -> None:
         self.sessions = sessions
+        self.notifier = notifier
 
     # --- idempotency -----------------------------------------------------------------------
 
@@ -82,28 +114,72 @@ class WorkQueue:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+    # --- effects ---------------------------------------------------------------------------
+
+    async def recorded_effect(self, key: str) -> dict[str, Any] | None:
+        """What the step ``key`` of a job returned when it ran before, if it finished."""
+        async with self.sessions() as session:
+            found: dict[str, Any] | None = await session.scalar(
+                select(EffectRow.result).where(EffectRow.key == key)
+            )
+            return found
+
+    async def record_effect(self, key: str, result: Mapping[str, Any]) -> None:
+        """Keep a finished step's result; a second record of one key keeps the first."""
+        try:
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    insert(EffectRow).values(key=key, result=dict(result), created_at=_now())
+                )
+        except IntegrityError:
+            return
+
+    async def forget_effects(self, root: str) -> None:
+        """Drop the recorded steps of a finished job (their keys start with ``root:``)."""
+        async with self.sessions.begin() as session:
+            await session.execute(delete(EffectRow).where(EffectRow.key.startswith(f"{root}:")))
+
     # --- jobs ------------------------------------------------------------------------------
 
     async def enqueue_in(
-        self, session: AsyncSession, conversation_id: str, kind: str, payload: Mapping[str, Any]
-    ) -> Job:
+        self,
+        session: AsyncSession,
+        conversation_id: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        available_at: datetime | None = None,
+        status: str = "pending",
+        last_error: str | None = None,
+        failing_since: datetime | None = None,
+    ) -> int:
+        """Queue a job in the caller's transaction; its id."""
         moment = _now()
-        row = JobRow(
-            conversation_id=conversation_id,
-            kind=kind,
-            payload=dict(payload),
-            status="pending",
-            attempts=0,
-            available_at=moment,
-            created_at=moment,
+        job_id = await session.scalar(
+            insert(JobRow)
+            .values(
+                conversation_id=conversation_id,
+                kind=kind,
+                payload=dict(payload),
+                status=status,
+                attempts=0,
+                runs=0,
+                last_error=last_error,
+                failing_since=failing_since,
+                available_at=available_at or moment,
+                created_at=moment,
+            )
+            .returning(JobRow.id)
         )
-        session.add(row)
-        await session.flush()
-        return _job(row)
+        assert job_id is not None
+        return int(job_id)
 
     async def enqueue(self, conversation_id: str, kind: str, payload: Mapping[str, Any]) -> Job:
         async with self.sessions.begin() as session:
-            return await self.enqueue_in(session, conversation_id, kind, payload)
+            job_id = await self.enqueue_in(session, conversation_id, kind, payload)
+            await self.notifier.in_transaction(session, WORK)
+        self.notifier.local(WORK)
+        return Job(id=job_id, conversation_id=conversation_id, kind=kind, payload=payload)
 
     async def claim_next_job(
         self, owner: str, *, lease: timedelta, conversation_id: str | None = None
@@ -143,24 +219,54 @@ class WorkQueue:
         statement = (
             update(JobRow)
             .where(JobRow.id == oldest.scalar_subquery(), claimable(JobRow))
-            .values(status="running", leased_by=owner, leased_until=moment + lease)
-            .returning(
-                JobRow.id, JobRow.conversation_id, JobRow.kind, JobRow.payload, JobRow.attempts
+            .values(
+                status="running",
+                runs=JobRow.runs + 1,
+                leased_by=owner,
+                leased_until=moment + lease,
             )
+            .returning(*_JOB_COLUMNS)
         )
         async with self.sessions.begin() as session:
             row = (await session.execute(statement)).first()
         return None if row is None else _job(row)
 
-    async def complete_job(self, job_id: int) -> None:
-        """Forget a finished job: the queue holds only unfinished and failed work, so a claim
-        costs the same after a million messages as after ten."""
+    async def renew_leases(self, owner: str, *, lease: timedelta) -> int:
+        """Extend the leases of every job ``owner`` is running (its heartbeat); how many."""
         async with self.sessions.begin() as session:
+            result = await session.execute(
+                update(JobRow)
+                .where(JobRow.leased_by == owner, JobRow.status == "running")
+                .values(leased_until=_now() + lease)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def complete_job(self, job_id: int, *, sent: Sequence[str] = ()) -> None:
+        """Forget a finished job and mark the messages it delivered as sent, in one transaction.
+
+        The queue holds only unfinished and failed work, so a claim costs the same after a
+        million messages as after ten.
+        """
+        async with self.sessions.begin() as session:
+            if sent:
+                await session.execute(
+                    update(MessageRow).where(MessageRow.id.in_(list(sent))).values(status="sent")
+                )
             await session.execute(delete(JobRow).where(JobRow.id == job_id))
 
-    async def fail_job(self, job_id: int, error: str, *, retry_at: datetime | None) -> None:
-        """Record a failure: retried at ``retry_at``, or given up for good when it is None."""
+    async def fail_job(
+        self, job_id: int, error: str, *, retry_at: datetime | None, sent: Sequence[str] = ()
+    ) -> None:
+        """Record a failure: retried at ``retry_at``, or given up for good when it is None.
+
+        ``sent`` are the messages the run delivered before it failed (marked sent).
+        """
+        moment = _now()
         async with self.sessions.begin() as session:
+            if sent:
+                await session.execute(
+                    update(MessageRow).where(MessageRow.id.in_(list(sent))).values(status="sent")
+                )
             await session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id)
@@ -168,19 +274,85 @@ class WorkQueue:
                     status="pending" if retry_at is not None else "failed",
                     attempts=JobRow.attempts + 1,
                     last_error=error[:4000],
-                    available_at=retry_at or _now(),
+                    available_at=retry_at or moment,
+                    failing_since=func.coalesce(JobRow.failing_since, moment),
                     leased_by=None,
                     leased_until=None,
                 )
             )
 
-    async def failed_jobs(self, conversation_id: str | None = None) -> list[tuple[Job, str]]:
-        """Jobs given up on, with their last error (what an operator looks at)."""
-        query = select(JobRow).where(JobRow.status == "failed").order_by(JobRow.id)
+    async def jobs(
+        self,
+        *,
+        statuses: Sequence[str] = ("pending", "running", "failed"),
+        conversation_id: str | None = None,
+        limit: int = 500,
+    ) -> list[Job]:
+        """Jobs in these states, oldest first (what ``patchwire jobs`` shows an operator)."""
+        query = (
+            select(*_JOB_COLUMNS)
+            .where(JobRow.status.in_(list(statuses)))
+            .order_by(JobRow.id)
+            .limit(limit)
+        )
         if conversation_id is not None:
             query = query.where(JobRow.conversation_id == conversation_id)
         async with self.sessions() as session:
-            return [(_job(row), row.last_error or "") for row in await session.scalars(query)]
+            return [_job(row) for row in await session.execute(query)]
+
+    async def failed_jobs(self, conversation_id: str | None = None) -> list[tuple[Job, str]]:
+        """Jobs given up on, with their last error."""
+        found = await self.jobs(statuses=("failed",), conversation_id=conversation_id)
+        return [(job, job.last_error or "") for job in found]
+
+    async def retry_job(self, job_id: int) -> bool:
+        """Run a failed job again now (its recorded effects are replayed, not repeated)."""
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == "failed")
+                .values(status="pending", available_at=_now(), failing_since=None)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            await self.notifier.in_transaction(session, WORK)
+        self.notifier.local(WORK)
+        return True
+
+    async def discard_job(self, job_id: int) -> bool:
+        """Drop a failed or waiting job for good; False when it is running or unknown."""
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                delete(JobRow).where(JobRow.id == job_id, JobRow.status != "running")
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def next_wakeup(self, owner: str) -> datetime | None:
+        """When work may next become runnable without anybody saying so, or None.
+
+        The earliest of: a pending job's ``available_at``, a pending scheduled event's due
+        time, and the lease end of a job another worker holds (it may have died). An idle
+        worker sleeps until then instead of polling.
+        """
+        pending = select(func.min(JobRow.available_at)).where(JobRow.status == "pending")
+        leases = select(func.min(JobRow.leased_until)).where(
+            JobRow.status == "running", JobRow.leased_by != owner
+        )
+        timers = select(func.min(ScheduledEventRow.due_at)).where(
+            ScheduledEventRow.status == "pending"
+        )
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(
+                        pending.scalar_subquery(),
+                        leases.scalar_subquery(),
+                        timers.scalar_subquery(),
+                    )
+                )
+            ).one()
+        moments = [_aware(value) for value in row if value is not None]
+        return min(moments) if moments else None
 
     # --- scheduled events ------------------------------------------------------------------
 
@@ -193,7 +365,9 @@ class WorkQueue:
         due_at: datetime,
         conversation_id: str | None = None,
         user_id: str | None = None,
+        effect_key: str | None = None,
     ) -> ScheduledEvent:
+        """A durable timer; with ``effect_key``, scheduling the same step twice makes one."""
         if due_at.tzinfo is None:
             raise ValueError("due_at must be timezone-aware (use datetime.now(UTC) + ...)")
         row = ScheduledEventRow(
@@ -205,10 +379,23 @@ class WorkQueue:
             user_id=user_id,
             due_at=due_at,
             status="pending",
+            effect_key=effect_key,
             created_at=_now(),
         )
-        async with self.sessions.begin() as session:
-            session.add(row)
+        try:
+            async with self.sessions.begin() as session:
+                session.add(row)
+                await session.flush()
+                await self.notifier.in_transaction(session, WORK, due_at.isoformat())
+        except IntegrityError:
+            async with self.sessions() as session:
+                existing = await session.scalar(
+                    select(ScheduledEventRow).where(ScheduledEventRow.effect_key == effect_key)
+                )
+            if existing is None:
+                raise
+            return _scheduled(existing)
+        self.notifier.local(WORK, due_at.isoformat())
         return _scheduled(row)
 
     async def cancel_scheduled(self, event_id: str) -> bool:
@@ -229,7 +416,7 @@ class WorkQueue:
     async def fire_due(self, owner: str, *, limit: int = 100) -> list[ScheduledEvent]:
         """Fire due events exactly once: each is marked fired and its job enqueued atomically.
 
-        Events without a conversation share the agent-wide queue (conversation id ``""``).
+        Events without a conversation go to the agent-wide queue (:data:`AGENT_QUEUE`).
         """
         moment = _now()
         async with self.sessions() as session:
@@ -256,12 +443,21 @@ class WorkQueue:
                 row = await session.get(ScheduledEventRow, event_id)
                 assert row is not None
                 event = _scheduled(row)
-                if event.conversation_id is not None:
-                    await self.enqueue_in(
-                        session,
-                        event.conversation_id,
-                        "scheduled",
-                        {"scheduled_event_id": event.id},
-                    )
+                await self.enqueue_in(
+                    session,
+                    event.conversation_id or AGENT_QUEUE,
+                    "scheduled",
+                    {"scheduled_event_id": event.id},
+                )
+                await self.notifier.in_transaction(session, WORK)
                 fired.append(event)
+        if fired:
+            self.notifier.local(WORK)
         return fired
+
+
+def _aware(value: datetime) -> datetime:
+    """Subquery results skip the column type on SQLite: make them aware UTC datetimes."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -18,13 +18,11 @@ import httpx
 import pytest
 from pydantic import BaseModel
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from patchwire import AlreadyExistsError, Integration
 from patchwire.integrations.chat import integration as chat_integration
 from patchwire.integrations.webchat import integration as webchat_integration
+from patchwire.server import integration_mount
 from patchwire.testing.loopback import LoopbackServer
 
 ENCRYPTION_KEY = "test-encryption-key-0123456789abcdef"
@@ -253,22 +251,9 @@ class MemoryHost:
 
 
 def webhook_app(*hosts: MemoryHost) -> Starlette:
-    """``/webhooks/{alias}/{path}`` routed to each integration's webhook, as the server does."""
-    by_alias = {host.alias: host for host in hosts}
-
-    async def endpoint(request: Request) -> Response:
-        host = by_alias[request.path_params["alias"]]
-        handler = host.integration.webhook_handler
-        assert handler is not None
-        response: Response = await handler(host, request)
-        return response
-
-    methods = ["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+    """Each integration's routes under ``/webhooks/{alias}/``, mounted as the server does."""
     return Starlette(
-        routes=[
-            Route("/webhooks/{alias}", endpoint, methods=methods),
-            Route("/webhooks/{alias}/{path:path}", endpoint, methods=methods),
-        ]
+        routes=[integration_mount(host.alias, host.integration, host) for host in hosts]
     )
 
 

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from patchwire import (
     ActionDefinition,
@@ -42,6 +44,10 @@ class Recorder:
 
     sent: list[Message] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    down: bool = False
+    """While set, the sender fails as an unreachable outside system does."""
+    attempts: list[str] = field(default_factory=list)
+    """The id of every message the sender was asked to deliver, failed tries included."""
 
 
 def make_integration(recorder: Recorder) -> Integration:
@@ -55,8 +61,11 @@ def make_integration(recorder: Recorder) -> Integration:
     )
 
     async def deliver(ctx: Any, message: Message) -> None:
+        recorder.attempts.append(message.id)
         if message.payload.get("text") == "explode":
-            raise ConnectionError("the outside system is down")
+            raise ValueError("the outside system refused it")
+        if recorder.down:
+            raise httpx.ConnectError("connection refused")
         recorder.sent.append(message)
 
     for message_type in PAYLOAD_MODELS:
@@ -66,23 +75,26 @@ def make_integration(recorder: Recorder) -> Integration:
     async def echo(ctx: Any, input: EchoInput) -> dict[str, str]:
         return {"echoed": f"{ctx.alias}:{input.text}"}
 
-    @integration.webhook
-    async def webhook(ctx: Any, request: Request) -> Response:
-        body = json.loads(await request.body())
-        if body.get("crash"):
-            raise RuntimeError("secret internals")
-        user = await ctx.get_or_create_user(tags={"id": body["user"]})
-        conversation = await ctx.get_or_create_conversation(
-            channel="channel", tags={"id": body["conversation"]}
-        )
-        message = await ctx.receive_message(
-            conversation_id=conversation.id,
-            user_id=user.id,
-            type="text",
-            payload={"text": body["text"]},
-            dedupe_key=body.get("id"),
-        )
-        return JSONResponse({"stored": message is not None})
+    @integration.routes
+    def routes(ctx: Any) -> list[BaseRoute]:
+        async def receive(request: Request) -> Response:
+            body = json.loads(await request.body())
+            if body.get("crash"):
+                raise RuntimeError("secret internals")
+            user = await ctx.get_or_create_user(tags={"id": body["user"]})
+            conversation = await ctx.get_or_create_conversation(
+                channel="channel", tags={"id": body["conversation"]}
+            )
+            message = await ctx.receive_message(
+                conversation_id=conversation.id,
+                user_id=user.id,
+                type="text",
+                payload={"text": body["text"]},
+                dedupe_key=body.get("id"),
+            )
+            return JSONResponse({"stored": message is not None})
+
+        return [Route("/", receive, methods=["POST"])]
 
     return integration
 

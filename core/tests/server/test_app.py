@@ -56,7 +56,9 @@ async def test_health_and_readiness(agent_folder: Path) -> None:
         assert (await client.get(f"{base}/readyz")).json() == {"status": "ready"}
         missing = await client.post(f"{base}/webhooks/nope/x", content=b"{}")
         assert missing.status_code == 404
-        assert "no integration with a webhook" in missing.json()["error"]
+        assert "no integration with routes is configured at /webhooks/nope/x" in (
+            missing.json()["error"]
+        )
 
 
 async def test_a_message_reaches_the_agent_and_its_reply_comes_back(agent_folder: Path) -> None:

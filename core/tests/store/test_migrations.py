@@ -23,6 +23,6 @@ async def test_migrations_and_models_describe_the_same_schema(database_url: str)
             revision = await connection.run_sync(
                 lambda sync: MigrationContext.configure(sync).get_current_revision()
             )
-        assert revision == "0001"
+        assert revision == "0002"
     finally:
         await store.close()

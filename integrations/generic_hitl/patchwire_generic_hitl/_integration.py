@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from patchwire import Context, Integration, WireModel
 from patchwire._errors import format_validation_error
 from patchwire.interfaces.hitl import CreateUserInput, StartHitlInput, StopHitlInput
 from patchwire.messages import MessageHistoryEntry, as_text
-from patchwire.store import Message
+from patchwire.store import Conversation, Message
 from patchwire_generic_hitl._client import ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration, definition
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
@@ -183,19 +185,12 @@ class _StopHitl(_Webhook):
     pass
 
 
-_BODIES: dict[str, type[_Webhook]] = {
-    "message-from-agent": _AgentMessage,
-    "agent-assigned": _AgentAssigned,
-    "stop-hitl": _StopHitl,
-}
-
-
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-@integration.webhook
-async def webhook(ctx: Context, request: Request) -> Response:
+async def _verified(ctx: Context, request: Request) -> bytes | Response:
+    """The raw body when its signature holds and was not seen before; else the refusal."""
     configuration = ctx.configuration
     assert isinstance(configuration, GenericHitlConfiguration)
     raw = await request.body()
@@ -208,53 +203,87 @@ async def webhook(ctx: Context, request: Request) -> Response:
         assert header is not None
         if not await ctx.remember(f"signature:{header}", forget_after=SIGNATURE_MEMORY):
             return _error(401, "this signature was used already (a replayed request)")
-    path = request.path_params.get("path", "").strip("/")
-    model = _BODIES.get(path)
-    if model is None:
-        return _error(404, f"no webhook {path!r}: use one of {', '.join(_BODIES)}")
-    try:
-        body = model.model_validate(json.loads(raw or b"null"))
-    except (ValueError, ValidationError) as error:
-        reason = (
-            format_validation_error(error) if isinstance(error, ValidationError) else str(error)
+    return raw
+
+
+_Body = TypeVar("_Body", bound=_Webhook)
+_Act = Callable[[Context, Conversation, _Body], Awaitable[Response]]
+
+
+def _webhook(ctx: Context, model: type[_Body], act: _Act[_Body]) -> Callable[..., Any]:
+    """An endpoint: verify, parse ``model``, find the conversation it names, then ``act``."""
+
+    async def endpoint(request: Request) -> Response:
+        raw = await _verified(ctx, request)
+        if isinstance(raw, Response):
+            return raw
+        try:
+            body = model.model_validate(json.loads(raw or b"null"))
+        except (ValueError, ValidationError) as error:
+            reason = (
+                format_validation_error(error) if isinstance(error, ValidationError) else str(error)
+            )
+            return _error(400, f"malformed body: {reason}")
+        found = await ctx.find_conversations(
+            {REMOTE_CONVERSATION_TAG: body.remote_conversation_id}, own=True
         )
-        return _error(400, f"malformed body: {reason}")
-    found = await ctx.find_conversations(
-        {REMOTE_CONVERSATION_TAG: body.remote_conversation_id},
-        own=True,
+        if not found:
+            return _error(404, f"unknown remoteConversationId {body.remote_conversation_id!r}")
+        return await act(ctx, found[0], body)
+
+    return endpoint
+
+
+async def _message_from_agent(
+    ctx: Context, conversation: Conversation, body: _AgentMessage
+) -> Response:
+    agent = await ctx.get_or_create_user(
+        tags={REMOTE_USER_TAG: body.remote_user_id, "role": "agent"}
     )
-    if not found:
-        return _error(404, f"unknown remoteConversationId {body.remote_conversation_id!r}")
-    conversation = found[0]
-    if isinstance(body, _AgentMessage):
-        agent = await ctx.get_or_create_user(
-            tags={REMOTE_USER_TAG: body.remote_user_id, "role": "agent"}
-        )
-        stored = await ctx.receive_message(
-            conversation_id=conversation.id,
-            user_id=agent.id,
-            type=body.message_type,
-            payload=body.payload,
-            dedupe_key=body.message_id,
-        )
-        return JSONResponse(
-            {"ok": True, "duplicate": stored is None and body.message_id is not None}
-        )
-    if isinstance(body, _AgentAssigned):
-        agent = await ctx.get_or_create_user(
-            tags={REMOTE_USER_TAG: body.remote_user_id, "role": "agent"},
-            name=body.name,
-            picture_url=body.picture_url,
-        )
-        if body.name or body.picture_url:
-            agent = await ctx.update_user(agent.id, name=body.name, picture_url=body.picture_url)
-        await ctx.emit_event(
-            "hitl_assigned",
-            {"conversationId": conversation.id, "userId": agent.id},
-            conversation_id=conversation.id,
-        )
-        return JSONResponse({"ok": True})
+    stored = await ctx.receive_message(
+        conversation_id=conversation.id,
+        user_id=agent.id,
+        type=body.message_type,
+        payload=body.payload,
+        dedupe_key=body.message_id,
+    )
+    return JSONResponse({"ok": True, "duplicate": stored is None and body.message_id is not None})
+
+
+async def _agent_assigned(
+    ctx: Context, conversation: Conversation, body: _AgentAssigned
+) -> Response:
+    agent = await ctx.get_or_create_user(
+        tags={REMOTE_USER_TAG: body.remote_user_id, "role": "agent"},
+        name=body.name,
+        picture_url=body.picture_url,
+    )
+    if body.name or body.picture_url:
+        agent = await ctx.update_user(agent.id, name=body.name, picture_url=body.picture_url)
+    await ctx.emit_event(
+        "hitl_assigned",
+        {"conversationId": conversation.id, "userId": agent.id},
+        conversation_id=conversation.id,
+    )
+    return JSONResponse({"ok": True})
+
+
+async def _stop_hitl(ctx: Context, conversation: Conversation, body: _StopHitl) -> Response:
     await ctx.emit_event(
         "hitl_stopped", {"conversationId": conversation.id}, conversation_id=conversation.id
     )
     return JSONResponse({"ok": True})
+
+
+@integration.routes
+def routes(ctx: Context) -> list[BaseRoute]:
+    """The three webhooks the service calls, under ``/webhooks/<alias>/``."""
+    return [
+        Route(
+            "/message-from-agent",
+            _webhook(ctx, _AgentMessage, _message_from_agent),
+            methods=["POST"],
+        ),
+        Route("/agent-assigned", _webhook(ctx, _AgentAssigned, _agent_assigned), methods=["POST"]),
+        Route("/stop-hitl", _webhook(ctx, _StopHitl, _stop_hitl), methods=["POST"]),
+    ]

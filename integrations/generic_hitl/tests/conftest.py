@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from patchwire.messages import as_text
 from patchwire.runtime import Runtime
+from patchwire.server import webhook_mounts
 from patchwire.testing.loopback import LoopbackServer
 from patchwire_generic_hitl import HEADER, SignatureError, integration, sign, verify
 
@@ -133,10 +134,7 @@ class GenericHelpdesk:
         self.next_timestamp = int(time.time()) - 250
 
     def attach(self, runtime: Runtime, alias: str) -> None:
-        async def deliver(request: Request) -> Response:
-            return await runtime.handle_webhook(alias, request)
-
-        app = Starlette(routes=[Route("/webhooks/{alias}/{path:path}", deliver, methods=["POST"])])
+        app = Starlette(routes=webhook_mounts(runtime))
         self.webhooks = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url=f"http://agent/webhooks/{alias}"
         )

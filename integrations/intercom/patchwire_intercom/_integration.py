@@ -7,7 +7,7 @@ from patchwire_intercom._actions import create_user, start_hitl, stop_hitl
 from patchwire_intercom._channel import send
 from patchwire_intercom._definition import definition
 from patchwire_intercom._setup import register, verify_online
-from patchwire_intercom._webhook import handle
+from patchwire_intercom._webhook import routes
 
 __all__ = ["integration"]
 
@@ -16,6 +16,6 @@ integration.action("create_user")(create_user)
 integration.action("start_hitl")(start_hitl)
 integration.action("stop_hitl")(stop_hitl)
 integration.sender("hitl")(send)
-integration.webhook(handle)
+integration.routes(routes)
 integration.on_register(register)
 integration.on_check(verify_online)

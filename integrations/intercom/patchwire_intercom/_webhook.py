@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from patchwire import Context
 from patchwire._errors import format_validation_error
@@ -35,6 +36,7 @@ __all__ = [
     "TOPICS",
     "Notification",
     "handle",
+    "routes",
 ]
 
 logger = logging.getLogger("patchwire_intercom")
@@ -129,6 +131,15 @@ async def handle(ctx: Context, request: Request) -> Response:
     result = await _dispatch(ctx, notification, item)
     first = await ctx.remember(f"notification:{notification.id}")
     return _answer(200, ok=True, topic=topic, result=result, duplicate=not first)
+
+
+def routes(ctx: Context) -> list[BaseRoute]:
+    """The one URL every topic is posted to: ``<publicUrl>/webhooks/<alias>``."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handle(ctx, request)
+
+    return [Route("/", endpoint, methods=["POST"])]
 
 
 def _unused(topic: str) -> str:

@@ -14,11 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from patchwire.runtime import Runtime
+from patchwire.server import webhook_mounts
 from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire_intercom import TOPICS, integration
 
@@ -45,10 +43,7 @@ class IntercomHelpdesk:
         self.by_message_id: dict[str, list[Delivery]] = {}
 
     def attach(self, runtime: Runtime, alias: str) -> None:
-        async def receive(request: Request) -> Response:
-            return await runtime.handle_webhook(alias, request)
-
-        app = Starlette(routes=[Route(f"/webhooks/{alias}", receive, methods=["POST"])])
+        app = Starlette(routes=webhook_mounts(runtime))
         self.path = f"/webhooks/{alias}"
         self.webhooks = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://agent"

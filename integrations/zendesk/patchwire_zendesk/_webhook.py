@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from patchwire import Context, WireModel
 from patchwire._errors import format_validation_error
@@ -23,7 +24,7 @@ from patchwire_zendesk._desk import AGENT_ROLE, ROLE_TAG, USER_TAG, Desk, desk
 from patchwire_zendesk._errors import TicketGoneError
 from patchwire_zendesk._signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
-__all__ = ["INVOCATION_HEADER", "TriggerBody", "relay_comments", "webhook"]
+__all__ = ["INVOCATION_HEADER", "TriggerBody", "relay_comments", "routes", "webhook"]
 
 INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
 LAST_COMMENT = "zendeskLastCommentId"
@@ -195,3 +196,12 @@ async def webhook(ctx: Context, request: Request) -> Response:
     if retrying:
         await ctx.delete_state("agent", "zendesk", retry_key)
     return JSONResponse(result)
+
+
+def routes(ctx: Context) -> list[BaseRoute]:
+    """The one URL register points Zendesk's webhook at: ``<publicUrl>/webhooks/<alias>``."""
+
+    async def endpoint(request: Request) -> Response:
+        return await webhook(ctx, request)
+
+    return [Route("/", endpoint, methods=["POST"])]

@@ -9,11 +9,9 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from patchwire.runtime import Runtime
+from patchwire.server import webhook_mounts
 from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire.testing.loopback import LoopbackServer
 from patchwire_zendesk import desk, integration, provision
@@ -58,10 +56,7 @@ class ZendeskHelpdesk:
     def attach(self, runtime: Runtime, alias: str) -> None:
         self.runtime, self.alias = runtime, alias
 
-        async def deliver(request: Request) -> Response:
-            return await runtime.handle_webhook(request.path_params["alias"], request)
-
-        app = Starlette(routes=[Route("/webhooks/{alias}", deliver, methods=["POST"])])
+        app = Starlette(routes=webhook_mounts(runtime))
         self.fake.sender = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
 
     async def ready(self) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
+import httpx
+from starlette.applications import Starlette
+
+from patchwire.server import webhook_mounts
 from patchwire.testing.hitl import HitlHarness
 from patchwire_zendesk import INVOCATION_HEADER, SIGNATURE_HEADER, timestamp_now
 
@@ -83,11 +86,14 @@ async def test_webhooks_are_refused_until_register_ran(
     harness: HitlHarness, helpdesk: ZendeskHelpdesk, zendesk: FakeZendesk
 ) -> None:
     assert helpdesk.runtime is not None
-    response = await helpdesk.runtime.handle_webhook(
-        helpdesk.alias, _request(b'{"event":"ticket_solved","ticket_id":"1"}')
-    )
+    app = Starlette(routes=webhook_mounts(helpdesk.runtime))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+        response = await http.post(
+            f"http://agent/webhooks/{helpdesk.alias}",
+            content=b'{"event":"ticket_solved","ticket_id":"1"}',
+        )
     assert response.status_code == 401
-    assert b"not registered" in bytes(response.body)
+    assert "not registered" in response.json()["error"]
 
 
 async def test_tickets_of_other_agents_and_unknown_events_are_ignored(
@@ -103,12 +109,3 @@ async def test_tickets_of_other_agents_and_unknown_events_are_ignored(
         response = await zendesk.post(delivery, zendesk.signed_headers(delivery))
         assert answer in response.text
 
-
-def _request(body: bytes) -> Any:
-    from starlette.requests import Request
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    scope = {"type": "http", "method": "POST", "path": "/webhooks/desk", "headers": []}
-    return Request(scope, receive)

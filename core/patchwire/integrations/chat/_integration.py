@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from patchwire._definitions import ChannelDefinition, IntegrationDefinition
 from patchwire._packages import Integration
@@ -27,6 +28,7 @@ CHANNEL = "channel"
 """The channel name; agents list it as ``"<alias>.channel"``."""
 
 PageHandler = Callable[[Request], Response]
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def build_chat_integration(
@@ -60,13 +62,16 @@ def build_chat_integration(
             found = instances[ctx] = (ChatApi(repository, config), repository)
         return found
 
-    @integration.webhook
-    async def webhook(ctx: Any, request: Request) -> Response:
-        path = request.path_params.get("path", "")
-        if page is not None and request.method == "GET" and not path.strip("/"):
-            return page(request)
-        api, _ = instance(ctx)
-        return await api.handle(request, path)
+    @integration.routes
+    def routes(ctx: Any) -> list[BaseRoute]:
+        async def endpoint(request: Request) -> Response:
+            path = request.path_params.get("path", "")
+            if page is not None and request.method == "GET" and not path.strip("/"):
+                return page(request)
+            api, _ = instance(ctx)
+            return await api.handle(request, path)
+
+        return [Route("/{path:path}", endpoint, methods=_METHODS)]
 
     async def deliver(ctx: Any, message: Any) -> None:
         api, repository = instance(ctx)

@@ -18,7 +18,7 @@ def test_chat_and_webchat_are_installed_integrations_covering_every_message_type
         assert isinstance(integration, Integration)
         assert integration.problems() == []
         assert set(integration.definition.channels["channel"].messages) == set(PAYLOAD_MODELS)
-        assert integration.webhook_handler is not None
+        assert integration.routes_factory is not None
 
 
 async def test_the_page_and_the_api_share_the_base_url(webchat_host: Any, served: str) -> None:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from patchwire.messages import as_text
 from patchwire.runtime import Runtime
+from patchwire.server import webhook_mounts
 from patchwire.testing.loopback import LoopbackServer, free_port
 from patchwire_generic_hitl import integration
 from patchwire_generic_hitl.desk import Desk, DeskSettings, create_desk_app
@@ -103,10 +104,8 @@ class DeskHelpdesk:
         self.delivered: dict[str, str] = {}
 
     def attach(self, runtime: Runtime, alias: str) -> None:
-        async def deliver(request: Request) -> Response:
-            return await runtime.handle_webhook(request.path_params["alias"], request)
-
-        self.webhooks = LoopbackServer(webhook_app(deliver), self.agent_port)
+        app = Starlette(routes=webhook_mounts(runtime))
+        self.webhooks = LoopbackServer(app, self.agent_port)
         asyncio.get_running_loop().create_task(self.webhooks.start())
 
     async def opened(self) -> list[str]:
