@@ -351,12 +351,13 @@ class Context:
         conversation_id: str,
         payload: Mapping[str, Any],
         user_id: str | None = None,
-    ) -> Event:
+    ) -> Event | None:
         """Send a custom event (a JSON object) into a conversation, for its channel's clients.
 
         The event is stored (``<alias>.custom``, not queued: agents do not receive what they
         send) and handed to the channel's event sender. A channel without one takes no events:
-        then ``MessageError`` is raised; ``takes_events`` asks first.
+        then ``MessageError`` is raised; ``takes_events`` asks first. Inside a job, sending is
+        a step of that job: a job that runs again does not send it twice (None then).
         """
         conversation = await self._conversation(conversation_id)
         return await self._runtime.send_event(

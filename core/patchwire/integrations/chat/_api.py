@@ -1,7 +1,9 @@
-"""The Chat API over HTTP: routing, authentication, authorisation and the SSE stream.
+"""The Chat API over HTTP: its Starlette routes, authentication, authorisation, the SSE stream.
 
 Storage goes through ``ChatRepository`` (the host API); this module only decides who may do what
 and speaks the wire format, so the ``chat`` and ``webchat`` integrations share all of it.
+Cross-origin access is not decided here: the integration wraps these routes in Starlette's
+``CORSMiddleware`` with the configured ``allowedOrigins``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Match, Route
+from starlette.routing import Route
 
 from patchwire.integrations.chat._config import ChatConfiguration
 from patchwire.integrations.chat._errors import (
@@ -40,14 +43,7 @@ from patchwire.integrations.chat._requests import (
 )
 from patchwire.integrations.chat._signals import Broadcaster
 
-__all__ = ["ChatApi"]
-
-_CORS_HEADERS = {
-    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "access-control-allow-headers": "content-type, x-user-key",
-    "access-control-allow-credentials": "true",
-    "access-control-max-age": "600",
-}
+__all__ = ["ChatApi", "refusal"]
 
 
 @dataclass(frozen=True)
@@ -67,32 +63,21 @@ class ChatApi:
         self.config = config
         self.broadcaster = Broadcaster(config.listener_queue_size)
 
-    async def handle(self, request: Request, path: str) -> Response:
-        """Answer ``request`` for ``path``, the part of the URL after the API's base URL."""
-        try:
-            response = await self._dispatch(request, "/" + path.strip("/"))
-        except ApiError as error:
-            response = error.response()
-        origin = request.headers.get("origin")
-        if origin:
-            response.headers.update({"access-control-allow-origin": origin, **_CORS_HEADERS})
-            response.headers.append("vary", "origin")
-        return response
+    def routes(self) -> list[Route]:
+        """One Starlette route per operation, answering refusals in the API's error shape."""
+        return [
+            Route(path, self._endpoint(operation), methods=[method])
+            for path, method, operation in _OPERATIONS
+        ]
 
-    async def _dispatch(self, request: Request, path: str) -> Response:
-        if request.method == "OPTIONS":
-            return Response(status_code=204)
-        scope = {**request.scope, "path": path, "root_path": ""}
-        allowed = False
-        for route in _ROUTES:
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                endpoint: _Endpoint = route.endpoint
-                return await endpoint(self, _Call(request, dict(child["path_params"])))
-            allowed = allowed or match is Match.PARTIAL
-        if allowed:
-            raise method_not_found(f"{request.method} is not allowed on {path}")
-        raise not_found(f"no Chat API operation at {path}")
+    def _endpoint(self, operation: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await operation(self, _Call(request, dict(request.path_params)))
+            except ApiError as error:
+                return error.response()
+
+        return endpoint
 
     async def _user(self, call: _Call) -> ChatUser:
         user_id = await self._user_id(call)
@@ -356,35 +341,40 @@ def _meta(next_token: str | None) -> dict[str, str]:
     return {"nextToken": next_token} if next_token else {}
 
 
-def _route(path: str, endpoint: _Endpoint, method: str) -> Route:
-    return Route(path, endpoint, methods=[method])
+async def refusal(request: Request, error: Exception) -> Response:
+    """The router's own 404 and 405, in the API's error shape (``exception_handlers``)."""
+    path = request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
+    status = error.status_code if isinstance(error, HTTPException) else 500
+    if status == 405:
+        return method_not_found(f"{request.method} is not allowed on {path}").response()
+    return not_found(f"no Chat API operation at {path}").response()
 
 
-_ROUTES = [
-    _route("/hello", ChatApi.hello, "GET"),
-    _route("/users", ChatApi.create_user, "POST"),
-    _route("/users/get-or-create", ChatApi.get_or_create_user, "POST"),
-    _route("/users/me", ChatApi.get_user, "GET"),
-    _route("/users/me", ChatApi.update_user, "PUT"),
-    _route("/users/me", ChatApi.delete_user, "DELETE"),
-    _route("/conversations", ChatApi.create_conversation, "POST"),
-    _route("/conversations", ChatApi.list_conversations, "GET"),
-    _route("/conversations/get-or-create", ChatApi.get_or_create_conversation, "POST"),
-    _route("/conversations/{id}", ChatApi.get_conversation, "GET"),
-    _route("/conversations/{id}", ChatApi.delete_conversation, "DELETE"),
-    _route("/conversations/{id}/listen", ChatApi.listen_conversation, "GET"),
-    _route("/conversations/{conversationId}/messages", ChatApi.list_messages, "GET"),
-    _route("/conversations/{conversationId}/participants", ChatApi.add_participant, "POST"),
-    _route("/conversations/{conversationId}/participants", ChatApi.list_participants, "GET"),
-    _route("/conversations/{conversationId}/participants/{userId}", ChatApi.get_participant, "GET"),
-    _route(
+_OPERATIONS: list[tuple[str, str, _Endpoint]] = [
+    ("/hello", "GET", ChatApi.hello),
+    ("/users", "POST", ChatApi.create_user),
+    ("/users/get-or-create", "POST", ChatApi.get_or_create_user),
+    ("/users/me", "GET", ChatApi.get_user),
+    ("/users/me", "PUT", ChatApi.update_user),
+    ("/users/me", "DELETE", ChatApi.delete_user),
+    ("/conversations", "POST", ChatApi.create_conversation),
+    ("/conversations", "GET", ChatApi.list_conversations),
+    ("/conversations/get-or-create", "POST", ChatApi.get_or_create_conversation),
+    ("/conversations/{id}", "GET", ChatApi.get_conversation),
+    ("/conversations/{id}", "DELETE", ChatApi.delete_conversation),
+    ("/conversations/{id}/listen", "GET", ChatApi.listen_conversation),
+    ("/conversations/{conversationId}/messages", "GET", ChatApi.list_messages),
+    ("/conversations/{conversationId}/participants", "POST", ChatApi.add_participant),
+    ("/conversations/{conversationId}/participants", "GET", ChatApi.list_participants),
+    ("/conversations/{conversationId}/participants/{userId}", "GET", ChatApi.get_participant),
+    (
         "/conversations/{conversationId}/participants/{userId}",
-        ChatApi.remove_participant,
         "DELETE",
+        ChatApi.remove_participant,
     ),
-    _route("/messages", ChatApi.create_message, "POST"),
-    _route("/messages/{id}", ChatApi.get_message, "GET"),
-    _route("/messages/{id}", ChatApi.delete_message, "DELETE"),
-    _route("/events", ChatApi.create_event, "POST"),
-    _route("/events/{id}", ChatApi.get_event, "GET"),
+    ("/messages", "POST", ChatApi.create_message),
+    ("/messages/{id}", "GET", ChatApi.get_message),
+    ("/messages/{id}", "DELETE", ChatApi.delete_message),
+    ("/events", "POST", ChatApi.create_event),
+    ("/events/{id}", "GET", ChatApi.get_event),
 ]

@@ -7,6 +7,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from pydantic import ValidationError
+
+from patchwire.integrations.chat import ChatConfiguration
+from patchwire.integrations.chat import integration as chat_integration
+
+from ..conftest import MemoryHost, webhook_app
 
 
 async def new_user(client: httpx.AsyncClient, **fields: Any) -> tuple[str, dict[str, str]]:
@@ -33,9 +39,11 @@ def assert_error(response: httpx.Response, status: int, type_: str, fragment: st
 
 
 async def test_connection_test_answers(client: httpx.AsyncClient) -> None:
-    response = await client.get("/hello/")
+    response = await client.get("/hello")
     assert response.status_code == 200
     assert response.json() == {}
+    slashed = await client.get("/hello/", follow_redirects=True)
+    assert (slashed.status_code, str(slashed.url)) == (200, "http://test/webhooks/chat/hello")
 
 
 async def test_create_user_returns_a_key_for_its_id(client: httpx.AsyncClient) -> None:
@@ -423,8 +431,47 @@ async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
     assert_error(await client.patch("/users/me"), 405, "MethodNotFound", "PATCH")
 
 
-async def test_cross_origin_requests_are_allowed(client: httpx.AsyncClient) -> None:
-    preflight = await client.options("/users", headers={"origin": "https://site.example"})
-    assert preflight.status_code == 204
-    assert preflight.headers["access-control-allow-origin"] == "https://site.example"
-    assert "x-user-key" in preflight.headers["access-control-allow-headers"]
+def preflight_headers(origin: str) -> dict[str, str]:
+    return {
+        "origin": origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,x-user-key",
+    }
+
+
+async def test_by_default_no_foreign_origin_gets_a_cors_grant(client: httpx.AsyncClient) -> None:
+    preflight = await client.options("/users", headers=preflight_headers("https://evil.example"))
+    assert preflight.status_code == 400
+    assert "access-control-allow-origin" not in preflight.headers
+    simple = await client.get("/hello", headers={"origin": "https://evil.example"})
+    assert simple.status_code == 200
+    assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_allowed_origins_get_a_grant_and_others_do_not() -> None:
+    host = MemoryHost("chat", chat_integration, {"allowedOrigins": ["https://Shop.example:8443"]})
+    transport = httpx.ASGITransport(app=webhook_app(host))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/webhooks/chat") as http:
+        allowed = "https://shop.example:8443"
+        preflight = await http.options("/users", headers=preflight_headers(allowed))
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == allowed
+        assert "x-user-key" in preflight.headers["access-control-allow-headers"]
+        assert "access-control-allow-credentials" not in preflight.headers
+        created = await http.post("/users", json={}, headers={"origin": allowed})
+        assert created.headers["access-control-allow-origin"] == allowed
+        refused = await http.get("/users/me", headers={"origin": allowed})
+        assert refused.status_code == 401, "errors carry the grant too, so pages can read them"
+        assert refused.headers["access-control-allow-origin"] == allowed
+        for other in ("https://shop.example", "http://shop.example:8443", "https://evil.example"):
+            denied = await http.options("/users", headers=preflight_headers(other))
+            assert denied.status_code == 400
+            assert "access-control-allow-origin" not in denied.headers
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://shop.example/", "shop.example", "https://shop.example/path", "*", ""]
+)
+def test_allowed_origins_must_be_bare_origins(origin: str) -> None:
+    with pytest.raises(ValidationError, match="is not an origin: write scheme://host"):
+        ChatConfiguration.model_validate({"allowedOrigins": [origin]})
