@@ -2,8 +2,9 @@
 
 ``hitl_harness`` starts a real agent (SQLite store, the ``hitl`` plugin bound to the
 integration under test, a user on an in-memory channel); it needs a ``helpdesk`` fixture (see
-:mod:`patchwire.testing.hitl`). Imports happen inside fixtures, so the plugin costs nothing to
-test suites that do not use it.
+:mod:`patchwire.testing.hitl`). ``chromium`` is Debian's headless chromium driven by
+Playwright, for testing pages; the test is skipped, saying why, where it is not installed.
+Imports happen inside fixtures, so the plugin costs nothing to test suites that do not use it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
     from patchwire.testing.hitl import HitlHarness
+
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture
@@ -26,3 +31,25 @@ async def hitl_harness(helpdesk: Any, tmp_path: Path) -> AsyncIterator[HitlHarne
     yield harness
     await harness.runtime.stop()
     await harness.runtime.store.close()
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        await browser.close()

@@ -30,7 +30,7 @@ function patchwireWebchat(options, script) {
     #status[data-connection="reconnecting"]::before { content: ""; display: inline-block; width: 7px; height: 7px; border-radius: 50%; background: #ffd26a; margin-right: 5px; }
     #messages { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px; }
     .welcome, .notice { align-self: center; font-size: 13px; color: var(--muted); background: #fff; border-radius: 12px; padding: 4px 12px; text-align: center; max-width: 90%; }
-    .welcome { align-self: flex-start; color: var(--text); font-size: 15px; border-radius: 14px; padding: 8px 12px; }
+    .welcome { align-self: flex-start; text-align: left; color: var(--text); font-size: 15px; border-radius: 14px; padding: 8px 12px; }
     .row { display: flex; flex-direction: column; align-items: flex-start; max-width: 100%; }
     .row.mine { align-items: flex-end; }
     .author { display: flex; align-items: center; gap: 6px; font-size: 12px; color: var(--muted); margin: 0 4px 2px; }
@@ -234,7 +234,7 @@ function patchwireWebchat(options, script) {
     const img = element("img", "media");
     img.src = safeUrl(url);
     img.alt = alt;
-    img.addEventListener("error", () => img.replaceWith(link((alt && alt !== "image" ? alt : "Image") + " (open)", url, "broken-image")));
+    img.addEventListener("error", () => img.replaceWith(link("Open image" + (alt && alt !== "image" ? ": " + alt : ""), url, "broken-image")));
     return img;
   }
 

@@ -7,37 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def phone(browser: Browser, served: str) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 390, "height": 740}, is_mobile=True)
+async def phone(chromium: Browser, served: str) -> AsyncIterator[Page]:
+    context = await chromium.new_context(viewport={"width": 390, "height": 740}, is_mobile=True)
     page = await context.new_page()
     await page.goto(f"{served}/webhooks/webchat/")
     await page.wait_for_selector("#status:has-text('online')", timeout=10_000)
