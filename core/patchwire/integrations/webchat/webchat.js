@@ -493,7 +493,7 @@ function patchwireWebchat(options, script) {
   function boot() {
     ui = mount();
     refreshStatus();
-    if (!embedded || options.open) start();
+    if (!embedded) start();
   }
 
   if (document.body) boot();
