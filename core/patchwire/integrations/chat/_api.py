@@ -344,8 +344,7 @@ def _meta(next_token: str | None) -> dict[str, str]:
 async def refusal(request: Request, error: Exception) -> Response:
     """The router's own 404 and 405, in the API's error shape (``exception_handlers``)."""
     path = request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
-    status = error.status_code if isinstance(error, HTTPException) else 500
-    if status == 405:
+    if isinstance(error, HTTPException) and error.status_code == 405:
         return method_not_found(f"{request.method} is not allowed on {path}").response()
     return not_found(f"no Chat API operation at {path}").response()
 
