@@ -12,6 +12,7 @@ from patchwire.cli._check import check
 from patchwire.cli._demo import demo
 from patchwire.cli._desk import desk
 from patchwire.cli._init import init
+from patchwire.cli._jobs import jobs_app
 from patchwire.cli._list import list_packages
 from patchwire.cli._serve import dev, serve
 from patchwire.cli._typegen import typegen
@@ -34,6 +35,7 @@ app.command("serve")(serve)
 app.command("typegen")(typegen)
 app.command("demo")(demo)
 app.command("desk")(desk)
+app.add_typer(jobs_app, name="jobs")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ Everything goes through the store; nothing here touches the database.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +30,7 @@ from patchwire.store import (
     Store,
     User,
 )
+from patchwire.store._notify import SIGNALS
 
 if TYPE_CHECKING:
     from patchwire.runtime._runtime import Runtime
@@ -41,6 +43,8 @@ class MessageError(PatchwireError, ValueError):
 
 
 _T = TypeVar("_T")
+BROADCAST_LIMIT = 7000
+"""Bytes of JSON one broadcast may carry (PostgreSQL's NOTIFY takes under 8,000)."""
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _PURGE_EVERY = timedelta(minutes=1)
 
@@ -243,8 +247,8 @@ class Context:
         ``dedupe_key`` (the provider's message id) makes delivery idempotent: a second call
         with the same key stores nothing and returns None.
         """
-        conversation = await self._conversation(conversation_id)
-        body = self._runtime.validate_payload(conversation, type, payload)
+        place = await self._runtime.place_of(conversation_id)
+        body = self._runtime.validate_payload(place, type, payload)
         message = await self.store.receive(
             conversation_id=conversation_id,
             user_id=user_id,
@@ -284,7 +288,8 @@ class Context:
         metadata: Mapping[str, Any] | None = None,
     ) -> Message | None:
         conversation_id = conversation.id
-        body = self._runtime.validate_payload(conversation, type, payload)
+        place = (conversation.integration, conversation.channel)
+        body = self._runtime.validate_payload(place, type, payload)
         outgoing = OutgoingMessage(
             conversation_id=conversation_id,
             type=type,
@@ -393,6 +398,33 @@ class Context:
         repeats. ``name`` tells apart several calls of one step. Outside a job: a new key.
         """
         return idempotency_key(name)
+
+    async def broadcast(self, topic: str, data: Any) -> None:
+        """Hand ``data`` (JSON) to this alias's ``on_broadcast`` subscribers in every process.
+
+        For live fan-out that must not depend on which server a client is connected to (chat
+        listeners); in this process it is immediate, across processes it rides PostgreSQL
+        ``NOTIFY``, so it is limited to about 7,000 bytes: send an id and read the rest
+        from the store when more is needed. Nothing is kept: a process that is down misses it.
+        """
+        text = json.dumps({"ns": self.namespace, "topic": topic, "data": data})
+        if len(text.encode()) > BROADCAST_LIMIT:
+            raise ValueError(
+                f"a broadcast carries at most {BROADCAST_LIMIT} bytes of JSON (this one has "
+                f"{len(text.encode())}): broadcast an id and read the record from the store"
+            )
+        await self.store.notifier.publish(SIGNALS, text)
+
+    def on_broadcast(self, callback: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``callback(topic, data)`` for each broadcast of this alias; returns the undo."""
+        namespace = self.namespace
+
+        def received(text: str) -> None:
+            message = json.loads(text)
+            if message.get("ns") == namespace:
+                callback(str(message["topic"]), message["data"])
+
+        return self.store.notifier.subscribe(SIGNALS, received)
 
     async def get_event(self, event_id: str) -> Event | None:
         return await self.store.get_event(event_id)

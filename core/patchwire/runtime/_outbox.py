@@ -119,7 +119,7 @@ class Outbox:
                 ) from error
             delay = self._delay(reason, attempt=0)
             logger.warning(
-                "integration %r is unavailable (%s): message %s queued, next try in %.0f s",
+                "integration %r is unavailable (%s): message %s queued, next try in %.1f s",
                 conversation.integration,
                 reason,
                 message.id,

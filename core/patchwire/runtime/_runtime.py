@@ -29,6 +29,7 @@ import os
 import socket
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -50,7 +51,7 @@ from patchwire.runtime._hooks import STOP, HookRunner, OutgoingMessage
 from patchwire.runtime._message_context import EventContext, MessageContext
 from patchwire.runtime._outbox import DeliveryError, Outbox, RetryLater
 from patchwire.runtime._steps import JobRun, Step, current_step, running
-from patchwire.store import Conversation, Event, Job, Message, Store
+from patchwire.store import Conversation, Event, Job, Message, NotFoundError, Store, User
 from patchwire.store._notify import WORK
 
 __all__ = ["DeliveryError", "NotRunnableError", "Runtime"]
@@ -60,6 +61,8 @@ logger = logging.getLogger("patchwire.runtime")
 JOB_LEASE = timedelta(seconds=10)
 """A running job's lease; the heartbeat renews it, so only a dead worker's job outlives it."""
 HEARTBEAT_SECONDS = 2.0
+PLACES_KEPT = 10_000
+"""Conversations whose integration and channel the runtime remembers (least recent go)."""
 RECHECK_SECONDS = 60.0
 """On PostgreSQL an idle worker looks once a minute for work that nobody announced (a job of
 a worker that died after this one last looked); SQLite has no other worker."""
@@ -94,7 +97,10 @@ class Runtime:
         self._concurrency = concurrency
         self._integrations: dict[str, Integration] = {}
         self._contexts: dict[str, dict[str, Context]] = {"integration": {}, "plugin": {}}
+        self._places: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._wake = asyncio.Event()
+        self._saturated = False
+        self._listening = asyncio.Event()
         self._due = 0.0
         """Loop time at which timers, retries and others' leases must be looked at again."""
         self._recheck = True
@@ -213,15 +219,32 @@ class Runtime:
         return channels[channel]
 
     def validate_payload(
-        self, conversation: Conversation, type: str, payload: BaseModel | Mapping[str, Any]
+        self, place: tuple[str, str], type: str, payload: BaseModel | Mapping[str, Any]
     ) -> dict[str, Any]:
-        messages = self.channel_definition(conversation.integration, conversation.channel).messages
+        """The payload as ``(integration alias, channel)``'s model for ``type`` accepts it."""
+        integration, channel = place
+        messages = self.channel_definition(integration, channel).messages
         if type not in messages:
             raise MessageError(
-                f"channel {conversation.integration}.{conversation.channel} does not take "
+                f"channel {integration}.{channel} does not take "
                 f"{type!r} messages (it takes: {', '.join(messages)})"
             )
         return validate_message(messages[type], type, payload)
+
+    async def place_of(self, conversation_id: str) -> tuple[str, str]:
+        """A conversation's ``(integration alias, channel)``, which never change: read once."""
+        try:
+            self._places.move_to_end(conversation_id)
+            return self._places[conversation_id]
+        except KeyError:
+            pass
+        place = await self.store.conversation_place(conversation_id)
+        if place is None:
+            raise NotFoundError("conversation", conversation_id)
+        self._places[conversation_id] = place
+        if len(self._places) > PLACES_KEPT:
+            self._places.popitem(last=False)
+        return place
 
     def integration(self, alias: str) -> Integration:
         """The running integration package of an alias."""
@@ -303,6 +326,7 @@ class Runtime:
     async def run_background(self, stop: asyncio.Event) -> None:
         """Fire due scheduled events and process queued jobs until ``stop`` is set."""
         unsubscribe = self.store.notifier.subscribe(WORK, self._notified)
+        self._listening.set()
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         loop = asyncio.get_running_loop()
         remote = self.store.backend == "postgresql"
@@ -330,6 +354,12 @@ class Runtime:
             unsubscribe()
             heartbeat.cancel()
             await self.drain()
+
+    async def ready(self) -> None:
+        """Wait until ``run_background`` hears the store's notifications (other processes'
+        included), so that work queued from now on wakes this worker at once."""
+        await self._listening.wait()
+        await self.store.notifier.listening()
 
     async def _poll(self, now: float) -> None:
         """One look for work: timers when due, jobs while there is room, then the next due time."""
@@ -382,23 +412,37 @@ class Runtime:
         while len(self._tasks) < self._concurrency:
             job = await self.store.claim_next_job(self.worker_id, lease=JOB_LEASE)
             if job is None:
+                self._saturated = False
                 return False
-            task = asyncio.create_task(self._run(job))
+            task = asyncio.create_task(self._run_conversation(job))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
+        self._saturated = True
         return True
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._wake.set()
+        if self._saturated:  # room again for work that waited; otherwise nothing is waiting
+            self._wake.set()
 
-    async def _run(self, job: Job) -> None:
+    async def _run_conversation(self, job: Job | None) -> None:
+        """Run a job, then the conversation's next ones, each claimed as the last completes."""
+        while job is not None:
+            try:
+                job = await self._run(job)
+            except Exception:  # the store failed while recording the end: the lease runs out
+                logger.exception("finishing job %s failed; it will be taken again", job.id)
+                return
+
+    async def _run(self, job: Job) -> Job | None:
+        """Run one job to its end; the conversation's next job when it claimed one."""
         run = JobRun(root=_root(job), replaying=job.runs > 1 or job.attempts > 0)
         try:
             with running(Step(run, run.root)):
                 await self._process(job)
         except RetryLater as later:
             await self._retry(job, run, str(later), later.delay)
+            return None
         except Exception as error:
             if _store_failure(error):
                 delay = min(2.0**job.attempts, self.settings.max_retry_seconds)
@@ -409,12 +453,16 @@ class Runtime:
                     delay,
                 )
                 await self._retry(job, run, f"{type(error).__name__}: {error}", delay)
-                return
+                return None
             await self._failed(job, run, error)
-        else:
-            await self.store.complete_job(job.id, sent=run.sent)
-            if run.recorded:
-                await self.store.forget_effects(run.root)
+            self._wake.set()  # the conversation's next job is runnable now
+            return None
+        following = await self.store.complete_job(
+            job, sent=run.sent, then_claim=(self.worker_id, JOB_LEASE)
+        )
+        if run.recorded:
+            await self.store.forget_effects(run.root)
+        return following
 
     async def _retry(self, job: Job, run: JobRun, reason: str, delay: float) -> None:
         retry_at = datetime.now(UTC) + timedelta(seconds=delay)
@@ -456,7 +504,11 @@ class Runtime:
 
     async def _process(self, job: Job) -> None:
         if job.kind == "message":
-            await self._process_message(str(job.payload["message_id"]))
+            subject = job.subject or await self.store.message_context(
+                str(job.payload["message_id"])
+            )
+            if subject is not None:
+                await self._process_message(*subject)
         elif job.kind == "event":
             event = await self.store.get_event(str(job.payload["event_id"]))
             if event is not None:
@@ -470,11 +522,9 @@ class Runtime:
         else:
             raise PatchwireError(f"unknown job kind {job.kind!r}")
 
-    async def _process_message(self, message_id: str) -> None:
-        loaded = await self.store.message_context(message_id)
-        if loaded is None:
-            return
-        message, conversation, user = loaded
+    async def _process_message(
+        self, message: Message, conversation: Conversation, user: User | None
+    ) -> None:
         if await self.hooks.run_before("before_incoming_message", message) is STOP:
             return
         channel = f"{conversation.integration}.{conversation.channel}"

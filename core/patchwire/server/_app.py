@@ -59,6 +59,7 @@ def create_app(
         stop = asyncio.Event()
         with activate(loaded.runtime, process_wide=True):
             background = asyncio.create_task(loaded.runtime.run_background(stop))
+            await loaded.runtime.ready()
             logger.info(
                 "agent %r running (worker %s)", loaded.runtime.agent.name, loaded.runtime.worker_id
             )

@@ -47,6 +47,7 @@ class Notifier:
         self._subscribers: dict[str, list[Subscriber]] = {channel: [] for channel in _CHANNELS}
         self._connection: Any = None
         self._keeper: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
         self._closed = False
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], None]:
@@ -56,6 +57,11 @@ class Notifier:
         if self._remote and self._keeper is None and not self._closed:
             self._keeper = asyncio.get_running_loop().create_task(self._keep_listening())
         return lambda: subscribers.remove(subscriber) if subscriber in subscribers else None
+
+    async def listening(self, timeout: float = 10) -> None:
+        """Wait until other processes' notifications reach this one (at once on SQLite)."""
+        if self._remote and self._keeper is not None:
+            await asyncio.wait_for(self._listening.wait(), timeout)
 
     async def in_transaction(self, session: AsyncSession, channel: str, payload: str = "") -> None:
         """Notify other processes when ``session`` commits (nothing to do on SQLite)."""
@@ -120,7 +126,9 @@ class Notifier:
                 logger.info("listening to the database again")
                 self.local(WORK)  # notifications may have been missed meanwhile
             attempt = 0
+            self._listening.set()
             await lost.wait()
+            self._listening.clear()
             await self._disconnect()
 
     async def _disconnect(self) -> None:

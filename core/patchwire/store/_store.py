@@ -6,6 +6,7 @@ database; the runtime's ``Context`` is the only caller.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -21,7 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from patchwire._errors import AlreadyExistsError
 from patchwire.store._engine import create_engine, migrate
 from patchwire.store._notify import WORK, Notifier
-from patchwire.store._records import Conversation, Direction, Event, Message, MessagePage, User
+from patchwire.store._records import (
+    Conversation,
+    Direction,
+    Event,
+    Job,
+    Message,
+    MessagePage,
+    User,
+)
 from patchwire.store._tables import (
     Base,
     ConversationRow,
@@ -277,6 +286,18 @@ class Store(WorkQueue):
                 return None
             tags = await self._tags(session, "conversation", [row.id])
             return self._conversation(row, tags[row.id])
+
+    async def conversation_place(self, conversation_id: str) -> tuple[str, str] | None:
+        """A conversation's integration alias and channel, without its tags."""
+        async with self.sessions() as session:
+            found = (
+                await session.execute(
+                    select(ConversationRow.integration, ConversationRow.channel).where(
+                        ConversationRow.id == conversation_id
+                    )
+                )
+            ).first()
+            return None if found is None else (found[0], found[1])
 
     async def create_conversation(
         self,
@@ -573,31 +594,42 @@ class Store(WorkQueue):
     ) -> tuple[Message, Conversation, User | None] | None:
         """A message with its conversation and author: one joined read, then their tags."""
         async with self.sessions() as session:
-            found = (
-                await session.execute(
-                    select(MessageRow, ConversationRow, UserRow)
-                    .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
-                    .outerjoin(UserRow, UserRow.id == MessageRow.user_id)
-                    .where(MessageRow.id == message_id)
-                )
-            ).first()
-            if found is None:
-                return None
-            message, conversation, user = found
-            ids = [message.id, conversation.id] + ([user.id] if user else [])
-            rows = await session.execute(
-                select(TagRow.kind, TagRow.owner_id, TagRow.key, TagRow.value).where(
-                    TagRow.owner_id.in_(ids)
-                )
+            return await self._message_context_in(session, message_id)
+
+    async def _with_subject(self, session: AsyncSession, job: Job) -> Job:
+        if job.kind != "message" or "message_id" not in job.payload:
+            return job
+        subject = await self._message_context_in(session, str(job.payload["message_id"]))
+        return dataclasses.replace(job, subject=subject)
+
+    async def _message_context_in(
+        self, session: AsyncSession, message_id: str
+    ) -> tuple[Message, Conversation, User | None] | None:
+        found = (
+            await session.execute(
+                select(MessageRow, ConversationRow, UserRow)
+                .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+                .outerjoin(UserRow, UserRow.id == MessageRow.user_id)
+                .where(MessageRow.id == message_id)
             )
-            tags: dict[tuple[str, str], dict[str, str]] = {}
-            for kind, owner, key, value in rows:
-                tags.setdefault((kind, owner), {})[key] = value
-            return (
-                self._message(message, tags.get(("message", message.id), {})),
-                self._conversation(conversation, tags.get(("conversation", conversation.id), {})),
-                self._user(user, tags.get(("user", user.id), {})) if user else None,
+        ).first()
+        if found is None:
+            return None
+        message, conversation, user = found
+        ids = [message.id, conversation.id] + ([user.id] if user else [])
+        rows = await session.execute(
+            select(TagRow.kind, TagRow.owner_id, TagRow.key, TagRow.value).where(
+                TagRow.owner_id.in_(ids)
             )
+        )
+        tags: dict[tuple[str, str], dict[str, str]] = {}
+        for kind, owner, key, value in rows:
+            tags.setdefault((kind, owner), {})[key] = value
+        return (
+            self._message(message, tags.get(("message", message.id), {})),
+            self._conversation(conversation, tags.get(("conversation", conversation.id), {})),
+            self._user(user, tags.get(("user", user.id), {})) if user else None,
+        )
 
     async def find_messages(self, tags: Mapping[str, str]) -> list[Message]:
         async with self.sessions() as session:

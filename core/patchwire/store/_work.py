@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 from patchwire.store._notify import WORK, Notifier
 from patchwire.store._records import Job, ScheduledEvent
 from patchwire.store._tables import (
+    ConversationRow,
     EffectRow,
     IdempotencyKeyRow,
     JobRow,
@@ -190,7 +191,15 @@ class WorkQueue:
         exists, so each conversation's jobs run one at a time in the order they came. One
         ``UPDATE ... WHERE id = (oldest runnable) AND still claimable RETURNING`` statement picks
         and leases it; a worker that loses the race to another gets None and asks again later.
+        A message job comes with its message, conversation and author, read in the same
+        transaction.
         """
+        async with self.sessions.begin() as session:
+            return await self._claim_in(session, owner, lease, conversation_id)
+
+    async def _claim_in(
+        self, session: AsyncSession, owner: str, lease: timedelta, conversation_id: str | None
+    ) -> Job | None:
         moment = _now()
         candidate, earlier = aliased(JobRow), aliased(JobRow)
 
@@ -227,9 +236,12 @@ class WorkQueue:
             )
             .returning(*_JOB_COLUMNS)
         )
-        async with self.sessions.begin() as session:
-            row = (await session.execute(statement)).first()
-        return None if row is None else _job(row)
+        row = (await session.execute(statement)).first()
+        return None if row is None else await self._with_subject(session, _job(row))
+
+    async def _with_subject(self, session: AsyncSession, job: Job) -> Job:
+        """The job with what it is about attached (the store adds a message job's message)."""
+        return job
 
     async def renew_leases(self, owner: str, *, lease: timedelta) -> int:
         """Extend the leases of every job ``owner`` is running (its heartbeat); how many."""
@@ -241,9 +253,17 @@ class WorkQueue:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def complete_job(self, job_id: int, *, sent: Sequence[str] = ()) -> None:
+    async def complete_job(
+        self,
+        job: Job,
+        *,
+        sent: Sequence[str] = (),
+        then_claim: tuple[str, timedelta] | None = None,
+    ) -> Job | None:
         """Forget a finished job and mark the messages it delivered as sent, in one transaction.
 
+        With ``then_claim=(owner, lease)`` the same transaction claims the conversation's next
+        runnable job, which is returned: a busy conversation flows without a claim of its own.
         The queue holds only unfinished and failed work, so a claim costs the same after a
         million messages as after ten.
         """
@@ -252,7 +272,11 @@ class WorkQueue:
                 await session.execute(
                     update(MessageRow).where(MessageRow.id.in_(list(sent))).values(status="sent")
                 )
-            await session.execute(delete(JobRow).where(JobRow.id == job_id))
+            await session.execute(delete(JobRow).where(JobRow.id == job.id))
+            if then_claim is None:
+                return None
+            owner, lease = then_claim
+            return await self._claim_in(session, owner, lease, job.conversation_id)
 
     async def fail_job(
         self, job_id: int, error: str, *, retry_at: datetime | None, sent: Sequence[str] = ()
@@ -320,12 +344,36 @@ class WorkQueue:
         return True
 
     async def discard_job(self, job_id: int) -> bool:
-        """Drop a failed or waiting job for good; False when it is running or unknown."""
+        """Drop a failed or waiting job for good; False when it is running or unknown.
+
+        Dropping a conversation's waiting delivery gives up on every message it holds (they
+        become ``failed``), so later messages of the conversation go out again.
+        """
         async with self.sessions.begin() as session:
-            result = await session.execute(
-                delete(JobRow).where(JobRow.id == job_id, JobRow.status != "running")
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            job = (
+                await session.execute(
+                    delete(JobRow)
+                    .where(JobRow.id == job_id, JobRow.status != "running")
+                    .returning(JobRow.kind, JobRow.conversation_id, JobRow.status)
+                )
+            ).first()
+            if job is None:
+                return False
+            if job.kind == "deliver" and job.status == "pending":
+                await session.execute(
+                    update(MessageRow)
+                    .where(
+                        MessageRow.conversation_id == job.conversation_id,
+                        MessageRow.status == "queued",
+                    )
+                    .values(status="failed")
+                )
+                await session.execute(
+                    update(ConversationRow)
+                    .where(ConversationRow.id == job.conversation_id)
+                    .values(undelivered=0)
+                )
+            return True
 
     async def next_wakeup(self, owner: str) -> datetime | None:
         """When work may next become runnable without anybody saying so, or None.

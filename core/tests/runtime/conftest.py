@@ -48,6 +48,8 @@ class Recorder:
     """While set, the sender fails as an unreachable outside system does."""
     attempts: list[str] = field(default_factory=list)
     """The id of every message the sender was asked to deliver, failed tries included."""
+    echoes: int = 0
+    """How many times the ``echo`` action really ran."""
 
 
 def make_integration(recorder: Recorder) -> Integration:
@@ -73,6 +75,7 @@ def make_integration(recorder: Recorder) -> Integration:
 
     @integration.action("echo")
     async def echo(ctx: Any, input: EchoInput) -> dict[str, str]:
+        recorder.echoes += 1
         return {"echoed": f"{ctx.alias}:{input.text}"}
 
     @integration.routes
@@ -113,6 +116,14 @@ def make_plugin(recorder: Recorder, name: str = "watcher") -> Plugin:
     async def after_incoming_message(ctx: Any, message: Message) -> None:
         recorder.seen.append(f"{ctx.alias}:after:{message.payload.get('text')}")
 
+    @plugin.hook
+    async def before_incoming_event(ctx: Any, event: Any) -> None:
+        recorder.seen.append(f"{ctx.alias}:event:{event.type}")
+
+    @plugin.hook
+    async def after_outgoing_message(ctx: Any, message: Message) -> None:
+        recorder.seen.append(f"{ctx.alias}:{message.status}:{message.payload.get('text')}")
+
     return plugin
 
 
@@ -147,7 +158,12 @@ async def start_agent(
     """Start an agent with the test integration as ``chat`` and the watcher plugin."""
     opened: list[tuple[Runtime, Store]] = []
 
-    async def start(handler: Handler, *, plugins: tuple[str, ...] = ("first", "second")) -> Agent:
+    async def start(
+        handler: Handler,
+        *,
+        plugins: tuple[str, ...] = ("first", "second"),
+        runtime: dict[str, Any] | None = None,
+    ) -> Agent:
         catalog = Catalog.from_objects(
             integrations=[make_integration(recorder)], plugins=[make_plugin(recorder)]
         )
@@ -155,17 +171,18 @@ async def start_agent(
             name="test-agent",
             integrations={"chat": "testchat@latest"},
             plugins={alias: {"version": "watcher@latest"} for alias in plugins},
+            runtime=runtime,
         )
         store = await Store.open(database_url)
-        runtime = await Runtime.start(
+        running = await Runtime.start(
             resolve(config, catalog),
             store=store,
             code=AgentCode(
                 path=None, conversations=(Conversation(channel="chat.channel", handler=handler),)
             ),
         )
-        opened.append((runtime, store))
-        return Agent(runtime, recorder)
+        opened.append((running, store))
+        return Agent(running, recorder)
 
     yield start
     for runtime, store in opened:

@@ -33,6 +33,8 @@ async def test_hooks_run_in_config_order_around_the_handler(start_agent: Start) 
     assert agent.recorder.seen == [
         "first:before:hello",
         "second:before:hello",
+        "first:sent:re: hello",
+        "second:sent:re: hello",
         "first:after:hello",
         "second:after:hello",
     ]

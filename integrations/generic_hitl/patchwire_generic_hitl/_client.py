@@ -15,7 +15,9 @@ from patchwire_generic_hitl._definition import GenericHitlConfiguration
 from patchwire_generic_hitl._recent import Recent
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, sign
 
-__all__ = ["ServiceClient", "ServiceError"]
+__all__ = ["IDEMPOTENCY_HEADER", "ServiceClient", "ServiceError"]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 ATTEMPTS = 4
 MAX_WAIT_SECONDS = 10.0
@@ -45,19 +47,27 @@ class ServiceClient:
         self._signed.put(digest, moment)
         return moment
 
-    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body`` to ``path``; the decoded JSON answer (``{}`` when empty)."""
+    async def call(
+        self, path: str, body: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """POST ``body`` to ``path``; the decoded JSON answer (``{}`` when empty).
+
+        ``idempotency_key`` goes out as the ``Idempotency-Key`` header on every attempt, so a
+        service that stored a call and then failed to answer can drop the repeat.
+        """
         raw = json.dumps(body, separators=(",", ":")).encode()
         url = f"{self.base_url}{path}"
         attempts = retrying(attempts=ATTEMPTS, max_wait=MAX_WAIT_SECONDS)
         try:
-            answer: dict[str, Any] = await attempts(self._post, url, raw)
+            answer: dict[str, Any] = await attempts(self._post, url, raw, idempotency_key)
         except RetryableError as error:
             raise ServiceError(f"{url} kept failing after {ATTEMPTS} attempts: {error}") from None
         return answer
 
-    async def _post(self, url: str, raw: bytes) -> dict[str, Any]:
+    async def _post(self, url: str, raw: bytes, idempotency_key: str | None) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         if self.configuration.signing_secret:
             headers[HEADER] = sign(
                 self.configuration.signing_secret, raw, timestamp=self._timestamp(raw)

@@ -69,6 +69,7 @@ async def create_user(ctx: Context, data: CreateUserInput) -> dict[str, str]:
             "type": "createRemoteUser",
             "payload": {k: v for k, v in payload.items() if v is not None},
         },
+        idempotency_key=ctx.idempotency_key(),
     )
     remote_id = _remote_id(answer, "/createRemoteUser")
     user = await ctx.get_or_create_user(
@@ -111,7 +112,9 @@ async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
             session.model_dump(by_alias=True) if isinstance(session, WireModel) else session
         )
     answer = await client(ctx).call(
-        "/createRemoteConversation", {"type": "createRemoteConversation", "payload": payload}
+        "/createRemoteConversation",
+        {"type": "createRemoteConversation", "payload": payload},
+        idempotency_key=ctx.idempotency_key(),
     )
     conversation = await ctx.create_conversation(
         channel="hitl",
@@ -136,6 +139,7 @@ async def stop_hitl(ctx: Context, data: StopHitlInput) -> dict[str, str]:
                 "botpressConversationId": conversation.id,
             },
         },
+        idempotency_key=ctx.idempotency_key(),
     )
     return {}
 
@@ -155,6 +159,7 @@ async def send(ctx: Context, message: Message) -> None:
             "remoteUserId": remote_user,
             "payload": {"type": message.type, **payload},
         },
+        idempotency_key=message.id,
     )
 
 

@@ -1,0 +1,419 @@
+"""Fault injection against real processes: `patchwire serve` killed with SIGKILL and started
+again, a helpdesk that answers 500, refuses connections, or stores and then fails.
+
+The agent is a real server process (the HITL plugin, generic-hitl, the chat API); the helpdesk
+is a generic-hitl service on loopback in the test process that verifies signatures, records
+every call with its ``Idempotency-Key`` and drops repeats by it, as the protocol asks. Each test
+counts what arrived: nothing lost, nothing twice, order kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from patchwire.server import free_port
+from patchwire.testing.databases import postgres_database
+from patchwire.testing.loopback import LoopbackServer
+from patchwire_generic_hitl import HEADER, verify
+
+pytestmark = pytest.mark.slow
+
+SECRET = "fault-injection-secret"
+HANDOFF = "Connecting you with a human..."
+TIMEOUT_TEXT = "Nobody is free right now; back to the bot."
+FAILED_TEXT = "Sorry, I could not reach a human right now."
+
+AGENT_PY = """\
+from patchwire import Conversation, MessageContext, plugins
+
+
+async def handler(ctx: MessageContext) -> None:
+    if ctx.text == "/starthitl":
+        await plugins.hitl.actions.start_hitl(
+            title="Help", conversation_id=ctx.conversation.id, user_id=ctx.message.user_id
+        )
+        return
+    await ctx.reply(f"bot: {ctx.text}")
+
+
+conversation = Conversation(channel=["chat.channel"], handler=handler)
+"""
+
+
+def agent_toml(helpdesk_url: str, *, timeout_seconds: int) -> str:
+    return f"""\
+name = "fault-agent"
+
+[runtime]
+maxRetrySeconds = 3
+
+[integrations.chat]
+version = "chat@latest"
+
+[integrations.hitl]
+version = "generic-hitl@latest"
+config = {{ endpointBaseUrl = "{helpdesk_url}", signingSecret = "{SECRET}" }}
+
+[plugins.hitl]
+version = "hitl@latest"
+dependencies.hitl = {{ integrationAlias = "hitl" }}
+
+[plugins.hitl.config]
+onHitlHandoffMessage = "{HANDOFF}"
+onAgentAssignedTimeoutMessage = "{TIMEOUT_TEXT}"
+onHitlStartFailedMessage = "{FAILED_TEXT}"
+agentAssignedTimeoutSeconds = {timeout_seconds}
+"""
+
+
+# --- the helpdesk ---------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    path: str
+    key: str | None
+    body: dict[str, Any]
+
+
+@dataclass
+class Helpdesk:
+    """A generic-hitl service whose failures the test switches on and off."""
+
+    mode: str = "ok"
+    """``ok``; ``500`` (answers 500, stores nothing); ``store-then-500`` (stores, answers 500
+    to the first two deliveries of each key)."""
+    calls: list[Call] = field(default_factory=list)
+    conversations: dict[str, list[str]] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)
+    hold: asyncio.Event | None = None
+    """While set to an unset event, /botSendsMessage stores the message and waits on it."""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def endpoint(self, request: Request) -> Response:
+        raw = await request.body()
+        verify(SECRET, request.headers.get(HEADER), raw)
+        key = request.headers.get("idempotency-key")
+        body = json.loads(raw)
+        self.calls.append(Call(request.url.path, key, body))
+        self.arrived.set()
+        if self.mode == "500":
+            return JSONResponse({"error": "failing"}, status_code=500)
+        if key is not None and key in self.answers:
+            answer = self.answers[key]
+        else:
+            answer = self._act(request.url.path, body)
+            if key is not None:
+                self.answers[key] = answer
+        if self.mode == "store-then-500" and [c.key for c in self.calls].count(key) <= 2:
+            return JSONResponse({"error": "stored, then failed"}, status_code=500)
+        if self.hold is not None and request.url.path == "/botSendsMessage":
+            await self.hold.wait()
+        return JSONResponse(answer)
+
+    def _act(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if path == "/createRemoteUser":
+            return {"id": f"ru-{len(self.calls)}"}
+        if path == "/createRemoteConversation":
+            remote = f"rc-{len(self.conversations) + 1}"
+            self.conversations[remote] = []
+            return {"id": remote}
+        if path == "/botSendsMessage":
+            self.conversations[body["remoteConversationId"]].append(body["payload"]["text"])
+        return {}
+
+    def received(self) -> list[str]:
+        [messages] = self.conversations.values()
+        return messages
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/{path:path}", self.endpoint, methods=["POST"])])
+
+
+@pytest.fixture
+async def helpdesk() -> AsyncIterator[tuple[Helpdesk, LoopbackServer]]:
+    desk = Helpdesk()
+    async with LoopbackServer(desk.app()) as server:
+        yield desk, server
+
+
+# --- the agent process and its user ---------------------------------------------------------
+
+
+class Agent:
+    """`patchwire serve` in a child process, killable with SIGKILL and started again."""
+
+    def __init__(self, folder: Path, database_url: str) -> None:
+        self.folder = folder
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = folder / "serve.log"
+
+    async def start(self) -> float:
+        """Start and return the moment /healthz first answered."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "patchwire.cli", "serve", str(self.folder)]
+        command += ["--port", str(self.port), "--database-url", self.database_url]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as client:
+            while True:
+                assert self.process.poll() is None, self.log.read_text()[-3000:]
+                try:
+                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
+                        return time.monotonic()
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not come up"
+                await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class User:
+    """A chat API user of the agent."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.api = httpx.AsyncClient(base_url=f"{agent.url}/webhooks/chat", timeout=30)
+        self.key = ""
+        self.conversation = ""
+
+    async def join(self) -> None:
+        created = (await self.api.post("/users", json={})).json()
+        self.key = created["key"]
+        self.api.headers["x-user-key"] = self.key
+        response = await self.api.post("/conversations", json={})
+        self.conversation = response.json()["conversation"]["id"]
+
+    async def say(self, text: str) -> None:
+        response = await self.api.post(
+            "/messages",
+            json={"conversationId": self.conversation, "payload": {"type": "text", "text": text}},
+        )
+        assert response.status_code == 200, response.text
+
+    async def seen(self) -> list[tuple[str, datetime]]:
+        """The bot's messages, oldest first, with when they were stored."""
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params = {"nextToken": token} if token else {}
+            page = (
+                await self.api.get(f"/conversations/{self.conversation}/messages", params=params)
+            ).json()
+            found += page["messages"]
+            token = page.get("meta", {}).get("nextToken")
+            if not token:
+                break
+        bot = [m for m in reversed(found) if m["userId"] != (await self._me())]
+        return [
+            (m["payload"].get("text", ""), datetime.fromisoformat(m["createdAt"])) for m in bot
+        ]
+
+    async def _me(self) -> str:
+        return str((await self.api.get("/users/me")).json()["user"]["id"])
+
+    async def close(self) -> None:
+        await self.api.aclose()
+
+
+@pytest.fixture
+async def make_agent(
+    tmp_path: Path,
+) -> AsyncIterator[Callable[[str, str, int], Awaitable[tuple[Agent, User]]]]:
+    agents: list[Agent] = []
+    users: list[User] = []
+
+    async def make(helpdesk_url: str, database_url: str, timeout: int) -> tuple[Agent, User]:
+        folder = tmp_path / f"agent{len(agents)}"
+        folder.mkdir()
+        (folder / "agent.toml").write_text(agent_toml(helpdesk_url, timeout_seconds=timeout))
+        (folder / "agent.py").write_text(AGENT_PY)
+        agent = Agent(folder, database_url)
+        agents.append(agent)
+        await agent.start()
+        user = User(agent)
+        users.append(user)
+        await user.join()
+        return agent, user
+
+    yield make
+    for user in users:
+        await user.close()
+    for agent in agents:
+        agent.stop()
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], seconds: float, what: str) -> float:
+    """Wait for ``check()`` (plain or async); the moment it held."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result if isinstance(result, bool) else await result:
+            return time.monotonic()
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'agent.db'}"
+    else:
+        async with postgres_database() as url:
+            yield url
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+async def test_a_killed_server_resumes_within_seconds_and_its_timer_fires_once(
+    helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any, database_url: str
+) -> None:
+    desk, server = helpdesk
+    agent, user = await make_agent(server.url, database_url, 15)
+    await user.say("/starthitl")
+    await until(lambda: bool(desk.conversations), 20, "the helpdesk conversation")
+    started = datetime.now(UTC)
+    desk.hold = asyncio.Event()
+    desk.arrived.clear()
+    await user.say("m1")
+    await asyncio.wait_for(desk.arrived.wait(), 20)
+    assert desk.received() == ["m1"]
+    agent.kill()  # mid-delivery: the helpdesk stored m1, the agent never heard back
+    desk.hold.set()
+    desk.hold = None
+    healthy = await agent.start()
+    resumed = await until(lambda: _relayed(desk) >= 2, 20, "m1 delivered again")
+    assert resumed - healthy < 10, f"work resumed {resumed - healthy:.1f} s after /healthz"
+    await user.say("m2")
+    await until(lambda: desk.received() == ["m1", "m2"], 20, "m2 relayed")
+    keys = [c.key for c in desk.calls if c.path == "/botSendsMessage"]
+    assert keys[0] == keys[1], "the redelivery carried the first delivery's Idempotency-Key"
+    assert len(set(keys)) == 2, "m1 and m2 have keys of their own"
+
+    restarted = datetime.now(UTC)
+    await until(
+        lambda: _texts(user, TIMEOUT_TEXT, at_least=1), 30, "the assignment timeout message"
+    )
+    await asyncio.sleep(2)
+    seen = await user.seen()
+    timeouts = [at for text, at in seen if text == TIMEOUT_TEXT]
+    assert len(timeouts) == 1, "the timer fired exactly once"
+    due = started.timestamp() + 15
+    assert timeouts[0].timestamp() <= max(due, restarted.timestamp()) + 5
+    assert [text for text, _ in seen].count(HANDOFF) == 1
+
+
+def _relayed(desk: Helpdesk) -> int:
+    return sum(c.path == "/botSendsMessage" for c in desk.calls)
+
+
+async def _texts(user: User, text: str, *, at_least: int) -> bool:
+    return [t for t, _ in await user.seen()].count(text) >= at_least
+
+
+@pytest.mark.parametrize("failure", ["500", "refused"])
+async def test_fifty_messages_through_a_minute_long_outage_arrive_once_in_order(
+    helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any, tmp_path: Path, failure: str
+) -> None:
+    desk, server = helpdesk
+    _agent, user = await make_agent(server.url, f"sqlite:///{tmp_path / 'agent.db'}", 0)
+    await user.say("/starthitl")
+    await until(lambda: bool(desk.conversations), 20, "the helpdesk conversation")
+    outage_started = time.monotonic()
+    if failure == "500":
+        desk.mode = "500"
+    else:
+        await server.stop()
+    for n in range(50):
+        await user.say(f"message {n}")
+    await asyncio.sleep(max(0.0, 60 - (time.monotonic() - outage_started)))
+    if failure == "500":
+        desk.mode = "ok"
+    else:
+        await server.start()
+    await until(lambda: len(desk.received()) >= 50, 90, "the backlog delivered")
+    await asyncio.sleep(1)
+    assert desk.received() == [f"message {n}" for n in range(50)]
+    by_key: dict[str | None, set[str]] = {}
+    for call in desk.calls:
+        if call.path == "/botSendsMessage":
+            by_key.setdefault(call.key, set()).add(call.body["payload"]["text"])
+    assert None not in by_key, "every relayed message carries an Idempotency-Key"
+    assert len(by_key) == 50 and all(len(texts) == 1 for texts in by_key.values())
+    if failure == "500":
+        retried = [c.key for c in desk.calls if c.path == "/botSendsMessage"]
+        assert retried.count(retried[0]) > 1, "the first message was tried more than once"
+
+
+async def test_a_helpdesk_that_stores_then_fails_gets_no_duplicates(
+    helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any, tmp_path: Path
+) -> None:
+    desk, server = helpdesk
+    _agent, user = await make_agent(server.url, f"sqlite:///{tmp_path / 'agent.db'}", 0)
+    await user.say("/starthitl")
+    await until(lambda: bool(desk.conversations), 20, "the helpdesk conversation")
+    desk.mode = "store-then-500"
+    for n in range(20):
+        await user.say(f"message {n}")
+    await until(lambda: len(desk.received()) >= 20, 90, "every message stored")
+    await asyncio.sleep(2)
+    assert desk.received() == [f"message {n}" for n in range(20)]
+    relayed = [c for c in desk.calls if c.path == "/botSendsMessage"]
+    assert len(relayed) > 20, "the failures made the agent deliver again"
+
+
+async def test_a_failed_start_says_so_once_and_the_bot_answers_after(
+    helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any, tmp_path: Path
+) -> None:
+    desk, server = helpdesk
+    _agent, user = await make_agent(server.url, f"sqlite:///{tmp_path / 'agent.db'}", 0)
+    await server.stop()
+    await user.say("/starthitl")
+    await until(lambda: _texts(user, FAILED_TEXT, at_least=1), 60, "the start-failed text")
+    await server.start()
+    await asyncio.sleep(5)  # a blind retry would have started the handoff by now
+    await user.say("hello")
+    await until(lambda: _texts(user, "bot: hello", at_least=1), 20, "the bot's answer")
+    texts = [text for text, _ in await user.seen()]
+    assert texts.count(HANDOFF) == 1 and texts.count(FAILED_TEXT) == 1
+    assert desk.conversations == {}, "no remote conversation was created"
+    assert not any("went wrong" in text for text in texts), "no generic error on top"
