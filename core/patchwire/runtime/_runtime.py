@@ -428,10 +428,11 @@ class Runtime:
     async def _run_conversation(self, job: Job | None) -> None:
         """Run a job, then the conversation's next ones, each claimed as the last completes."""
         while job is not None:
+            current = job
             try:
-                job = await self._run(job)
+                job = await self._run(current)
             except Exception:  # the store failed while recording the end: the lease runs out
-                logger.exception("finishing job %s failed; it will be taken again", job.id)
+                logger.exception("finishing job %s failed; it will be taken again", current.id)
                 return
 
     async def _run(self, job: Job) -> Job | None:
