@@ -290,7 +290,8 @@ async def test_the_embed_works_on_an_allowed_origin_and_gets_no_grant_elsewhere(
     await launcher.wait_for(timeout=WAIT)
     assert await launcher.get_attribute("aria-expanded") == "false"
     assert await agent.count("users") == 0, "nothing is created before the chat is opened"
-    await launcher.click()
+    await launcher.focus()
+    await shop.keyboard.press("Enter")
     await shop.wait_for_selector("#patchwire-webchat #status:has-text('online')", timeout=WAIT)
     assert (
         await shop.evaluate(
@@ -305,6 +306,9 @@ async def test_the_embed_works_on_an_allowed_origin_and_gets_no_grant_elsewhere(
     await shop.screenshot(path=shot("webchat-embed-open.png"))
     await shop.keyboard.press("Escape")
     assert await launcher.get_attribute("aria-expanded") == "false"
+    assert await shop.locator("#patchwire-webchat .panel").is_hidden()
+    focused = "document.querySelector('#patchwire-webchat').shadowRoot.activeElement.className"
+    assert await shop.evaluate(focused) == "launcher", "the focus goes back to the button"
     assert await agent.count("users") == 1
 
     elsewhere = LoopbackServer(site_app(agent.server.url))
