@@ -314,14 +314,30 @@ async def test_the_embed_works_on_an_allowed_origin_and_gets_no_grant_elsewhere(
     elsewhere = LoopbackServer(site_app(agent.server.url))
     async with elsewhere:
         foreign = await open_page(elsewhere.url)
-        refused: list[str] = []
-        foreign.on("console", lambda message: refused.append(message.text))
+        errors: list[str] = []
+        foreign.on("console", lambda message: errors.append(message.text))
         await foreign.locator("#patchwire-webchat .launcher").click()
         await foreign.wait_for_selector(
-            "#patchwire-webchat #status:has-text('reconnecting')", timeout=WAIT
+            "#patchwire-webchat .notice:has-text('This chat is not enabled on "
+            f"{elsewhere.url}: add it to allowedOrigins')",
+            timeout=WAIT,
         )
+        await foreign.wait_for_selector("#patchwire-webchat #status:has-text('not available')")
+        await say(foreign, "let me in")
+        await foreign.wait_for_selector("#patchwire-webchat .row.mine.failed:has-text('let me in')")
         await foreign.screenshot(path=shot("webchat-embed-foreign-origin.png"))
-    assert any("CORS" in text for text in refused), refused
+        # The page's own check is a courtesy; the API's CORS policy is what keeps it out:
+        blocked = await foreign.evaluate(
+            """async (api) => {
+                try { await fetch(api + "/users", {method: "POST", body: "{}",
+                      headers: {"content-type": "application/json"}}); return "answered"; }
+                catch (error) { return error.name; }
+            }""",
+            agent.url,
+        )
+    assert blocked == "TypeError", "the browser refused the request: no CORS grant"
+    assert any("CORS" in text for text in errors), errors
+    assert any("not enabled on" in text for text in errors), errors
     assert await agent.count("users") == 1, "the foreign origin created no one"
 
 

@@ -64,5 +64,6 @@ def _options(config: WebchatConfiguration) -> str:
         "welcomeText": config.welcome_text,
         "accentColor": config.accent_color,
         "botUserId": BOT_USER_ID,
+        "allowedOrigins": config.allowed_origins,
     }
     return json.dumps(options).replace("<", "\\u003c").replace("\u2028", "\\u2028")

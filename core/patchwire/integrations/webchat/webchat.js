@@ -363,7 +363,7 @@ function patchwireWebchat(options, script) {
 
   function refreshStatus() {
     const handoff = session.handoff;
-    let text = { connecting: "connecting…", online: "online", reconnecting: "reconnecting…" }[connection];
+    let text = { connecting: "connecting…", online: "online", reconnecting: "reconnecting…", unavailable: "not available on this site" }[connection];
     if (connection === "online" && handoff) text = HANDOFF_STATUS[handoff.state](handoff.agentName || "a human agent");
     ui.status.textContent = text;
     ui.status.dataset.connection = connection;
@@ -477,8 +477,20 @@ function patchwireWebchat(options, script) {
     }
   }
 
+  // The API refuses other origins anyway (CORS); saying so here tells the site's owner why.
+  function refuseOrigin() {
+    const reason = "This chat is not enabled on " + location.origin + ": add it to allowedOrigins of the agent's webchat integration.";
+    console.error("patchwire web chat: " + reason);
+    setConnection("unavailable");
+    notice(reason);
+    ready = Promise.reject(new Error(reason));
+    ready.catch(() => {});
+    return ready;
+  }
+
   function start() {
     if (ready) return ready;
+    if (embedded && !options.allowedOrigins.includes(location.origin)) return refuseOrigin();
     ready = (async () => {
       for (;;) {
         try { await ensureUser(); await ensureConversation(); break; }
