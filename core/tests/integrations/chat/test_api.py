@@ -10,9 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from patchwire.integrations.chat import ChatConfiguration
-from patchwire.integrations.chat import integration as chat_integration
 
-from ..conftest import MemoryHost, webhook_app
+from ..conftest import ChatAgent, StartAgent
 
 
 async def new_user(client: httpx.AsyncClient, **fields: Any) -> tuple[str, dict[str, str]]:
@@ -208,10 +207,10 @@ BAD_IDS = ["invalid+plus", "has space", "slash/id", "x" * 101, ""]
 
 @pytest.mark.parametrize("bad_id", BAD_IDS)
 async def test_foreign_ids_are_validated_and_nothing_is_stored(
-    client: httpx.AsyncClient, chat_host: Any, encryption_key: str, bad_id: str
+    client: httpx.AsyncClient, agent: ChatAgent, encryption_key: str, bad_id: str
 ) -> None:
     _, key = await new_user(client)
-    users, conversations = len(chat_host.users), len(chat_host.conversations)
+    users, conversations = await agent.count("users"), await agent.count("conversations")
     rule = "letters, digits, '-', '.', '_' and '~'"
     assert_error(await client.post("/users", json={"id": bad_id}), 400, "InvalidPayload", rule)
     manual = {"x-user-key": jwt.encode({"id": bad_id}, encryption_key, algorithm="HS256")}
@@ -226,7 +225,8 @@ async def test_foreign_ids_are_validated_and_nothing_is_stored(
         assert_error(
             await client.post(path, json={"id": bad_id}, headers=key), 400, "InvalidPayload", rule
         )
-    assert (len(chat_host.users), len(chat_host.conversations)) == (users, conversations)
+    assert await agent.count("users") == users
+    assert await agent.count("conversations") == conversations
 
 
 async def test_the_longest_and_widest_valid_ids_are_accepted(client: httpx.AsyncClient) -> None:
@@ -304,17 +304,17 @@ async def test_bloc_items_stay_flat_on_the_wire(client: httpx.AsyncClient) -> No
     ],
 )
 async def test_malformed_payloads_are_refused_and_nothing_is_stored(
-    client: httpx.AsyncClient, chat_host: Any, payload: object, fragment: str
+    client: httpx.AsyncClient, agent: ChatAgent, payload: object, fragment: str
 ) -> None:
     _, key = await new_user(client)
     conversation_id = await new_conversation(client, key)
     body = {"conversationId": conversation_id, "payload": payload}
     response = await client.post("/messages", json=body, headers=key)
     assert_error(response, 400, "InvalidPayload", fragment)
-    assert chat_host.messages == {}
+    assert await agent.count("messages") == 0
 
 
-async def test_bad_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any) -> None:
+async def test_bad_bodies_are_refused(client: httpx.AsyncClient, agent: ChatAgent) -> None:
     _, key = await new_user(client)
     headers = {**key, "content-type": "application/json"}
     assert_error(
@@ -341,16 +341,16 @@ async def test_bad_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any)
         "InvalidPayload",
         "id: 'has space' is not a valid id",
     )
-    assert chat_host.conversations == {}
+    assert await agent.count("conversations") == 0
 
 
-async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any) -> None:
+async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, agent: ChatAgent) -> None:
     _, key = await new_user(client)
     conversation_id = await new_conversation(client, key)
     body = {"conversationId": conversation_id, "payload": {"type": "text", "text": "x" * 200_000}}
     response = await client.post("/messages", json=body, headers=key)
     assert_error(response, 400, "InvalidPayload", "over the limit of 131072")
-    assert chat_host.messages == {}
+    assert await agent.count("messages") == 0
 
 
 async def test_messages_on_an_unknown_conversation_are_not_found(
@@ -448,9 +448,9 @@ async def test_by_default_no_foreign_origin_gets_a_cors_grant(client: httpx.Asyn
     assert "access-control-allow-origin" not in simple.headers
 
 
-async def test_allowed_origins_get_a_grant_and_others_do_not() -> None:
-    host = MemoryHost("chat", chat_integration, {"allowedOrigins": ["https://Shop.example:8443"]})
-    transport = httpx.ASGITransport(app=webhook_app(host))
+async def test_allowed_origins_get_a_grant_and_others_do_not(start_agent: StartAgent) -> None:
+    agent = await start_agent(allowedOrigins=["https://Shop.example:8443"])
+    transport = httpx.ASGITransport(app=agent.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/webhooks/chat") as http:
         allowed = "https://shop.example:8443"
         preflight = await http.options("/users", headers=preflight_headers(allowed))

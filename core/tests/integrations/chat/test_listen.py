@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from ..conftest import ChatAgent
+
 
 class Session:
     def __init__(self, http: httpx.AsyncClient, key: str, user_id: str) -> None:
@@ -165,19 +167,19 @@ async def test_a_listener_that_reconnects_misses_nothing_it_can_list(served: str
 
 
 async def test_a_plugin_sending_as_a_human_agent_shows_that_user(
-    served: str, chat_host: Any
+    served: str, agent: ChatAgent
 ) -> None:
     async with http_client(served) as http:
         ada = await session(http)
-        host_agent = await chat_host.create_user(
+        host_agent = await agent.context().create_user(
             name="Sam from support", picture_url="https://x/sam.png"
         )
         conversation_id = (await ada.call("POST", "/conversations", {}))["conversation"]["id"]
-        (host_conversation,) = await chat_host.find_conversations({"chat.chatId": conversation_id})
+        (host_conversation,) = await agent.context().find_conversations(
+            {"chat.chatId": conversation_id}
+        )
         async with ada.listen(conversation_id) as frames:
-            await chat_host.send(
-                host_conversation.id, {"text": "Hi, Sam here"}, user_id=host_agent.id
-            )
+            await agent.send(host_conversation.id, {"text": "Hi, Sam here"}, user_id=host_agent.id)
             assert await next_signal(frames) == {
                 "type": "participant_added",
                 "data": {"conversationId": conversation_id, "participantId": host_agent.id},
