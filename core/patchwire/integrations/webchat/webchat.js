@@ -321,6 +321,7 @@ function patchwireWebchat(options, script) {
   function show(message) {
     if (rendered.has(message.id)) return;
     const mine = session.user && message.userId === session.user.id;
+    if (mine) settle(message.payload);
     const row = element("div", "row " + (mine ? "mine" : "theirs"));
     row.dataset.messageId = message.id;
     row.dataset.userId = message.userId;
@@ -409,8 +410,16 @@ function patchwireWebchat(options, script) {
     deliver(row, payload);
   }
 
+  // The stream may bring a sent message before its POST answers: it replaces the pending row.
+  function settle(payload) {
+    const sent = JSON.stringify(payload);
+    const row = [...pending].find((each) => each.dataset.payload === sent && each.classList.contains("pending"));
+    if (row) { pending.delete(row); row.remove(); }
+  }
+
   async function deliver(row, payload) {
     pending.add(row);
+    row.dataset.payload = JSON.stringify(payload);
     row.className = "row mine pending";
     row.querySelector(".meta").replaceChildren("sending…");
     try {
