@@ -19,21 +19,27 @@ KEEPALIVE = "data: ping\n\n"
 
 
 class Listener:
-    """One open stream on one conversation."""
+    """One open stream of one user on one conversation."""
 
-    def __init__(self, queue_size: int) -> None:
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
+    def __init__(self, user_id: str, queue_size: int) -> None:
+        self.user_id = user_id
+        self._limit = queue_size
+        # One place more than the limit, so the end marker always fits.
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size + 1)
 
     def offer(self, frame: str) -> bool:
         """Queue a frame; False (and the stream is ended) when the listener has fallen behind."""
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if self._queue.qsize() >= self._limit:
             while not self._queue.empty():
                 self._queue.get_nowait()
-            self._queue.put_nowait(None)
+            self.end()
             return False
+        self._queue.put_nowait(frame)
         return True
+
+    def end(self) -> None:
+        """End the stream after the frames already queued."""
+        self._queue.put_nowait(None)
 
     async def frames(self, keepalive_seconds: float) -> AsyncIterator[str]:
         """The SSE frames to write, with a keep-alive after each quiet period."""
@@ -67,9 +73,9 @@ class Broadcaster:
             if not listener.offer(frame):
                 listeners.discard(listener)
 
-    def open(self, conversation_id: str) -> Listener:
+    def open(self, conversation_id: str, user_id: str) -> Listener:
         """Start listening now, before the response starts, so no signal slips in between."""
-        listener = Listener(self._queue_size)
+        listener = Listener(user_id, self._queue_size)
         self._listeners.setdefault(conversation_id, set()).add(listener)
         return listener
 
@@ -80,3 +86,18 @@ class Broadcaster:
         listeners.discard(listener)
         if not listeners:
             del self._listeners[conversation_id]
+
+    def disconnect(self, conversation_id: str, user_id: str) -> int:
+        """End the streams of a user who left the conversation; how many there were.
+
+        They stop receiving at once: nothing published after this call reaches them.
+        """
+        listeners = [
+            listener
+            for listener in self._listeners.get(conversation_id, ())
+            if listener.user_id == user_id
+        ]
+        for listener in listeners:
+            listener.end()
+            self.close(conversation_id, listener)
+        return len(listeners)
