@@ -83,7 +83,7 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
 
 def test_the_demo_answers_on_both_urls_and_stops_on_ctrl_c(demo: RunningDemo) -> None:
     chat = httpx.get(demo.chat_url, follow_redirects=True, timeout=10)
-    assert chat.status_code == 200 and "<title>Chat</title>" in chat.text
+    assert chat.status_code == 200 and "<title>Assistant</title>" in chat.text
     desk = httpx.get(demo.desk_url, follow_redirects=True, timeout=10)
     assert desk.status_code == 200 and "<title>Log in · Agent desk</title>" in desk.text
     name, password = demo.desk_login

@@ -22,6 +22,7 @@ timer, a retry, a lease of another worker ending), or until the store says new w
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import os
@@ -41,7 +42,7 @@ from patchwire._binding import plugin_actions
 from patchwire._config import ModelConfig, RuntimeSettings
 from patchwire._definitions import ActionDefinition, ChannelDefinition
 from patchwire._errors import PatchwireError, ReportedError
-from patchwire._packages import Integration, Plugin
+from patchwire._packages import EventSender, Integration, Plugin
 from patchwire._proxies import ActionCall, Actions, Namespace, bind_action
 from patchwire._resolved import ResolvedAgent, ResolvedPlugin
 from patchwire.runtime._context import Context, MessageError, validate_message
@@ -261,6 +262,53 @@ class Runtime:
     ) -> Message | None:
         """Send through hooks and the sender; ``conversation`` saves a read when known."""
         return await self.outbox.send(outgoing, conversation)
+
+    # --- custom events ---------------------------------------------------------------------
+
+    def event_sender(self, conversation: Conversation) -> EventSender | None:
+        """The sender of custom events on the conversation's channel, if it takes events."""
+        return self._integrations[conversation.integration].event_senders.get(conversation.channel)
+
+    async def send_event(
+        self,
+        conversation: Conversation,
+        payload: Mapping[str, Any],
+        *,
+        source: str,
+        user_id: str | None,
+    ) -> Event | None:
+        """Store a custom event (not queued) and hand it to the channel's event sender.
+
+        Inside a job it is a step: a job that runs again sends it once (None the second time).
+        """
+        sender = self.event_sender(conversation)
+        if sender is None:
+            raise MessageError(
+                f"channel {conversation.integration}.{conversation.channel} takes no custom "
+                "events (its integration has no @integration.event_sender for it)"
+            )
+        try:
+            json.dumps(dict(payload))
+        except (TypeError, ValueError) as error:
+            raise MessageError(f"a custom event's payload must be a JSON object: {error}") from None
+        step = current_step()
+        try:
+            async with self.store.sessions.begin() as session:
+                event = await self.store.record_event(
+                    session,
+                    type=f"{source}.custom",
+                    source=source,
+                    payload=payload,
+                    conversation_id=conversation.id,
+                    user_id=user_id,
+                    effect_key=step.next_key() if step is not None else None,
+                )
+        except sqlalchemy.exc.IntegrityError:
+            if step is None:
+                raise
+            return None
+        await sender(self._contexts["integration"][conversation.integration], event)
+        return event
 
     # --- processing ------------------------------------------------------------------------
 

@@ -7,8 +7,9 @@
 integration under test, a user on an in-memory channel); it needs a ``helpdesk`` fixture (see
 :mod:`patchwire.testing.hitl`). ``hitl_harness_each_database`` is the same agent once on each
 database, and ``helpdesk_routes`` an HTTP client for the helpdesk alias's routes, served as the
-server mounts them on loopback. Imports happen inside fixtures, so the plugin costs nothing to
-test suites that do not use it.
+server mounts them on loopback. ``chromium`` is Debian's headless chromium driven by
+Playwright, for testing pages; the test is skipped, saying why, where it is not installed.
+Imports happen inside fixtures, so the plugin costs nothing to test suites that do not use it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ import pytest
 
 if TYPE_CHECKING:
     import httpx
+    from playwright.async_api import Browser
 
     from patchwire.testing.hitl import HitlHarness
+
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture
@@ -78,3 +82,25 @@ async def postgres_url() -> AsyncIterator[str]:
 
     async with postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        await browser.close()
