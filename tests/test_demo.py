@@ -8,27 +8,22 @@ import signal
 import subprocess
 import sys
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from patchwire.server import free_port
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -69,9 +64,7 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
     ], "".join(lines) + process.stdout.read() if process.poll() is not None else lines
     login = re.fullmatch(r"log in to the desk as: +(\S+), password (\S+)\n", lines[2])
     assert login is not None, lines[2]
-    running = RunningDemo(
-        process, lines[0].split()[-1], lines[1].split()[-1], (login[1], login[2])
-    )
+    running = RunningDemo(process, lines[0].split()[-1], lines[1].split()[-1], (login[1], login[2]))
     try:
         yield running
     finally:
@@ -95,27 +88,9 @@ def test_the_demo_answers_on_both_urls_and_stops_on_ctrl_c(demo: RunningDemo) ->
         assert "<title>Agent desk</title>" in client.get("/").text
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=BROWSER_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 @pytest.mark.browser
-async def test_the_whole_handoff_in_a_browser(demo: RunningDemo, browser: object) -> None:
-    from playwright.async_api import Browser, Page
-
-    assert isinstance(browser, Browser)
+async def test_the_whole_handoff_in_a_browser(demo: RunningDemo, chromium: Browser) -> None:
+    browser = chromium
     ARTIFACTS.mkdir(exist_ok=True)
 
     async def shot(page: Page, name: str) -> None:

@@ -19,7 +19,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from patchwire.messages import as_text
 from patchwire.runtime import Runtime
 from patchwire.server import webhook_mounts
-from patchwire.testing.databases import postgres_database
 from patchwire.testing.loopback import LoopbackServer, free_port
 from patchwire_generic_hitl import ServiceClient, integration
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
@@ -123,17 +122,10 @@ def desk_settings(tmp_path: Path, agent_port: int) -> DeskSettings:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def settings_on_both_databases(
-    request: pytest.FixtureRequest, tmp_path: Path, agent_port: int
-) -> AsyncIterator[DeskSettings]:
-    """The desk on a SQLite file, then on a fresh PostgreSQL database."""
-    webhook = f"http://127.0.0.1:{agent_port}/webhooks/desk"
-    if request.param == "sqlite":
-        yield DeskSettings(tmp_path / "desk.db", webhook, SECRET)
-        return
-    async with postgres_database() as url:
-        yield DeskSettings(url, webhook, SECRET)
+@pytest.fixture
+def settings_on_both_databases(database_url: str, agent_port: int) -> DeskSettings:
+    """The desk on a SQLite file, then on a fresh PostgreSQL database (patchwire's fixture)."""
+    return DeskSettings(database_url, f"http://127.0.0.1:{agent_port}/webhooks/desk", SECRET)
 
 
 @pytest.fixture

@@ -7,45 +7,24 @@ Screenshots go to ``test-artifacts/desk-*.png``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from patchwire_generic_hitl import ServiceClient
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
 from .conftest import PASSWORD, FakeAgent, RunningDesk, handed_off
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
 
 
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def logged_in(chromium: Any, desk: RunningDesk, name: str) -> Any:
+async def logged_in(chromium: Browser, desk: RunningDesk, name: str) -> Page:
     """A page of a fresh browser context, logged in as ``name`` through the login form."""
     await desk.add_agent(name)
     context = await chromium.new_context(viewport={"width": 1100, "height": 700})
@@ -64,7 +43,7 @@ async def logged_in(chromium: Any, desk: RunningDesk, name: str) -> Any:
 
 
 async def test_login_claim_reply_close_in_the_browser(
-    chromium: Any, desk: RunningDesk, patchwire: ServiceClient, agent: FakeAgent
+    chromium: Browser, desk: RunningDesk, patchwire: ServiceClient, agent: FakeAgent
 ) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     first = await handed_off(patchwire)
