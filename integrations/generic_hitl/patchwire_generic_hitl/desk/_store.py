@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patchwire_generic_hitl.desk._accounts import Accounts, Agent
@@ -221,19 +222,33 @@ class DeskStore:
                 message.error = error
 
     async def claim(self, conversation_id: str, agent: str) -> bool:
-        """True when ``agent`` now holds it (False: it already did)."""
+        """True when ``agent`` now holds it (False: it already did).
+
+        One conditional UPDATE, so of agents claiming at once (from any desk process) exactly
+        one wins and the others hear who did.
+        """
         async with self._session.begin() as session:
+            won = cast(
+                CursorResult[Any],
+                await session.execute(
+                    update(ConversationRow)
+                    .where(
+                        ConversationRow.id == conversation_id,
+                        ConversationRow.status == "waiting",
+                        ConversationRow.agent.is_(None),
+                    )
+                    .values(agent=agent, status="claimed", updated_at=now())
+                ),
+            )
+            if won.rowcount:
+                return True
             conversation = await self._conversation(session, conversation_id)
+            await session.refresh(conversation)
             if conversation.status == "closed":
                 raise DeskConflict("the conversation is closed")
             if conversation.agent == agent:
                 return False
-            if conversation.agent is not None:
-                raise DeskConflict(f"already claimed by {conversation.agent}")
-            conversation.agent = agent
-            conversation.status = "claimed"
-            conversation.updated_at = now()
-            return True
+            raise DeskConflict(f"already claimed by {conversation.agent}")
 
     async def release(self, conversation_id: str, agent: str) -> None:
         """Undo a claim the agent could not be told about."""

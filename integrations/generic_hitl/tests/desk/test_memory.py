@@ -246,3 +246,19 @@ async def test_a_signature_spelt_another_way_is_accepted_once(
     assert [answer.status_code for answer in answers] == [200] + [401] * (len(spellings) - 1)
     assert "replayed" in answers[3].json()["error"], "the same fields in another order"
     assert await people(desk_settings) == 1
+
+
+async def test_of_agents_claiming_at_once_exactly_one_wins(
+    desk: RunningDesk, patchwire: ServiceClient, agent: FakeAgent
+) -> None:
+    remote = await handed_off(patchwire)
+    names = [f"Agent {n}" for n in range(8)]
+    for name in names:
+        await desk.agent(name)
+    answers = await asyncio.gather(*(desk.act(remote, "claim", agent=name) for name in names))
+    winners = [name for name, answer in zip(names, answers, strict=True) if answer.is_success]
+    assert len(winners) == 1, [answer.text for answer in answers]
+    refusals = {answer.json()["error"] for answer in answers if not answer.is_success}
+    assert refusals == {f"already claimed by {winners[0]}"}
+    assert (await desk.conversation(remote))["agent"] == winners[0]
+    assert [body["name"] for path, body in agent.calls if path == "agent-assigned"] == winners
