@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from patchwire.messages import as_text
 from patchwire.runtime import Runtime
 from patchwire.server import webhook_mounts
 from patchwire.testing.loopback import LoopbackServer, free_port
-from patchwire_generic_hitl import ServiceClient, integration
+from patchwire_generic_hitl import ServiceClient, integration, sign
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
 from patchwire_generic_hitl.desk import Desk, DeskSettings, create_desk_app
 
@@ -42,6 +43,17 @@ class Switch:
 
 
 PASSWORD = "correct horse battery"
+_last_stamp = 0
+
+
+def signed_anew(body: bytes) -> str:
+    """A signature of ``body`` no earlier one shares: each is dated a second after the last
+    when they come faster (as the real client does), well inside the five-minute window."""
+    global _last_stamp
+    _last_stamp = max(int(time.time()), _last_stamp + 1)
+    return sign(SECRET, body, timestamp=_last_stamp)
+
+
 ADMIN = "Admin"
 """The account tests read the queue with, and close conversations nobody claimed."""
 

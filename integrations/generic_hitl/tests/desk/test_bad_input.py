@@ -6,21 +6,17 @@ an error; the desk checks them against its columns first.
 
 from __future__ import annotations
 
-import itertools
 import json
-import time
 from typing import Any
 
 import pytest
 
-from patchwire_generic_hitl import HEADER, ServiceClient, sign
+from patchwire_generic_hitl import HEADER, ServiceClient
 from patchwire_generic_hitl.desk import DeskSettings
 
-from ..conftest import SECRET
-from .conftest import FakeAgent, RunningDesk, handed_off
+from .conftest import FakeAgent, RunningDesk, handed_off, signed_anew
 
 LONG_ID = "c" * 400
-_stamps = itertools.count(int(time.time()), -1)
 
 
 @pytest.fixture
@@ -93,7 +89,7 @@ async def test_bad_protocol_calls_are_4xx_and_store_nothing(
         response = await desk.api.post(
             f"/{operation}",
             content=raw,
-            headers={HEADER: sign(SECRET, raw, timestamp=next(_stamps))},
+            headers={HEADER: signed_anew(raw)},
         )
         assert response.status_code == status, (operation, body, response.text)
         assert reason in response.json()["error"], (operation, response.text)

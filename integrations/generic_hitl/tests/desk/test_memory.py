@@ -8,7 +8,6 @@ matters, and counts what was stored: nothing twice, nothing lost.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 
@@ -21,12 +20,9 @@ from patchwire_generic_hitl.desk import _accounts as accounts_module
 from patchwire_generic_hitl.desk import _memory as memory_module
 
 from ..conftest import SECRET
-from .conftest import PASSWORD, FakeAgent, RunningDesk, handed_off, start_desk
+from .conftest import PASSWORD, FakeAgent, RunningDesk, handed_off, signed_anew, start_desk
 
 CREATE_USER = b'{"type":"createRemoteUser","payload":{"role":"end-user","name":"Ada"}}'
-_stamps = itertools.count(int(time.time()), -1)
-"""Each new signature is dated a second earlier, so no two are the same (the real client never
-signs one body twice in a second either)."""
 
 
 @pytest.fixture
@@ -47,8 +43,7 @@ async def people(settings: DeskSettings) -> int:
 async def post(
     desk: RunningDesk, body: bytes, *, key: str | None = None, signature: str | None = None
 ) -> httpx.Response:
-    fresh = sign(SECRET, body, timestamp=next(_stamps))
-    headers = {HEADER: signature or fresh, "content-type": "application/json"}
+    headers = {HEADER: signature or signed_anew(body), "content-type": "application/json"}
     if key is not None:
         headers["Idempotency-Key"] = key
     return await desk.api.post("/createRemoteUser", content=body, headers=headers)
