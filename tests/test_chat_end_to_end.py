@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser
 
 from patchwire.server import create_app
 from patchwire.testing.loopback import LoopbackServer
@@ -18,7 +19,6 @@ JS = Path(__file__).resolve().parent / "js"
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 AGENT_TOML = """\
@@ -84,33 +84,14 @@ async def test_the_official_client_talks_to_a_real_agent(node: str, agent: str) 
     assert result["unauthorized"]["name"] == "UnauthorizedError"
 
 
-async def test_the_webchat_page_talks_to_a_real_agent(agent: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 390, "height": 740})
-            await page.goto(f"{agent}/webchat")
-            await page.wait_for_selector("#status:has-text('online')", timeout=10_000)
-            await page.fill("#input", "hello runtime")
-            await page.press("#input", "Enter")
-            await page.wait_for_selector(
-                ".row.theirs:has-text('echo: hello runtime')", timeout=10_000
-            )
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "webchat-real-agent.png"))
-        finally:
-            await browser.close()
+@pytest.mark.browser
+async def test_the_webchat_page_talks_to_a_real_agent(agent: str, chromium: Browser) -> None:
+    page = await chromium.new_page(viewport={"width": 390, "height": 740})
+    await page.goto(f"{agent}/webchat")
+    await page.wait_for_selector("#status:has-text('online')", timeout=10_000)
+    await page.fill("#input", "hello runtime")
+    await page.press("#input", "Enter")
+    await page.wait_for_selector(".row.theirs:has-text('echo: hello runtime')", timeout=10_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "webchat-real-agent.png"))
+    await page.close()

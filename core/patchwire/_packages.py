@@ -11,12 +11,13 @@ from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute
 
-from patchwire._definitions import IntegrationDefinition, PluginDefinition
+from patchwire._definitions import ChannelDefinition, IntegrationDefinition, PluginDefinition
 from patchwire._errors import DefinitionError
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "ActionHandler",
+    "EventSender",
     "Integration",
     "OnlineCheck",
     "Plugin",
@@ -31,6 +32,10 @@ ActionHandler = Callable[[Any, Any], Awaitable[Any]]
 
 MessageSender = Callable[[Any, Any], Awaitable[Any]]
 """``async def send(ctx, message) -> None``: delivers one outgoing message of one type."""
+
+EventSender = Callable[[Any, Any], Awaitable[Any]]
+"""``async def send_event(ctx, event) -> None``: delivers one custom event (the stored
+``patchwire.store.Event``) into a conversation of its channel."""
 
 RoutesFactory = Callable[[Any], Sequence[BaseRoute]]
 """``def routes(ctx) -> [Route(...), Mount(...), ...]``: what an integration serves under
@@ -92,6 +97,7 @@ class Integration(_ActionRegistry):
         self.definition = definition
         self.max_body_bytes = max_body_bytes
         self.message_senders: dict[tuple[str, str], MessageSender] = {}
+        self.event_senders: dict[str, EventSender] = {}
         self.routes_factory: RoutesFactory | None = None
         self.register_handler: LifecycleHandler | None = None
         self.unregister_handler: LifecycleHandler | None = None
@@ -108,17 +114,34 @@ class Integration(_ActionRegistry):
             if message_type is not None:
                 self.message_senders[(channel, message_type)] = handler
                 return handler
-            declared = self.definition.all_channels.get(channel)
-            if declared is None:
-                raise DefinitionError(
-                    f"{self.definition.name} declares no channel {channel!r} "
-                    f"(channels: {', '.join(self.definition.all_channels) or 'none'})"
-                )
-            for each in declared.messages:
+            for each in self._channel(channel).messages:
                 self.message_senders[(channel, each)] = handler
             return handler
 
         return record
+
+    def event_sender(self, channel: str) -> Callable[[_F], _F]:
+        """Record the decorated function as the sender of custom events on ``channel``.
+
+        Having one is how a channel says it takes events: ``Context.send_event`` refuses a
+        conversation whose channel has none.
+        """
+
+        def record(handler: _F) -> _F:
+            self._channel(channel)
+            self.event_senders[channel] = handler
+            return handler
+
+        return record
+
+    def _channel(self, channel: str) -> ChannelDefinition:
+        declared = self.definition.all_channels.get(channel)
+        if declared is None:
+            raise DefinitionError(
+                f"{self.definition.name} declares no channel {channel!r} "
+                f"(channels: {', '.join(self.definition.all_channels) or 'none'})"
+            )
+        return declared
 
     def routes(self, factory: _R) -> _R:
         """Record the decorated ``def routes(ctx)`` (see :data:`RoutesFactory`).

@@ -247,8 +247,8 @@ class Context:
         ``dedupe_key`` (the provider's message id) makes delivery idempotent: a second call
         with the same key stores nothing and returns None.
         """
-        conversation = await self._conversation(conversation_id)
-        body = self._runtime.validate_payload(conversation, type, payload)
+        place = await self._runtime.place_of(conversation_id)
+        body = self._runtime.validate_payload(place, type, payload)
         message = await self.store.receive(
             conversation_id=conversation_id,
             user_id=user_id,
@@ -288,7 +288,8 @@ class Context:
         metadata: Mapping[str, Any] | None = None,
     ) -> Message | None:
         conversation_id = conversation.id
-        body = self._runtime.validate_payload(conversation, type, payload)
+        place = (conversation.integration, conversation.channel)
+        body = self._runtime.validate_payload(place, type, payload)
         outgoing = OutgoingMessage(
             conversation_id=conversation_id,
             type=type,
@@ -349,6 +350,30 @@ class Context:
             effect_key=step.next_key() if step is not None else None,
         )
 
+    async def send_event(
+        self,
+        *,
+        conversation_id: str,
+        payload: Mapping[str, Any],
+        user_id: str | None = None,
+    ) -> Event | None:
+        """Send a custom event (a JSON object) into a conversation, for its channel's clients.
+
+        The event is stored (``<alias>.custom``, not queued: agents do not receive what they
+        send) and handed to the channel's event sender. A channel without one takes no events:
+        then ``MessageError`` is raised; ``takes_events`` asks first. Inside a job, sending is
+        a step of that job: a job that runs again does not send it twice (None then).
+        """
+        conversation = await self._conversation(conversation_id)
+        return await self._runtime.send_event(
+            conversation, payload, source=self.alias, user_id=user_id
+        )
+
+    async def takes_events(self, conversation_id: str) -> bool:
+        """Whether ``send_event`` can reach this conversation (its channel has an event sender)."""
+        conversation = await self._conversation(conversation_id)
+        return self._runtime.event_sender(conversation) is not None
+
     async def remember(self, key: str, *, forget_after: timedelta | None = None) -> bool:
         """True the first time this alias remembers ``key`` (replay and duplicate defence).
 
@@ -394,7 +419,7 @@ class Context:
         """Call ``callback(topic, data)`` for each broadcast of this alias; returns the undo."""
         namespace = self.namespace
 
-        def received(text: str) -> None:
+        def received(text: str, _remote: bool) -> None:
             message = json.loads(text)
             if message.get("ns") == namespace:
                 callback(str(message["topic"]), message["data"])

@@ -22,12 +22,14 @@ timer, a retry, a lease of another worker ending), or until the store says new w
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import os
 import socket
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -40,7 +42,7 @@ from patchwire._binding import plugin_actions
 from patchwire._config import ModelConfig, RuntimeSettings
 from patchwire._definitions import ActionDefinition, ChannelDefinition
 from patchwire._errors import PatchwireError, ReportedError
-from patchwire._packages import Integration, Plugin
+from patchwire._packages import EventSender, Integration, Plugin
 from patchwire._proxies import ActionCall, Actions, Namespace, bind_action
 from patchwire._resolved import ResolvedAgent, ResolvedPlugin
 from patchwire.runtime._context import Context, MessageError, validate_message
@@ -49,7 +51,7 @@ from patchwire.runtime._hooks import STOP, HookRunner, OutgoingMessage
 from patchwire.runtime._message_context import EventContext, MessageContext
 from patchwire.runtime._outbox import DeliveryError, Outbox, RetryLater
 from patchwire.runtime._steps import JobRun, Step, current_step, running
-from patchwire.store import Conversation, Event, Job, Message, Store
+from patchwire.store import Conversation, Event, Job, Message, NotFoundError, Store, User
 from patchwire.store._notify import WORK
 
 __all__ = ["DeliveryError", "NotRunnableError", "Runtime"]
@@ -59,6 +61,8 @@ logger = logging.getLogger("patchwire.runtime")
 JOB_LEASE = timedelta(seconds=10)
 """A running job's lease; the heartbeat renews it, so only a dead worker's job outlives it."""
 HEARTBEAT_SECONDS = 2.0
+PLACES_KEPT = 10_000
+"""Conversations whose integration and channel the runtime remembers (least recent go)."""
 RECHECK_SECONDS = 60.0
 """On PostgreSQL an idle worker looks once a minute for work that nobody announced (a job of
 a worker that died after this one last looked); SQLite has no other worker."""
@@ -93,7 +97,14 @@ class Runtime:
         self._concurrency = concurrency
         self._integrations: dict[str, Integration] = {}
         self._contexts: dict[str, dict[str, Context]] = {"integration": {}, "plugin": {}}
+        self._places: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._wake = asyncio.Event()
+        self._wanted = math.inf
+        """How many claims the next poll may try: one per job announced in this process, no
+        limit after a timer, a notification from elsewhere or a full loop freeing up. So a
+        message costs one claim, not one more that finds nothing."""
+        self._saturated = False
+        self._missed = False
         self._listening = asyncio.Event()
         self._due = 0.0
         """Loop time at which timers, retries and others' leases must be looked at again."""
@@ -213,15 +224,32 @@ class Runtime:
         return channels[channel]
 
     def validate_payload(
-        self, conversation: Conversation, type: str, payload: BaseModel | Mapping[str, Any]
+        self, place: tuple[str, str], type: str, payload: BaseModel | Mapping[str, Any]
     ) -> dict[str, Any]:
-        messages = self.channel_definition(conversation.integration, conversation.channel).messages
+        """The payload as ``(integration alias, channel)``'s model for ``type`` accepts it."""
+        integration, channel = place
+        messages = self.channel_definition(integration, channel).messages
         if type not in messages:
             raise MessageError(
-                f"channel {conversation.integration}.{conversation.channel} does not take "
+                f"channel {integration}.{channel} does not take "
                 f"{type!r} messages (it takes: {', '.join(messages)})"
             )
         return validate_message(messages[type], type, payload)
+
+    async def place_of(self, conversation_id: str) -> tuple[str, str]:
+        """A conversation's ``(integration alias, channel)``, which never change: read once."""
+        try:
+            self._places.move_to_end(conversation_id)
+            return self._places[conversation_id]
+        except KeyError:
+            pass
+        place = await self.store.conversation_place(conversation_id)
+        if place is None:
+            raise NotFoundError("conversation", conversation_id)
+        self._places[conversation_id] = place
+        if len(self._places) > PLACES_KEPT:
+            self._places.popitem(last=False)
+        return place
 
     def integration(self, alias: str) -> Integration:
         """The running integration package of an alias."""
@@ -235,9 +263,56 @@ class Runtime:
         """Send through hooks and the sender; ``conversation`` saves a read when known."""
         return await self.outbox.send(outgoing, conversation)
 
+    # --- custom events ---------------------------------------------------------------------
+
+    def event_sender(self, conversation: Conversation) -> EventSender | None:
+        """The sender of custom events on the conversation's channel, if it takes events."""
+        return self._integrations[conversation.integration].event_senders.get(conversation.channel)
+
+    async def send_event(
+        self,
+        conversation: Conversation,
+        payload: Mapping[str, Any],
+        *,
+        source: str,
+        user_id: str | None,
+    ) -> Event | None:
+        """Store a custom event (not queued) and hand it to the channel's event sender.
+
+        Inside a job it is a step: a job that runs again sends it once (None the second time).
+        """
+        sender = self.event_sender(conversation)
+        if sender is None:
+            raise MessageError(
+                f"channel {conversation.integration}.{conversation.channel} takes no custom "
+                "events (its integration has no @integration.event_sender for it)"
+            )
+        try:
+            json.dumps(dict(payload))
+        except (TypeError, ValueError) as error:
+            raise MessageError(f"a custom event's payload must be a JSON object: {error}") from None
+        step = current_step()
+        try:
+            async with self.store.sessions.begin() as session:
+                event = await self.store.record_event(
+                    session,
+                    type=f"{source}.custom",
+                    source=source,
+                    payload=payload,
+                    conversation_id=conversation.id,
+                    user_id=user_id,
+                    effect_key=step.next_key() if step is not None else None,
+                )
+        except sqlalchemy.exc.IntegrityError:
+            if step is None:
+                raise
+            return None
+        await sender(self._contexts["integration"][conversation.integration], event)
+        return event
+
     # --- processing ------------------------------------------------------------------------
 
-    def wake(self, at: datetime | None = None) -> None:
+    def wake(self, at: datetime | None = None, *, claims: float = 1) -> None:
         """Tell the background loop that work may be waiting (now, or from ``at`` on)."""
         if at is not None:
             try:
@@ -246,12 +321,18 @@ class Runtime:
                 return
             delay = (at - datetime.now(UTC)).total_seconds()
             self._due = min(self._due, loop.time() + max(delay, 0.0))
+        else:
+            self._wanted += claims
         self._wake.set()
 
-    def _notified(self, payload: str) -> None:
+    def _notified(self, payload: str, remote: bool) -> None:
         """A store notification: new work here or in another process (payload: a due time)."""
-        self._recheck = True
-        self.wake(datetime.fromisoformat(payload) if payload else None)
+        if remote:
+            self._recheck = True
+        self.wake(
+            datetime.fromisoformat(payload) if payload else None,
+            claims=math.inf if remote else 1,
+        )
 
     async def run_background(self, stop: asyncio.Event) -> None:
         """Fire due scheduled events and process queued jobs until ``stop`` is set."""
@@ -297,8 +378,10 @@ class Runtime:
         if now >= self._due:
             self._recheck = True
             self._due = math.inf
+            self._wanted = math.inf
             await self.store.fire_due(self.worker_id)
-        started_all = await self._start_jobs()
+        wanted, self._wanted = self._wanted, 0
+        started_all = await self._start_jobs(wanted)
         if self._recheck and not started_all:
             self._recheck = False
             nxt = await self.store.next_wakeup(self.worker_id)
@@ -320,7 +403,7 @@ class Runtime:
         """Fire what is due and run every runnable job to the end (tests, one-shot tools)."""
         while True:
             await self.store.fire_due(self.worker_id)
-            await self._start_jobs()
+            await self._start_jobs(math.inf)
             if not self._tasks:
                 return
             await self.drain()
@@ -337,28 +420,53 @@ class Runtime:
             for ctx in contexts.values():
                 await ctx.close_locals()
 
-    async def _start_jobs(self) -> bool:
-        """Claim jobs while there is room; True when it stopped for lack of room, not of work."""
-        while len(self._tasks) < self._concurrency:
+    async def _start_jobs(self, wanted: float) -> bool:
+        """Claim up to ``wanted`` jobs while there is room; True when room ran out first."""
+        claimed = 0
+        while claimed < wanted:
+            if len(self._tasks) >= self._concurrency:
+                self._saturated = True
+                return True
             job = await self.store.claim_next_job(self.worker_id, lease=JOB_LEASE)
             if job is None:
+                # An announced job may belong to a conversation a job here still runs; if that
+                # job's completion missed it (it committed in between), look again then.
+                self._missed = self._missed or bool(self._tasks)
                 return False
-            task = asyncio.create_task(self._run(job))
+            claimed += 1
+            task = asyncio.create_task(self._run_conversation(job))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
-        return True
+        return False
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._wake.set()
+        if self._saturated:  # room again for work that had to wait
+            self._saturated = False
+            self.wake(claims=math.inf)
+        elif self._missed:
+            self._missed = False
+            self.wake()
 
-    async def _run(self, job: Job) -> None:
+    async def _run_conversation(self, job: Job | None) -> None:
+        """Run a job, then the conversation's next ones, each claimed as the last completes."""
+        while job is not None:
+            current = job
+            try:
+                job = await self._run(current)
+            except Exception:  # the store failed while recording the end: the lease runs out
+                logger.exception("finishing job %s failed; it will be taken again", current.id)
+                return
+
+    async def _run(self, job: Job) -> Job | None:
+        """Run one job to its end; the conversation's next job when it claimed one."""
         run = JobRun(root=_root(job), replaying=job.runs > 1 or job.attempts > 0)
         try:
             with running(Step(run, run.root)):
                 await self._process(job)
         except RetryLater as later:
             await self._retry(job, run, str(later), later.delay)
+            return None
         except Exception as error:
             if _store_failure(error):
                 delay = min(2.0**job.attempts, self.settings.max_retry_seconds)
@@ -369,12 +477,16 @@ class Runtime:
                     delay,
                 )
                 await self._retry(job, run, f"{type(error).__name__}: {error}", delay)
-                return
+                return None
             await self._failed(job, run, error)
-        else:
-            await self.store.complete_job(job.id, sent=run.sent)
-            if run.recorded:
-                await self.store.forget_effects(run.root)
+            self.wake()  # the conversation's next job is runnable now
+            return None
+        following = await self.store.complete_job(
+            job, sent=run.sent, then_claim=(self.worker_id, JOB_LEASE)
+        )
+        if run.recorded:
+            await self.store.forget_effects(run.root)
+        return following
 
     async def _retry(self, job: Job, run: JobRun, reason: str, delay: float) -> None:
         retry_at = datetime.now(UTC) + timedelta(seconds=delay)
@@ -416,7 +528,11 @@ class Runtime:
 
     async def _process(self, job: Job) -> None:
         if job.kind == "message":
-            await self._process_message(str(job.payload["message_id"]))
+            subject = job.subject or await self.store.message_context(
+                str(job.payload["message_id"])
+            )
+            if subject is not None:
+                await self._process_message(*subject)
         elif job.kind == "event":
             event = await self.store.get_event(str(job.payload["event_id"]))
             if event is not None:
@@ -430,11 +546,9 @@ class Runtime:
         else:
             raise PatchwireError(f"unknown job kind {job.kind!r}")
 
-    async def _process_message(self, message_id: str) -> None:
-        loaded = await self.store.message_context(message_id)
-        if loaded is None:
-            return
-        message, conversation, user = loaded
+    async def _process_message(
+        self, message: Message, conversation: Conversation, user: User | None
+    ) -> None:
         if await self.hooks.run_before("before_incoming_message", message) is STOP:
             return
         channel = f"{conversation.integration}.{conversation.channel}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.resources import files
 
 from starlette.responses import HTMLResponse
@@ -9,9 +10,15 @@ from starlette.responses import HTMLResponse
 __all__ = ["html_page"]
 
 
-def html_page(package: str, resource: str) -> HTMLResponse:
-    """The page as an HTML response; read once per call so edits show up under ``dev`` reload."""
+def html_page(package: str, resource: str, fill: Mapping[str, str] | None = None) -> HTMLResponse:
+    """The page as an HTML response; read once per call so edits show up under ``dev`` reload.
+
+    ``fill`` replaces placeholders of the file (``{"<!-- options -->": ...}``) with text the
+    caller has made safe for where it goes.
+    """
     text = files(package).joinpath(resource).read_text(encoding="utf-8")
+    for placeholder, value in (fill or {}).items():
+        text = text.replace(placeholder, value)
     return HTMLResponse(
         text,
         headers={

@@ -119,3 +119,5 @@ class Job:
     available_at: datetime | None = None
     failing_since: datetime | None = None
     leased_by: str | None = None
+    subject: tuple[Message, Conversation, User | None] | None = None
+    """A claimed message job's message, conversation and author, read with the claim."""

@@ -1,238 +1,124 @@
-"""A chat agent for tests: the real ``chat``/``webchat`` integrations over an in-memory host.
+"""A chat agent for tests: the real ``chat`` and ``webchat`` integrations on the real runtime.
 
-``MemoryHost`` plays the runtime's part: it keeps records in dicts and, like the runtime's
-pipeline, answers every incoming message by storing an outgoing reply and handing it to the
-integration's sender for the message's type. Everything the integrations do is real.
+``ChatAgent`` runs a runtime (SQLite store in the test's folder, the background loop) whose
+agent code answers every message with ``echo: <text>`` unless ``replying`` is switched off, and
+serves the integrations' routes as the server mounts them. Tests reach the host side through
+the runtime's own contexts: nothing here stands in for the runtime.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel
+from sqlalchemy import text
 from starlette.applications import Starlette
 
-from patchwire import Integration
+from patchwire import Catalog, Context, define_config, resolve
 from patchwire.integrations.chat import integration as chat_integration
 from patchwire.integrations.webchat import integration as webchat_integration
-from patchwire.server import integration_mount
+from patchwire.runtime import AgentCode, Conversation, MessageContext, Runtime
+from patchwire.server import webhook_mounts
+from patchwire.store import Message, Store
 from patchwire.testing.loopback import LoopbackServer
 
 ENCRYPTION_KEY = "test-encryption-key-0123456789abcdef"
+CHAT_CONFIG = {"encryptionKey": ENCRYPTION_KEY, "pageSize": 3, "keepaliveSeconds": 0.2}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+class ChatAgent:
+    """A running agent with ``chat`` and ``webchat``; ``app`` serves their routes."""
 
-
-@dataclass(frozen=True)
-class Record:
-    id: str
-    tags: dict[str, str]
-    created_at: datetime = field(default_factory=_now)
-    updated_at: datetime = field(default_factory=_now)
-    channel: str = ""
-    name: str | None = None
-    picture_url: str | None = None
-
-
-@dataclass(frozen=True)
-class Message:
-    id: str
-    conversation_id: str
-    user_id: str | None
-    direction: str
-    type: str
-    payload: dict[str, Any]
-    metadata: dict[str, Any] | None
-    tags: dict[str, str] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=_now)
-
-
-@dataclass(frozen=True)
-class MessagePage:
-    messages: list[Message]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    type: str
-    payload: dict[str, Any]
-    conversation_id: str | None
-    user_id: str | None
-    created_at: datetime = field(default_factory=_now)
-
-
-class MemoryHost:
-    """The host API of one integration alias, kept in dicts, with an echoing agent."""
-
-    def __init__(self, alias: str, integration: Integration, configuration: dict[str, Any]):
-        self.alias = alias
-        self.integration = integration
-        self.configuration = configuration
-        self.users: dict[str, Record] = {}
-        self.conversations: dict[str, Record] = {}
-        self.messages: dict[str, Message] = {}
-        self.events: dict[str, Event] = {}
-        self.states: dict[tuple[str, str, str], Any] = {}
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.replying = True
-        self._ids = itertools.count(1)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.app = Starlette(routes=webhook_mounts(runtime))
 
-    def _id(self, prefix: str) -> str:
-        return f"{prefix}{next(self._ids):06d}"
+    def context(self, alias: str = "chat") -> Context:
+        return self.runtime.context(alias, "integration")
 
-    @staticmethod
-    def _find(records: Mapping[str, Record], tags: Mapping[str, str]) -> list[Record]:
-        return [r for r in records.values() if all(r.tags.get(k) == v for k, v in tags.items())]
-
-    async def find_users(self, tags: Mapping[str, str]) -> list[Record]:
-        return self._find(self.users, tags)
-
-    async def get_user(self, user_id: str) -> Record | None:
-        return self.users.get(user_id)
-
-    async def create_user(
-        self,
-        *,
-        name: str | None = None,
-        picture_url: str | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> Record:
-        user = Record(self._id("u"), dict(tags or {}), name=name, picture_url=picture_url)
-        self.users[user.id] = user
-        return user
-
-    async def update_user(
-        self,
-        user_id: str,
-        *,
-        name: str | None = None,
-        picture_url: str | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> Record:
-        user = self.users[user_id]
-        self.users[user_id] = replace(
-            user,
-            name=name if name is not None else user.name,
-            picture_url=picture_url if picture_url is not None else user.picture_url,
-            tags={**user.tags, **(tags or {})},
-            updated_at=_now(),
-        )
-        return self.users[user_id]
-
-    async def find_conversations(self, tags: Mapping[str, str]) -> list[Record]:
-        return self._find(self.conversations, tags)
-
-    async def get_conversation(self, conversation_id: str) -> Record | None:
-        return self.conversations.get(conversation_id)
-
-    async def create_conversation(self, *, channel: str, tags: Mapping[str, str]) -> Record:
-        conversation = Record(self._id("c"), dict(tags), channel=channel)
-        self.conversations[conversation.id] = conversation
-        return conversation
-
-    async def update_conversation(self, conversation_id: str, *, tags: Mapping[str, str]) -> Record:
-        conversation = self.conversations[conversation_id]
-        updated = replace(conversation, tags={**conversation.tags, **tags}, updated_at=_now())
-        self.conversations[conversation_id] = updated
-        return updated
-
-    async def get_message(self, message_id: str) -> Message | None:
-        return self.messages.get(message_id)
-
-    async def update_message(self, message_id: str, *, tags: Mapping[str, str]) -> Message:
-        message = self.messages[message_id]
-        self.messages[message_id] = replace(message, tags={**message.tags, **tags})
-        return self.messages[message_id]
-
-    async def list_messages(
-        self, conversation_id: str, *, cursor: str | None, limit: int, newest_first: bool
-    ) -> MessagePage:
-        ours = [m for m in self.messages.values() if m.conversation_id == conversation_id]
-        ours = ours[::-1] if newest_first else ours
-        start = int(cursor or 0)
-        end = start + limit
-        return MessagePage(ours[start:end], str(end) if end < len(ours) else None)
-
-    async def receive_message(
-        self,
-        *,
-        conversation_id: str,
-        user_id: str,
-        type: str,
-        payload: BaseModel,
-        metadata: Mapping[str, Any] | None,
-    ) -> Message:
-        message = Message(
-            self._id("m"),
-            conversation_id,
-            user_id,
-            "incoming",
-            type,
-            payload.model_dump(mode="json"),
-            dict(metadata) if metadata is not None else None,
-        )
-        self.messages[message.id] = message
+    async def echo(self, ctx: MessageContext) -> None:
         if self.replying:
-            text = message.payload.get("text", type)
-            task = asyncio.get_running_loop().create_task(
-                self.send(conversation_id, {"text": f"echo: {text}"})
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return message
+            await ctx.reply(f"echo: {ctx.text or ctx.message.type}")
 
     async def send(
         self,
         conversation_id: str,
-        payload: dict[str, Any],
+        payload: Mapping[str, Any],
         *,
         type: str = "text",
         user_id: str | None = None,
-    ) -> Message:
-        """The outgoing path: store the agent's message, then call the channel's sender."""
-        message = Message(self._id("m"), conversation_id, user_id, "outgoing", type, payload, None)
-        self.messages[message.id] = message
-        await self.integration.message_senders[("channel", type)](self, message)
-        return message
+    ) -> Message | None:
+        """The agent's outgoing path, as a plugin would take it (to any channel's conversation)."""
+        return await self.context().send_message(
+            conversation_id=conversation_id, type=type, payload=payload, user_id=user_id
+        )
 
-    async def emit_event(
-        self,
-        type: str,
-        payload: Mapping[str, Any],
-        *,
-        conversation_id: str | None,
-        user_id: str | None,
-    ) -> Event:
-        event = Event(self._id("e"), type, dict(payload), conversation_id, user_id)
-        self.events[event.id] = event
-        return event
+    async def count(self, table: str, *, integration: str = "chat") -> int:
+        """Rows of ``users``, ``conversations`` (of one integration) or ``messages``."""
+        query = {
+            "users": "SELECT count(*) FROM users WHERE integration = :integration",
+            "conversations": "SELECT count(*) FROM conversations WHERE integration = :integration",
+            "messages": "SELECT count(*) FROM messages",
+        }[table]
+        async with self.runtime.store.sessions() as session:
+            found = await session.execute(text(query), {"integration": integration})
+            return int(found.scalar_one())
 
-    async def get_event(self, event_id: str) -> Event | None:
-        return self.events.get(event_id)
+    async def only_conversation(self, integration: str) -> str:
+        """The store id of the one conversation of ``integration``."""
+        async with self.runtime.store.sessions() as session:
+            rows = await session.execute(
+                text("SELECT id FROM conversations WHERE integration = :integration"),
+                {"integration": integration},
+            )
+            (conversation_id,) = [row[0] for row in rows]
+            return str(conversation_id)
 
-    async def get_state(self, scope: str, owner_id: str, name: str) -> Any:
-        return self.states.get((scope, owner_id, name))
 
-    async def set_state(self, scope: str, owner_id: str, name: str, value: Any) -> None:
-        self.states[(scope, owner_id, name)] = value
+StartAgent = Callable[..., Awaitable[ChatAgent]]
 
 
-def webhook_app(*hosts: MemoryHost) -> Starlette:
-    """Each integration's routes under ``/webhooks/{alias}/``, mounted as the server does."""
-    return Starlette(
-        routes=[integration_mount(host.alias, host.integration, host) for host in hosts]
-    )
+@pytest.fixture
+async def start_agent(tmp_path: Path) -> AsyncIterator[StartAgent]:
+    """Start agents with the given ``chat`` configuration (``webchat`` gets the defaults)."""
+    started: list[tuple[ChatAgent, asyncio.Event, asyncio.Task[None], Store]] = []
+
+    async def start(**chat_config: Any) -> ChatAgent:
+        catalog = Catalog.from_objects(integrations=[chat_integration, webchat_integration])
+        config = define_config(
+            name="chat-test-agent",
+            integrations={
+                "chat": {"version": "chat@latest", "config": chat_config},
+                "webchat": "webchat@latest",
+            },
+        )
+        store = await Store.open(f"sqlite:///{tmp_path / f'agent-{len(started)}.db'}")
+        agent: ChatAgent | None = None
+
+        async def echo(ctx: MessageContext) -> None:
+            assert agent is not None
+            await agent.echo(ctx)
+
+        code = AgentCode(
+            None, (Conversation(channel=["chat.channel", "webchat.channel"], handler=echo),)
+        )
+        runtime = await Runtime.start(resolve(config, catalog), store=store, code=code)
+        agent = ChatAgent(runtime)
+        stop = asyncio.Event()
+        started.append((agent, stop, asyncio.create_task(runtime.run_background(stop)), store))
+        return agent
+
+    yield start
+    for agent, stop, background, store in started:
+        stop.set()
+        await background
+        await agent.runtime.stop()
+        await store.close()
 
 
 @pytest.fixture
@@ -241,36 +127,23 @@ def encryption_key() -> str:
 
 
 @pytest.fixture
-def chat_host() -> MemoryHost:
-    config = {"encryptionKey": ENCRYPTION_KEY, "pageSize": 3, "keepaliveSeconds": 0.2}
-    return MemoryHost("chat", chat_integration, config)
+async def agent(start_agent: StartAgent) -> ChatAgent:
+    return await start_agent(**CHAT_CONFIG)
 
 
 @pytest.fixture
-def webchat_host() -> MemoryHost:
-    return MemoryHost("webchat", webchat_integration, {})
-
-
-@pytest.fixture
-async def client(chat_host: MemoryHost) -> AsyncIterator[httpx.AsyncClient]:
+async def client(agent: ChatAgent) -> AsyncIterator[httpx.AsyncClient]:
     """The chat API in process, with the echoing agent silenced."""
-    chat_host.replying = False
-    transport = httpx.ASGITransport(app=webhook_app(chat_host))
-    base_url = "http://test/webhooks/chat"
-    async with httpx.AsyncClient(transport=transport, base_url=base_url) as http:
+    agent.replying = False
+    transport = httpx.ASGITransport(app=agent.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/webhooks/chat") as http:
         yield http
 
 
 @pytest.fixture
-async def agent_server(
-    chat_host: MemoryHost, webchat_host: MemoryHost
-) -> AsyncIterator[LoopbackServer]:
-    server = LoopbackServer(webhook_app(chat_host, webchat_host))
-    await server.start()
-    try:
+async def agent_server(agent: ChatAgent) -> AsyncIterator[LoopbackServer]:
+    async with LoopbackServer(agent.app) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

@@ -39,7 +39,11 @@ class ChatClient:
         listed = await client.get(
             f"{self.api}/conversations/{conversation}/messages", headers=self.headers
         )
-        return [m["payload"]["text"] for m in reversed(listed.json()["messages"]) if m["isBot"]]
+        return [
+            m["payload"]["text"]
+            for m in reversed(listed.json()["messages"])
+            if m["userId"] == "bot"
+        ]
 
 
 async def wait_for(check: Callable[[], object], *, timeout: float = 15.0) -> None:
@@ -56,8 +60,9 @@ async def test_health_and_readiness(agent_folder: Path) -> None:
         assert (await client.get(f"{base}/readyz")).json() == {"status": "ready"}
         missing = await client.post(f"{base}/webhooks/nope/x", content=b"{}")
         assert missing.status_code == 404
-        assert "no integration with routes is configured at /webhooks/nope/x" in (
-            missing.json()["error"]
+        assert (
+            "no integration with routes is configured at /webhooks/nope/x"
+            in (missing.json()["error"])
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from patchwire import Context
 from patchwire.store import Conversation
+from patchwire_hitl._announce import announce
 from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._session import SESSION_STATE, EndReason, Names, Session
 from patchwire_hitl._texts import text_for
@@ -149,3 +150,4 @@ class Sessions:
             conversation_id=session.upstream_id,
             user_id=session.initiating_user_id,
         )
+        await announce(self.ctx, name, session, payload)

@@ -1,7 +1,9 @@
-"""The Chat API over HTTP: routing, authentication, authorisation and the SSE stream.
+"""The Chat API over HTTP: its Starlette routes, authentication, authorisation, the SSE stream.
 
 Storage goes through ``ChatRepository`` (the host API); this module only decides who may do what
 and speaks the wire format, so the ``chat`` and ``webchat`` integrations share all of it.
+Cross-origin access is not decided here: the integration wraps these routes in Starlette's
+``CORSMiddleware`` with the configured ``allowedOrigins``.
 """
 
 from __future__ import annotations
@@ -10,21 +12,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Match, Route
+from starlette.routing import Route
 
 from patchwire.integrations.chat._config import ChatConfiguration
 from patchwire.integrations.chat._errors import (
     ApiError,
     already_exists,
     forbidden,
+    invalid_payload,
     method_not_found,
     not_found,
 )
 from patchwire.integrations.chat._keys import sign_user_key, user_id_from_key
 from patchwire.integrations.chat._payloads import payload_from_wire
-from patchwire.integrations.chat._records import ChatConversation, ChatMessage, ChatUser
+from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
 from patchwire.integrations.chat._repository import ChatRepository
 from patchwire.integrations.chat._requests import (
     AddParticipantBody,
@@ -34,18 +38,12 @@ from patchwire.integrations.chat._requests import (
     CreateUserBody,
     GetOrCreateConversationBody,
     UserFieldsBody,
+    check_chat_id,
     read_body,
 )
-from patchwire.integrations.chat._signals import Broadcaster
+from patchwire.integrations.chat._signals import Broadcaster, Relay, Signals
 
-__all__ = ["ChatApi"]
-
-_CORS_HEADERS = {
-    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "access-control-allow-headers": "content-type, x-user-key",
-    "access-control-allow-credentials": "true",
-    "access-control-max-age": "600",
-}
+__all__ = ["ChatApi", "refusal"]
 
 
 @dataclass(frozen=True)
@@ -60,37 +58,34 @@ _Endpoint = Callable[["ChatApi", _Call], Awaitable[Response]]
 class ChatApi:
     """One chat API: a repository, its limits, and the listeners of this process."""
 
-    def __init__(self, repository: ChatRepository, config: ChatConfiguration) -> None:
+    def __init__(self, repository: ChatRepository, config: ChatConfiguration, relay: Relay) -> None:
         self.repository = repository
         self.config = config
-        self.broadcaster = Broadcaster(config.listener_queue_size)
+        self.signals = Signals(relay, Broadcaster(config.listener_queue_size), self._load_signal)
 
-    async def handle(self, request: Request, path: str) -> Response:
-        """Answer ``request`` for ``path``, the part of the URL after the API's base URL."""
-        try:
-            response = await self._dispatch(request, "/" + path.strip("/"))
-        except ApiError as error:
-            response = error.response()
-        origin = request.headers.get("origin")
-        if origin:
-            response.headers.update({"access-control-allow-origin": origin, **_CORS_HEADERS})
-            response.headers.append("vary", "origin")
-        return response
+    async def _load_signal(self, signal_type: str, record_id: str) -> dict[str, Any] | None:
+        """A signal's data read again from the store (for one too large to broadcast)."""
+        if signal_type == "event_created":
+            event = await self.repository.get_event(record_id)
+            return None if event is None else event.signal()
+        message = await self.repository.get_message(record_id)
+        return None if message is None else message.signal()
 
-    async def _dispatch(self, request: Request, path: str) -> Response:
-        if request.method == "OPTIONS":
-            return Response(status_code=204)
-        scope = {**request.scope, "path": path, "root_path": ""}
-        allowed = False
-        for route in _ROUTES:
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                endpoint: _Endpoint = route.endpoint
-                return await endpoint(self, _Call(request, dict(child["path_params"])))
-            allowed = allowed or match is Match.PARTIAL
-        if allowed:
-            raise method_not_found(f"{request.method} is not allowed on {path}")
-        raise not_found(f"no Chat API operation at {path}")
+    def routes(self) -> list[Route]:
+        """One Starlette route per operation, answering refusals in the API's error shape."""
+        return [
+            Route(path, self._endpoint(operation), methods=[method])
+            for path, method, operation in _OPERATIONS
+        ]
+
+    def _endpoint(self, operation: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await operation(self, _Call(request, dict(request.path_params)))
+            except ApiError as error:
+                return error.response()
+
+        return endpoint
 
     async def _user(self, call: _Call) -> ChatUser:
         user_id = await self._user_id(call)
@@ -134,7 +129,7 @@ class ChatApi:
         return _json({"user": user.wire(), "key": key})
 
     async def get_or_create_user(self, call: _Call) -> Response:
-        user_id = await self._user_id(call)
+        user_id = check_chat_id(await self._user_id(call), 'the "id" claim of x-user-key')
         body: UserFieldsBody = await self._body(call, UserFieldsBody)
         user = await self.repository.get_user(user_id)
         if user is None:
@@ -199,14 +194,14 @@ class ChatApi:
     async def listen_conversation(self, call: _Call) -> Response:
         user = await self._user(call)
         conversation = await self._conversation(call.params["id"], user)
-        listener = self.broadcaster.open(conversation.id)
+        listener = self.signals.listeners.open(conversation.id, user.id)
 
         async def stream() -> AsyncIterator[str]:
             try:
                 async for frame in listener.frames(self.config.keepalive_seconds):
                     yield frame
             finally:
-                self.broadcaster.close(conversation.id, listener)
+                self.signals.listeners.close(conversation.id, listener)
 
         return StreamingResponse(
             stream(),
@@ -224,18 +219,24 @@ class ChatApi:
         if participant is None:
             raise not_found(f"user {body.user_id!r} does not exist")
         if await self.repository.add_participant(conversation.id, participant.id):
-            self.publish_participant(conversation.id, participant.id, added=True)
+            await self.publish_participant(conversation.id, participant.id, added=True)
         return _json({"participant": participant.wire()})
 
     async def remove_participant(self, call: _Call) -> Response:
         user = await self._user(call)
         conversation = await self._conversation(call.params["conversationId"], user)
         participant_id = call.params["userId"]
+        if participant_id == conversation.owner_id:
+            raise invalid_payload(
+                f"user {participant_id!r} owns conversation {conversation.id!r} and cannot be "
+                "removed from it: delete the conversation instead"
+            )
         if not await self.repository.remove_participant(conversation.id, participant_id):
             raise not_found(
                 f"user {participant_id!r} is not a participant of conversation {conversation.id!r}"
             )
-        self.publish_participant(conversation.id, participant_id, added=False)
+        await self.publish_participant(conversation.id, participant_id, added=False)
+        await self.signals.disconnect(conversation.id, participant_id)
         return _json({})
 
     async def get_participant(self, call: _Call) -> Response:
@@ -269,7 +270,7 @@ class ChatApi:
         message = await self.repository.receive_message(
             conversation.id, user.id, message_type, payload, body.metadata
         )
-        self.publish_message(message)
+        await self.publish_message(message)
         return _json({"message": message.wire()})
 
     async def get_message(self, call: _Call) -> Response:
@@ -283,7 +284,7 @@ class ChatApi:
         if message.user_id != user.id:
             raise forbidden(f"message {message.id!r} was sent by another user; delete your own")
         await self.repository.delete_message(message.id)
-        self.broadcaster.publish(
+        await self.signals.publish(
             message.conversation_id,
             "message_deleted",
             {"id": message.id, "conversationId": message.conversation_id, "userId": user.id},
@@ -305,11 +306,16 @@ class ChatApi:
         await self._conversation(message.conversation_id, user)
         return message
 
-    def publish_message(self, message: ChatMessage) -> None:
-        self.broadcaster.publish(message.conversation_id, "message_created", message.wire())
+    async def publish_message(self, message: ChatMessage) -> None:
+        await self.signals.publish(message.conversation_id, "message_created", message.signal())
 
-    def publish_participant(self, conversation_id: str, user_id: str, *, added: bool) -> None:
-        self.broadcaster.publish(
+    async def publish_event(self, event: ChatEvent) -> None:
+        await self.signals.publish(event.conversation_id, "event_created", event.signal())
+
+    async def publish_participant(
+        self, conversation_id: str, user_id: str, *, added: bool
+    ) -> None:
+        await self.signals.publish(
             conversation_id,
             "participant_added" if added else "participant_removed",
             {"conversationId": conversation_id, "participantId": user_id},
@@ -322,7 +328,7 @@ class ChatApi:
         body: CreateEventBody = await self._body(call, CreateEventBody)
         conversation = await self._conversation(body.conversation_id, user)
         event = await self.repository.create_event(conversation.id, user.id, body.payload)
-        self.broadcaster.publish(conversation.id, "event_created", event.wire())
+        await self.publish_event(event)
         return _json({"event": event.wire()})
 
     async def get_event(self, call: _Call) -> Response:
@@ -345,35 +351,39 @@ def _meta(next_token: str | None) -> dict[str, str]:
     return {"nextToken": next_token} if next_token else {}
 
 
-def _route(path: str, endpoint: _Endpoint, method: str) -> Route:
-    return Route(path, endpoint, methods=[method])
+async def refusal(request: Request, error: Exception) -> Response:
+    """The router's own 404 and 405, in the API's error shape (``exception_handlers``)."""
+    path = request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
+    if isinstance(error, HTTPException) and error.status_code == 405:
+        return method_not_found(f"{request.method} is not allowed on {path}").response()
+    return not_found(f"no Chat API operation at {path}").response()
 
 
-_ROUTES = [
-    _route("/hello", ChatApi.hello, "GET"),
-    _route("/users", ChatApi.create_user, "POST"),
-    _route("/users/get-or-create", ChatApi.get_or_create_user, "POST"),
-    _route("/users/me", ChatApi.get_user, "GET"),
-    _route("/users/me", ChatApi.update_user, "PUT"),
-    _route("/users/me", ChatApi.delete_user, "DELETE"),
-    _route("/conversations", ChatApi.create_conversation, "POST"),
-    _route("/conversations", ChatApi.list_conversations, "GET"),
-    _route("/conversations/get-or-create", ChatApi.get_or_create_conversation, "POST"),
-    _route("/conversations/{id}", ChatApi.get_conversation, "GET"),
-    _route("/conversations/{id}", ChatApi.delete_conversation, "DELETE"),
-    _route("/conversations/{id}/listen", ChatApi.listen_conversation, "GET"),
-    _route("/conversations/{conversationId}/messages", ChatApi.list_messages, "GET"),
-    _route("/conversations/{conversationId}/participants", ChatApi.add_participant, "POST"),
-    _route("/conversations/{conversationId}/participants", ChatApi.list_participants, "GET"),
-    _route("/conversations/{conversationId}/participants/{userId}", ChatApi.get_participant, "GET"),
-    _route(
+_OPERATIONS: list[tuple[str, str, _Endpoint]] = [
+    ("/hello", "GET", ChatApi.hello),
+    ("/users", "POST", ChatApi.create_user),
+    ("/users/get-or-create", "POST", ChatApi.get_or_create_user),
+    ("/users/me", "GET", ChatApi.get_user),
+    ("/users/me", "PUT", ChatApi.update_user),
+    ("/users/me", "DELETE", ChatApi.delete_user),
+    ("/conversations", "POST", ChatApi.create_conversation),
+    ("/conversations", "GET", ChatApi.list_conversations),
+    ("/conversations/get-or-create", "POST", ChatApi.get_or_create_conversation),
+    ("/conversations/{id}", "GET", ChatApi.get_conversation),
+    ("/conversations/{id}", "DELETE", ChatApi.delete_conversation),
+    ("/conversations/{id}/listen", "GET", ChatApi.listen_conversation),
+    ("/conversations/{conversationId}/messages", "GET", ChatApi.list_messages),
+    ("/conversations/{conversationId}/participants", "POST", ChatApi.add_participant),
+    ("/conversations/{conversationId}/participants", "GET", ChatApi.list_participants),
+    ("/conversations/{conversationId}/participants/{userId}", "GET", ChatApi.get_participant),
+    (
         "/conversations/{conversationId}/participants/{userId}",
-        ChatApi.remove_participant,
         "DELETE",
+        ChatApi.remove_participant,
     ),
-    _route("/messages", ChatApi.create_message, "POST"),
-    _route("/messages/{id}", ChatApi.get_message, "GET"),
-    _route("/messages/{id}", ChatApi.delete_message, "DELETE"),
-    _route("/events", ChatApi.create_event, "POST"),
-    _route("/events/{id}", ChatApi.get_event, "GET"),
+    ("/messages", "POST", ChatApi.create_message),
+    ("/messages/{id}", "GET", ChatApi.get_message),
+    ("/messages/{id}", "DELETE", ChatApi.delete_message),
+    ("/events", "POST", ChatApi.create_event),
+    ("/events/{id}", "GET", ChatApi.get_event),
 ]

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from pydantic import BaseModel
 
+from patchwire._errors import AlreadyExistsError
 from patchwire.integrations.chat._payloads import payload_to_wire
 from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
 
@@ -29,6 +30,7 @@ BOT_USER_ID = "bot"
 """The chat user id of the agent itself (``isBot`` is true on its messages)."""
 
 _DELETED_TAG = "chatDeleted"
+_SECRET_STATE = "userKeySecret"
 _EVENT_TYPE = "custom"
 
 
@@ -69,6 +71,8 @@ class HostEvent(Protocol):
     @property
     def type(self) -> str: ...
     @property
+    def source(self) -> str: ...
+    @property
     def payload(self) -> Mapping[str, Any]: ...
     @property
     def conversation_id(self) -> str | None: ...
@@ -94,7 +98,7 @@ class HostApi(Protocol):
     async def find_users(self, tags: Mapping[str, str]) -> list[HostUser]: ...
     async def get_user(self, user_id: str) -> HostUser | None: ...
     async def create_user(
-        self, *, name: str | None, picture_url: str | None, tags: Mapping[str, str]
+        self, *, name: str | None, picture_url: str | None, identity: Mapping[str, str]
     ) -> HostUser: ...
     async def update_user(
         self,
@@ -106,7 +110,9 @@ class HostApi(Protocol):
     ) -> HostUser: ...
     async def find_conversations(self, tags: Mapping[str, str]) -> list[HostRecord]: ...
     async def get_conversation(self, conversation_id: str) -> HostRecord | None: ...
-    async def create_conversation(self, *, channel: str, tags: Mapping[str, str]) -> HostRecord: ...
+    async def create_conversation(
+        self, *, channel: str, tags: Mapping[str, str], identity: Mapping[str, str]
+    ) -> HostRecord: ...
     async def update_conversation(
         self, conversation_id: str, *, tags: Mapping[str, str]
     ) -> HostRecord: ...
@@ -134,9 +140,9 @@ class HostApi(Protocol):
     ) -> HostEvent: ...
     async def get_event(self, event_id: str) -> HostEvent | None: ...
     async def get_state(self, scope: str, owner_id: str, name: str) -> Mapping[str, Any] | None: ...
-    async def set_state(
-        self, scope: str, owner_id: str, name: str, value: Mapping[str, Any]
-    ) -> None: ...
+    async def update_state(
+        self, scope: str, owner_id: str, name: str, change: Callable[[Any | None], Any]
+    ) -> Any | None: ...
 
 
 class ContextRepository:
@@ -146,14 +152,21 @@ class ContextRepository:
         self._host = host
         self._channel = channel
         self._id_tag = f"{host.alias}.chatId"
+        self._owner_tag = f"{host.alias}.chatOwner"
+        self._secret: str | None = None
 
     async def signing_secret(self) -> str:
-        state = await self._host.get_state("agent", "", "userKeySecret") or {}
-        secret = state.get("secret")
-        if not isinstance(secret, str):
-            secret = secrets.token_urlsafe(48)
-            await self._host.set_state("agent", "", "userKeySecret", {"secret": secret})
-        return secret
+        """Made by the first caller of any process; every later one, anywhere, reads it."""
+        if self._secret is None:
+            state = await self._host.get_state("agent", "", _SECRET_STATE)
+            if not _has_secret(state):
+                fresh = {"secret": secrets.token_urlsafe(48)}
+                state = await self._host.update_state(
+                    "agent", "", _SECRET_STATE, lambda now: now if _has_secret(now) else fresh
+                )
+            assert _has_secret(state)
+            self._secret = str(state["secret"])
+        return self._secret
 
     # --- users -------------------------------------------------------------------------------
 
@@ -187,27 +200,31 @@ class ContextRepository:
         profile: str | None,
     ) -> ChatUser | None:
         user_id = user_id or f"user_{uuid.uuid4().hex}"
-        if await self._host.find_users({self._id_tag: user_id}):
+        try:
+            user = await self._host.create_user(
+                name=name, picture_url=picture_url, identity={self._id_tag: user_id}
+            )
+        except AlreadyExistsError:
             return None
-        user = await self._host.create_user(
-            name=name, picture_url=picture_url, tags={self._id_tag: user_id}
-        )
-        await self._set_profile(user.id, {} if profile is None else {"profile": profile})
+        await self._set_profile(user.id, profile)
         return await self._chat_user(user)
 
-    async def _set_profile(self, host_id: str, profile: dict[str, Any]) -> None:
-        profile["updatedAt"] = datetime.now(UTC).isoformat()
-        await self._host.set_state("user", host_id, "profile", profile)
+    async def _set_profile(self, host_id: str, profile: str | None) -> None:
+        """Stamp ``updatedAt`` and set ``profile`` when given, keeping concurrent stamps."""
+        stamp = datetime.now(UTC).isoformat()
+
+        def change(current: Mapping[str, Any] | None) -> dict[str, Any]:
+            updated = {**(current or {}), "updatedAt": stamp}
+            return updated if profile is None else {**updated, "profile": profile}
+
+        await self._host.update_state("user", host_id, "profile", change)
 
     async def update_user(self, user_id: str, fields: dict[str, Any]) -> ChatUser:
         user = await self._require_user(user_id)
         user = await self._host.update_user(
             user.id, name=fields.get("name"), picture_url=fields.get("picture_url")
         )
-        profile = dict(await self._host.get_state("user", user.id, "profile") or {})
-        if fields.get("profile") is not None:
-            profile["profile"] = fields["profile"]
-        await self._set_profile(user.id, profile)
+        await self._set_profile(user.id, fields.get("profile"))
         return await self._chat_user(user)
 
     async def delete_user(self, user_id: str) -> None:
@@ -228,7 +245,12 @@ class ContextRepository:
 
     def _chat_conversation(self, conversation: HostRecord) -> ChatConversation:
         updated = getattr(conversation, "updated_at", conversation.created_at)
-        return ChatConversation(conversation.tags[self._id_tag], conversation.created_at, updated)
+        return ChatConversation(
+            conversation.tags[self._id_tag],
+            conversation.created_at,
+            updated,
+            owner_id=conversation.tags.get(self._owner_tag),
+        )
 
     async def get_conversation(self, conversation_id: str) -> ChatConversation | None:
         conversation = await self._host_conversation(conversation_id)
@@ -238,11 +260,14 @@ class ContextRepository:
         self, conversation_id: str | None, creator_id: str
     ) -> ChatConversation | None:
         conversation_id = conversation_id or f"conv_{uuid.uuid4().hex}"
-        if await self._host.find_conversations({self._id_tag: conversation_id}):
+        try:
+            conversation = await self._host.create_conversation(
+                channel=self._channel,
+                tags={self._owner_tag: creator_id},
+                identity={self._id_tag: conversation_id},
+            )
+        except AlreadyExistsError:
             return None
-        conversation = await self._host.create_conversation(
-            channel=self._channel, tags={self._id_tag: conversation_id}
-        )
         await self.add_participant(conversation_id, creator_id)
         return self._chat_conversation(conversation)
 
@@ -266,31 +291,44 @@ class ContextRepository:
     # --- participants ------------------------------------------------------------------------
 
     async def participants(self, conversation_id: str) -> list[str]:
+        """The owner first (always a participant: they cannot be removed), then who joined."""
         conversation = await self._host_conversation(conversation_id)
         if conversation is None:
             return []
-        return await self._ids("conversation", conversation.id, "participants")
+        joined = await self._ids("conversation", conversation.id, "participants")
+        owner = conversation.tags.get(self._owner_tag)
+        return ([owner] if owner else []) + [member for member in joined if member != owner]
 
     async def _ids(self, scope: str, owner_id: str, name: str) -> list[str]:
         state = await self._host.get_state(scope, owner_id, name) or {}
         return list(state.get("ids", []))
 
     async def _set_membership(self, conversation_id: str, user_id: str, member: bool) -> bool:
+        """Join or leave; True when it changed something. Concurrent calls all apply."""
         conversation = await self._host_conversation(conversation_id)
         user = await self._host_user(user_id)
         if conversation is None or user is None:
             return False
-        members = await self.participants(conversation_id)
-        if (user_id in members) == member:
-            return False
-        members = [*members, user_id] if member else [m for m in members if m != user_id]
-        await self._host.set_state(
-            "conversation", conversation.id, "participants", {"ids": members}
+        changed = await self._toggle(
+            ("conversation", conversation.id, "participants"), user_id, member
         )
-        mine = await self._ids("user", user.id, "conversations")
-        mine = [*mine, conversation_id] if member else [c for c in mine if c != conversation_id]
-        await self._host.set_state("user", user.id, "conversations", {"ids": mine})
-        return True
+        await self._toggle(("user", user.id, "conversations"), conversation_id, member)
+        return changed
+
+    async def _toggle(self, state: tuple[str, str, str], item: str, member: bool) -> bool:
+        """Add ``item`` to (or drop it from) an id-list state atomically; whether it changed."""
+        changed = False
+
+        def change(current: Mapping[str, Any] | None) -> dict[str, Any]:
+            nonlocal changed
+            ids = list((current or {}).get("ids", []))
+            changed = (item in ids) != member
+            if changed:
+                ids = [*ids, item] if member else [each for each in ids if each != item]
+            return {"ids": ids}
+
+        await self._host.update_state(*state, change)
+        return changed
 
     async def add_participant(self, conversation_id: str, user_id: str) -> bool:
         return await self._set_membership(conversation_id, user_id, True)
@@ -348,17 +386,20 @@ class ContextRepository:
             joined = chat_message.user_id
         return chat_message, joined
 
+    async def _chat_user_id(self, host_user_id: str | None) -> str:
+        """The chat id of a message's or event's sender: the bot, or a user given one now."""
+        sender = None if host_user_id is None else await self._host.get_user(host_user_id)
+        if sender is None:
+            return BOT_USER_ID
+        if self._id_tag not in sender.tags:
+            sender = await self._host.update_user(sender.id, tags={self._id_tag: sender.id})
+        return sender.tags[self._id_tag]
+
     async def _chat_message(self, message: HostMessage, conversation_id: str) -> ChatMessage:
-        user_id = BOT_USER_ID
-        sender = None if message.user_id is None else await self._host.get_user(message.user_id)
-        if sender is not None:
-            if self._id_tag not in sender.tags:
-                sender = await self._host.update_user(sender.id, tags={self._id_tag: sender.id})
-            user_id = sender.tags[self._id_tag]
         return ChatMessage(
             id=message.id,
             conversation_id=conversation_id,
-            user_id=user_id,
+            user_id=await self._chat_user_id(message.user_id),
             payload=payload_to_wire(message.type, message.payload),
             metadata=dict(message.metadata) if message.metadata is not None else None,
             is_bot=message.direction == "outgoing",
@@ -409,22 +450,36 @@ class ContextRepository:
 
     async def get_event(self, event_id: str) -> ChatEvent | None:
         event = await self._host.get_event(event_id)
-        if event is None or event.conversation_id is None or event.user_id is None:
+        if event is None or event.conversation_id is None:
             return None
         conversation = await self._host.get_conversation(event.conversation_id)
-        user = await self._host.get_user(event.user_id)
-        if conversation is None or user is None:
+        if conversation is None or self._id_tag not in conversation.tags:
             return None
-        if self._id_tag not in conversation.tags or self._id_tag not in user.tags:
-            return None
+        return await self._chat_event(event, conversation.tags[self._id_tag])
+
+    async def outgoing_event(self, event: HostEvent) -> ChatEvent:
+        """A custom event the agent sent (``Context.send_event``) as listeners see it."""
+        conversation = None
+        if event.conversation_id is not None:
+            conversation = await self._host.get_conversation(event.conversation_id)
+        if conversation is None or self._id_tag not in conversation.tags:
+            raise LookupError(f"conversation {event.conversation_id!r} is not a chat conversation")
+        return await self._chat_event(event, conversation.tags[self._id_tag])
+
+    async def _chat_event(self, event: HostEvent, conversation_id: str) -> ChatEvent:
+        """Events the chat's users created come from this alias; any other came from the agent."""
         return ChatEvent(
             event.id,
-            conversation.tags[self._id_tag],
-            user.tags[self._id_tag],
+            conversation_id,
+            await self._chat_user_id(event.user_id),
             dict(event.payload),
-            False,
+            event.source != self._host.alias,
             event.created_at,
         )
+
+
+def _has_secret(state: Any) -> TypeGuard[Mapping[str, Any]]:
+    return isinstance(state, Mapping) and isinstance(state.get("secret"), str)
 
 
 def _page(items: list[Any], token: str | None, limit: int) -> tuple[list[Any], str | None]:

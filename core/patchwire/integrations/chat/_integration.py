@@ -8,39 +8,48 @@ context object for an alias, so the context is the key that finds the instance a
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.routing import BaseRoute, Mount
 
 from patchwire._definitions import ChannelDefinition, IntegrationDefinition
 from patchwire._packages import Integration
-from patchwire.integrations.chat._api import ChatApi
+from patchwire.integrations.chat._api import ChatApi, refusal
 from patchwire.integrations.chat._config import ChatConfiguration
 from patchwire.integrations.chat._host import ContextRepository
 from patchwire.messages import PAYLOAD_MODELS
 
-__all__ = ["CHANNEL", "build_chat_integration"]
+__all__ = ["CHANNEL", "PageRoutes", "build_chat_integration"]
 
 CHANNEL = "channel"
 """The channel name; agents list it as ``"<alias>.channel"``."""
 
-PageHandler = Callable[[Request], Response]
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+PageRoutes = Callable[[Any], Sequence[BaseRoute]]
+"""``pages(configuration) -> routes`` served beside the API (the web chat's page and script)."""
+
+_CORS_METHODS = ["GET", "POST", "PUT", "DELETE"]
+_CORS_HEADERS = ["content-type", "x-user-key"]
 
 
 def build_chat_integration(
-    name: str, *, title: str, description: str, page: PageHandler | None = None
+    name: str,
+    *,
+    title: str,
+    description: str,
+    configuration: type[ChatConfiguration] = ChatConfiguration,
+    pages: PageRoutes | None = None,
 ) -> Integration:
-    """An integration serving the Chat API under its webhook URL, and ``page`` at its root."""
+    """An integration serving the Chat API under its webhook URL, and ``pages`` beside it."""
     definition = IntegrationDefinition(
         name=name,
         version="0.1.0",
         title=title,
         description=description,
-        configuration=ChatConfiguration,
+        configuration=configuration,
         channels={
             CHANNEL: ChannelDefinition(
                 messages=dict(PAYLOAD_MODELS),
@@ -57,28 +66,38 @@ def build_chat_integration(
     def instance(ctx: Any) -> tuple[ChatApi, ContextRepository]:
         found = instances.get(ctx)
         if found is None:
-            config = ChatConfiguration.model_validate(ctx.configuration)
+            config = configuration.model_validate(ctx.configuration)
             repository = ContextRepository(ctx, CHANNEL)
-            found = instances[ctx] = (ChatApi(repository, config), repository)
+            found = instances[ctx] = (ChatApi(repository, config, ctx), repository)
         return found
 
     @integration.routes
     def routes(ctx: Any) -> list[BaseRoute]:
-        async def endpoint(request: Request) -> Response:
-            path = request.path_params.get("path", "")
-            if page is not None and request.method == "GET" and not path.strip("/"):
-                return page(request)
-            api, _ = instance(ctx)
-            return await api.handle(request, path)
-
-        return [Route("/{path:path}", endpoint, methods=_METHODS)]
+        """The pages and the API, behind the alias's cross-origin policy (no origin by default:
+        a browser lets only the agent's own pages call it)."""
+        api, _ = instance(ctx)
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=api.config.allowed_origins,
+            allow_methods=_CORS_METHODS,
+            allow_headers=_CORS_HEADERS,
+            max_age=600,
+        )
+        errors = Middleware(ExceptionMiddleware, handlers={404: refusal, 405: refusal})
+        served = [*(pages(api.config) if pages is not None else []), *api.routes()]
+        return [Mount("", routes=served, middleware=[cors, errors])]
 
     async def deliver(ctx: Any, message: Any) -> None:
         api, repository = instance(ctx)
         chat_message, joined = await repository.outgoing(message)
         if joined is not None:
-            api.publish_participant(chat_message.conversation_id, joined, added=True)
-        api.publish_message(chat_message)
+            await api.publish_participant(chat_message.conversation_id, joined, added=True)
+        await api.publish_message(chat_message)
+
+    async def deliver_event(ctx: Any, event: Any) -> None:
+        api, repository = instance(ctx)
+        await api.publish_event(await repository.outgoing_event(event))
 
     integration.sender(CHANNEL)(deliver)
+    integration.event_sender(CHANNEL)(deliver_event)
     return integration

@@ -44,6 +44,8 @@ class ChatConversation:
     id: str
     created_at: datetime
     updated_at: datetime
+    owner_id: str | None = None
+    """The creator, who cannot be removed from the participants (not on the wire)."""
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -64,17 +66,21 @@ class ChatMessage:
     created_at: datetime
 
     def wire(self) -> dict[str, Any]:
+        """The message as operations answer it (no ``isBot``: only signals carry it)."""
         fields: dict[str, Any] = {
             "id": self.id,
             "createdAt": iso(self.created_at),
             "conversationId": self.conversation_id,
             "userId": self.user_id,
             "payload": self.payload,
-            "isBot": self.is_bot,
         }
         if self.metadata is not None:
             fields["metadata"] = self.metadata
         return fields
+
+    def signal(self) -> dict[str, Any]:
+        """The ``message_created`` signal's data: the wire form plus ``isBot``."""
+        return {**self.wire(), "isBot": self.is_bot}
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,15 @@ class ChatEvent:
     created_at: datetime
 
     def wire(self) -> dict[str, Any]:
+        """The event as operations answer it (no ``isBot``: only signals carry it)."""
         return {
             "id": self.id,
             "createdAt": iso(self.created_at),
             "conversationId": self.conversation_id,
             "userId": self.user_id,
             "payload": self.payload,
-            "isBot": self.is_bot,
         }
+
+    def signal(self) -> dict[str, Any]:
+        """The ``event_created`` signal's data: the wire form plus ``isBot``."""
+        return {**self.wire(), "isBot": self.is_bot}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from starlette.requests import Request
 
 from patchwire._errors import format_validation_error
@@ -13,6 +14,7 @@ from patchwire._models import WireModel
 from patchwire.integrations.chat._errors import invalid_payload
 
 __all__ = [
+    "CHAT_ID_PATTERN",
     "AddParticipantBody",
     "CreateConversationBody",
     "CreateEventBody",
@@ -20,13 +22,33 @@ __all__ = [
     "CreateUserBody",
     "GetOrCreateConversationBody",
     "UserFieldsBody",
+    "check_chat_id",
     "read_body",
 ]
 
 _Body = TypeVar("_Body", bound=BaseModel)
 
-ChatId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
-"""Caller-chosen ids appear in URL paths, so they cannot hold slashes or spaces."""
+CHAT_ID_PATTERN = r"[A-Za-z0-9._~-]{1,100}"
+"""Caller-chosen ids appear unescaped in URL paths: 1-100 of RFC 3986's unreserved characters."""
+
+_ID_RULE = "use 1-100 characters among letters, digits, '-', '.', '_' and '~'"
+
+
+def _valid_id(value: str) -> str:
+    if re.fullmatch(CHAT_ID_PATTERN, value) is None:
+        raise ValueError(f"{value[:120]!r} is not a valid id: {_ID_RULE}")
+    return value
+
+
+ChatId = Annotated[str, AfterValidator(_valid_id)]
+
+
+def check_chat_id(value: str, what: str) -> str:
+    """``value`` when it is a valid chat id, else an ``InvalidPayload`` error naming ``what``."""
+    try:
+        return _valid_id(value)
+    except ValueError as error:
+        raise invalid_payload(f"{what}: {error}") from None
 
 
 class UserFieldsBody(WireModel):

@@ -1,4 +1,9 @@
-"""Fan-out of conversation signals to server-sent-event listeners in this process.
+"""Fan-out of conversation signals to server-sent-event listeners, in every server process.
+
+``Signals`` sends each signal with the host's ``broadcast`` (PostgreSQL ``NOTIFY`` when several
+processes share the database), and each process's ``Broadcaster`` hands it to the listeners
+connected there: a client listening on one server receives what another produced. A message or
+event too large for one broadcast travels as its id, and each process reads it from the store.
 
 Each listener has a bounded queue. A listener too slow to drain it is disconnected rather than
 allowed to grow memory without bound; since every signal describes something stored first, a
@@ -9,31 +14,50 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
-__all__ = ["Broadcaster", "Listener"]
+__all__ = ["Broadcaster", "Listener", "Relay", "Signals"]
+
+logger = logging.getLogger("patchwire.chat")
+
+Loader = Callable[[str, str], Awaitable[dict[str, Any] | None]]
+"""``(signal type, record id)`` -> the signal's data, read from the store (None if gone)."""
+
+
+class Relay(Protocol):
+    """What ``Signals`` needs of the host: ``Context.broadcast`` and ``on_broadcast``."""
+
+    async def broadcast(self, topic: str, data: Any) -> None: ...
+    def on_broadcast(self, callback: Callable[[str, Any], None]) -> Callable[[], None]: ...
 
 KEEPALIVE = "data: ping\n\n"
 """A message event (not an SSE comment): the official client's watchdog only counts those."""
 
 
 class Listener:
-    """One open stream on one conversation."""
+    """One open stream of one user on one conversation."""
 
-    def __init__(self, queue_size: int) -> None:
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
+    def __init__(self, user_id: str, queue_size: int) -> None:
+        self.user_id = user_id
+        self._limit = queue_size
+        # One place more than the limit, so the end marker always fits.
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size + 1)
 
     def offer(self, frame: str) -> bool:
         """Queue a frame; False (and the stream is ended) when the listener has fallen behind."""
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if self._queue.qsize() >= self._limit:
             while not self._queue.empty():
                 self._queue.get_nowait()
-            self._queue.put_nowait(None)
+            self.end()
             return False
+        self._queue.put_nowait(frame)
         return True
+
+    def end(self) -> None:
+        """End the stream after the frames already queued."""
+        self._queue.put_nowait(None)
 
     async def frames(self, keepalive_seconds: float) -> AsyncIterator[str]:
         """The SSE frames to write, with a keep-alive after each quiet period."""
@@ -67,9 +91,9 @@ class Broadcaster:
             if not listener.offer(frame):
                 listeners.discard(listener)
 
-    def open(self, conversation_id: str) -> Listener:
+    def open(self, conversation_id: str, user_id: str) -> Listener:
         """Start listening now, before the response starts, so no signal slips in between."""
-        listener = Listener(self._queue_size)
+        listener = Listener(user_id, self._queue_size)
         self._listeners.setdefault(conversation_id, set()).add(listener)
         return listener
 
@@ -80,3 +104,64 @@ class Broadcaster:
         listeners.discard(listener)
         if not listeners:
             del self._listeners[conversation_id]
+
+    def disconnect(self, conversation_id: str, user_id: str) -> int:
+        """End the streams of a user who left the conversation; how many there were.
+
+        They stop receiving at once: nothing published after this call reaches them.
+        """
+        listeners = [
+            listener
+            for listener in self._listeners.get(conversation_id, ())
+            if listener.user_id == user_id
+        ]
+        for listener in listeners:
+            listener.end()
+            self.close(conversation_id, listener)
+        return len(listeners)
+
+
+class Signals:
+    """Signals for the listeners of every process sharing the agent's database."""
+
+    def __init__(self, relay: Relay, listeners: Broadcaster, load: Loader) -> None:
+        self.listeners = listeners
+        self._relay = relay
+        self._load = load
+        self._loading: set[asyncio.Task[None]] = set()
+        relay.on_broadcast(self._received)
+
+    async def publish(self, conversation_id: str, signal_type: str, data: dict[str, Any]) -> None:
+        signal = {"conversationId": conversation_id, "type": signal_type}
+        try:
+            await self._relay.broadcast("signal", {**signal, "data": data})
+        except ValueError:  # too large for one broadcast: send the id, listeners read the rest
+            await self._relay.broadcast("signal", {**signal, "id": data["id"]})
+
+    async def disconnect(self, conversation_id: str, user_id: str) -> None:
+        """End a removed participant's streams, wherever they are connected."""
+        await self._relay.broadcast(
+            "disconnect", {"conversationId": conversation_id, "userId": user_id}
+        )
+
+    def _received(self, topic: str, data: Any) -> None:
+        conversation_id = str(data["conversationId"])
+        if topic == "disconnect":
+            self.listeners.disconnect(conversation_id, str(data["userId"]))
+        elif "data" in data:
+            self.listeners.publish(conversation_id, str(data["type"]), data["data"])
+        elif self.listeners.listener_count(conversation_id):
+            task = asyncio.get_running_loop().create_task(
+                self._publish_loaded(conversation_id, str(data["type"]), str(data["id"]))
+            )
+            self._loading.add(task)
+            task.add_done_callback(self._loading.discard)
+
+    async def _publish_loaded(self, conversation_id: str, signal_type: str, record_id: str) -> None:
+        try:
+            found = await self._load(signal_type, record_id)
+        except Exception:
+            logger.exception("reading %s %s for its listeners failed", signal_type, record_id)
+            return
+        if found is not None:
+            self.listeners.publish(conversation_id, signal_type, found)

@@ -7,6 +7,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from pydantic import ValidationError
+
+from patchwire.integrations.chat import ChatConfiguration
+
+from ..conftest import ChatAgent, StartAgent
 
 
 async def new_user(client: httpx.AsyncClient, **fields: Any) -> tuple[str, dict[str, str]]:
@@ -33,9 +38,11 @@ def assert_error(response: httpx.Response, status: int, type_: str, fragment: st
 
 
 async def test_connection_test_answers(client: httpx.AsyncClient) -> None:
-    response = await client.get("/hello/")
+    response = await client.get("/hello")
     assert response.status_code == 200
     assert response.json() == {}
+    slashed = await client.get("/hello/", follow_redirects=True)
+    assert (slashed.status_code, str(slashed.url)) == (200, "http://test/webhooks/chat/hello")
 
 
 async def test_create_user_returns_a_key_for_its_id(client: httpx.AsyncClient) -> None:
@@ -176,6 +183,60 @@ async def test_participants(client: httpx.AsyncClient) -> None:
     )
 
 
+async def test_the_owner_cannot_be_removed_from_their_conversation(
+    client: httpx.AsyncClient,
+) -> None:
+    owner_id, owner = await new_user(client)
+    guest_id, guest = await new_user(client)
+    conversation_id = await new_conversation(client, owner)
+    base = f"/conversations/{conversation_id}/participants"
+    await client.post(base, json={"userId": guest_id}, headers=owner)
+    for key in (owner, guest):
+        assert_error(
+            await client.delete(f"{base}/{owner_id}", headers=key),
+            400,
+            "InvalidPayload",
+            "delete the conversation instead",
+        )
+    listed = (await client.get(base, headers=owner)).json()
+    assert [p["id"] for p in listed["participants"]] == [owner_id, guest_id]
+
+
+BAD_IDS = ["invalid+plus", "has space", "slash/id", "x" * 101, ""]
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+async def test_foreign_ids_are_validated_and_nothing_is_stored(
+    client: httpx.AsyncClient, agent: ChatAgent, encryption_key: str, bad_id: str
+) -> None:
+    _, key = await new_user(client)
+    users, conversations = await agent.count("users"), await agent.count("conversations")
+    rule = "letters, digits, '-', '.', '_' and '~'"
+    assert_error(await client.post("/users", json={"id": bad_id}), 400, "InvalidPayload", rule)
+    manual = {"x-user-key": jwt.encode({"id": bad_id}, encryption_key, algorithm="HS256")}
+    if bad_id:
+        assert_error(
+            await client.post("/users/get-or-create", json={}, headers=manual),
+            400,
+            "InvalidPayload",
+            'the "id" claim of x-user-key',
+        )
+    for path in ("/conversations", "/conversations/get-or-create"):
+        assert_error(
+            await client.post(path, json={"id": bad_id}, headers=key), 400, "InvalidPayload", rule
+        )
+    assert await agent.count("users") == users
+    assert await agent.count("conversations") == conversations
+
+
+async def test_the_longest_and_widest_valid_ids_are_accepted(client: httpx.AsyncClient) -> None:
+    for user_id in ("u" * 100, "A-z_0.9~"):
+        created_id, key = await new_user(client, id=user_id)
+        assert created_id == user_id
+        conversation = await client.post("/conversations", json={"id": user_id}, headers=key)
+        assert conversation.json()["conversation"]["id"] == user_id
+
+
 PAYLOADS = [
     {"type": "text", "text": "hello"},
     {"type": "markdown", "markdown": "**hi**"},
@@ -216,7 +277,7 @@ async def test_every_payload_type_round_trips(
     assert created["metadata"] == {"ref": 7}
     assert "ref" not in created["payload"]
     assert created["userId"] == user_id
-    assert created["isBot"] is False
+    assert "isBot" not in created, "operations answer messages without isBot (signals carry it)"
     fetched = await client.get(f"/messages/{created['id']}", headers=key)
     assert fetched.json()["message"] == created
 
@@ -243,17 +304,17 @@ async def test_bloc_items_stay_flat_on_the_wire(client: httpx.AsyncClient) -> No
     ],
 )
 async def test_malformed_payloads_are_refused_and_nothing_is_stored(
-    client: httpx.AsyncClient, chat_host: Any, payload: object, fragment: str
+    client: httpx.AsyncClient, agent: ChatAgent, payload: object, fragment: str
 ) -> None:
     _, key = await new_user(client)
     conversation_id = await new_conversation(client, key)
     body = {"conversationId": conversation_id, "payload": payload}
     response = await client.post("/messages", json=body, headers=key)
     assert_error(response, 400, "InvalidPayload", fragment)
-    assert chat_host.messages == {}
+    assert await agent.count("messages") == 0
 
 
-async def test_bad_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any) -> None:
+async def test_bad_bodies_are_refused(client: httpx.AsyncClient, agent: ChatAgent) -> None:
     _, key = await new_user(client)
     headers = {**key, "content-type": "application/json"}
     assert_error(
@@ -278,18 +339,18 @@ async def test_bad_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any)
         await client.post("/conversations", json={"id": "has space"}, headers=key),
         400,
         "InvalidPayload",
-        "id: String should match pattern",
+        "id: 'has space' is not a valid id",
     )
-    assert chat_host.conversations == {}
+    assert await agent.count("conversations") == 0
 
 
-async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, chat_host: Any) -> None:
+async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, agent: ChatAgent) -> None:
     _, key = await new_user(client)
     conversation_id = await new_conversation(client, key)
     body = {"conversationId": conversation_id, "payload": {"type": "text", "text": "x" * 200_000}}
     response = await client.post("/messages", json=body, headers=key)
     assert_error(response, 400, "InvalidPayload", "over the limit of 131072")
-    assert chat_host.messages == {}
+    assert await agent.count("messages") == 0
 
 
 async def test_messages_on_an_unknown_conversation_are_not_found(
@@ -370,8 +431,47 @@ async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
     assert_error(await client.patch("/users/me"), 405, "MethodNotFound", "PATCH")
 
 
-async def test_cross_origin_requests_are_allowed(client: httpx.AsyncClient) -> None:
-    preflight = await client.options("/users", headers={"origin": "https://site.example"})
-    assert preflight.status_code == 204
-    assert preflight.headers["access-control-allow-origin"] == "https://site.example"
-    assert "x-user-key" in preflight.headers["access-control-allow-headers"]
+def preflight_headers(origin: str) -> dict[str, str]:
+    return {
+        "origin": origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,x-user-key",
+    }
+
+
+async def test_by_default_no_foreign_origin_gets_a_cors_grant(client: httpx.AsyncClient) -> None:
+    preflight = await client.options("/users", headers=preflight_headers("https://evil.example"))
+    assert preflight.status_code == 400
+    assert "access-control-allow-origin" not in preflight.headers
+    simple = await client.get("/hello", headers={"origin": "https://evil.example"})
+    assert simple.status_code == 200
+    assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_allowed_origins_get_a_grant_and_others_do_not(start_agent: StartAgent) -> None:
+    agent = await start_agent(allowedOrigins=["https://Shop.example:8443"])
+    transport = httpx.ASGITransport(app=agent.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/webhooks/chat") as http:
+        allowed = "https://shop.example:8443"
+        preflight = await http.options("/users", headers=preflight_headers(allowed))
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == allowed
+        assert "x-user-key" in preflight.headers["access-control-allow-headers"]
+        assert "access-control-allow-credentials" not in preflight.headers
+        created = await http.post("/users", json={}, headers={"origin": allowed})
+        assert created.headers["access-control-allow-origin"] == allowed
+        refused = await http.get("/users/me", headers={"origin": allowed})
+        assert refused.status_code == 401, "errors carry the grant too, so pages can read them"
+        assert refused.headers["access-control-allow-origin"] == allowed
+        for other in ("https://shop.example", "http://shop.example:8443", "https://evil.example"):
+            denied = await http.options("/users", headers=preflight_headers(other))
+            assert denied.status_code == 400
+            assert "access-control-allow-origin" not in denied.headers
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://shop.example/", "shop.example", "https://shop.example/path", "*", ""]
+)
+def test_allowed_origins_must_be_bare_origins(origin: str) -> None:
+    with pytest.raises(ValidationError, match="is not an origin: write scheme://host"):
+        ChatConfiguration.model_validate({"allowedOrigins": [origin]})

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from ..conftest import ChatAgent
+
 
 class Session:
     def __init__(self, http: httpx.AsyncClient, key: str, user_id: str) -> None:
@@ -78,7 +80,7 @@ async def test_messages_and_the_agents_reply_reach_listeners(served: str) -> Non
         async with ada.listen(conversation_id) as frames:
             sent = await ada.say(conversation_id, "hi")
             created = await next_signal(frames)
-            assert created == {"type": "message_created", "data": sent}
+            assert created == {"type": "message_created", "data": {**sent, "isBot": False}}
             reply = await next_signal(frames)
             assert reply["type"] == "message_created"
             assert reply["data"]["payload"] == {"type": "text", "text": "echo: hi"}
@@ -103,7 +105,10 @@ async def test_every_signal_type(served: str) -> None:
                     "POST", "/events", {"conversationId": conversation_id, "payload": {"k": 1}}
                 )
             )["event"]
-            assert await next_signal(frames) == {"type": "event_created", "data": event}
+            assert await next_signal(frames) == {
+                "type": "event_created",
+                "data": {**event, "isBot": False},
+            }
             message = await grace.say(conversation_id, "bye")
             assert (await next_signal(frames))["type"] == "message_created"
             assert (await next_signal(frames))["data"]["isBot"] is True
@@ -162,19 +167,19 @@ async def test_a_listener_that_reconnects_misses_nothing_it_can_list(served: str
 
 
 async def test_a_plugin_sending_as_a_human_agent_shows_that_user(
-    served: str, chat_host: Any
+    served: str, agent: ChatAgent
 ) -> None:
     async with http_client(served) as http:
         ada = await session(http)
-        host_agent = await chat_host.create_user(
+        host_agent = await agent.context().create_user(
             name="Sam from support", picture_url="https://x/sam.png"
         )
         conversation_id = (await ada.call("POST", "/conversations", {}))["conversation"]["id"]
-        (host_conversation,) = await chat_host.find_conversations({"chat.chatId": conversation_id})
+        (host_conversation,) = await agent.context().find_conversations(
+            {"chat.chatId": conversation_id}
+        )
         async with ada.listen(conversation_id) as frames:
-            await chat_host.send(
-                host_conversation.id, {"text": "Hi, Sam here"}, user_id=host_agent.id
-            )
+            await agent.send(host_conversation.id, {"text": "Hi, Sam here"}, user_id=host_agent.id)
             assert await next_signal(frames) == {
                 "type": "participant_added",
                 "data": {"conversationId": conversation_id, "participantId": host_agent.id},

@@ -14,8 +14,8 @@ async def next_frame(frames: object) -> str:
 
 async def test_signals_reach_every_listener_of_their_conversation_only() -> None:
     broadcaster = Broadcaster(queue_size=10)
-    first, second = broadcaster.open("c1"), broadcaster.open("c1")
-    other = broadcaster.open("c2")
+    first, second = broadcaster.open("c1", "u1"), broadcaster.open("c1", "u1")
+    other = broadcaster.open("c2", "u1")
     broadcaster.publish("c1", "message_created", {"id": "m1"})
     for listener in (first, second):
         frame = await next_frame(listener.frames(keepalive_seconds=5))
@@ -26,13 +26,13 @@ async def test_signals_reach_every_listener_of_their_conversation_only() -> None
 
 async def test_a_quiet_stream_gets_keepalives() -> None:
     broadcaster = Broadcaster(queue_size=10)
-    frames = broadcaster.open("c1").frames(keepalive_seconds=0.01)
+    frames = broadcaster.open("c1", "u1").frames(keepalive_seconds=0.01)
     assert [await next_frame(frames) for _ in range(2)] == [KEEPALIVE, KEEPALIVE]
 
 
 async def test_a_listener_that_falls_behind_is_ended_and_dropped() -> None:
     broadcaster = Broadcaster(queue_size=3)
-    slow = broadcaster.open("c1")
+    slow = broadcaster.open("c1", "u1")
     for n in range(4):
         broadcaster.publish("c1", "message_created", {"id": n})
     assert [frame async for frame in slow.frames(keepalive_seconds=5)] == []
@@ -41,8 +41,40 @@ async def test_a_listener_that_falls_behind_is_ended_and_dropped() -> None:
 
 async def test_closing_the_last_listener_forgets_the_conversation() -> None:
     broadcaster = Broadcaster(queue_size=3)
-    listener = broadcaster.open("c1")
+    listener = broadcaster.open("c1", "u1")
     broadcaster.close("c1", listener)
     broadcaster.close("c1", listener)
     assert broadcaster.listener_count("c1") == 0
     broadcaster.publish("c1", "message_created", {})
+
+
+async def test_disconnecting_a_user_ends_only_their_streams_after_what_was_queued() -> None:
+    broadcaster = Broadcaster(queue_size=10)
+    leaving_1, leaving_2 = broadcaster.open("c1", "gone"), broadcaster.open("c1", "gone")
+    staying = broadcaster.open("c1", "kept")
+    elsewhere = broadcaster.open("c2", "gone")
+    broadcaster.publish("c1", "message_created", {"id": "before"})
+    assert broadcaster.disconnect("c1", "gone") == 2
+    broadcaster.publish("c1", "message_created", {"id": "after"})
+    for leaving in (leaving_1, leaving_2):
+        frames = [json.loads(f[6:]) async for f in leaving.frames(keepalive_seconds=5)]
+        assert [f["data"]["id"] for f in frames] == ["before"]
+    kept = staying.frames(keepalive_seconds=5)
+    assert [json.loads((await next_frame(kept))[6:])["data"]["id"] for _ in range(2)] == [
+        "before",
+        "after",
+    ]
+    assert broadcaster.listener_count("c1") == 1
+    assert broadcaster.listener_count("c2") == 1
+    assert broadcaster.disconnect("c2", "nobody") == 0
+    assert await next_frame(elsewhere.frames(keepalive_seconds=0.01)) == KEEPALIVE
+
+
+async def test_disconnecting_a_full_listener_still_ends_it() -> None:
+    broadcaster = Broadcaster(queue_size=2)
+    listener = broadcaster.open("c1", "u1")
+    broadcaster.publish("c1", "message_created", {"id": 1})
+    broadcaster.publish("c1", "message_created", {"id": 2})
+    broadcaster.disconnect("c1", "u1")
+    frames = [json.loads(f[6:]) async for f in listener.frames(keepalive_seconds=5)]
+    assert [f["data"]["id"] for f in frames] == [1, 2]

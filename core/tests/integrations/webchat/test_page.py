@@ -7,37 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
+from ..conftest import ChatAgent
+
 ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def phone(browser: Browser, served: str) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 390, "height": 740}, is_mobile=True)
+async def phone(chromium: Browser, served: str) -> AsyncIterator[Page]:
+    context = await chromium.new_context(viewport={"width": 390, "height": 740}, is_mobile=True)
     page = await context.new_page()
     await page.goto(f"{served}/webhooks/webchat/")
     await page.wait_for_selector("#status:has-text('online')", timeout=10_000)
@@ -45,33 +26,29 @@ async def phone(browser: Browser, served: str) -> AsyncIterator[Page]:
     await context.close()
 
 
-async def test_send_a_message_and_see_the_reply(phone: Page, webchat_host: Any) -> None:
+async def test_send_a_message_and_see_the_reply(phone: Page, agent: ChatAgent) -> None:
     await phone.fill("#input", "hello there")
     await phone.press("#input", "Enter")
     await phone.wait_for_selector(".row.mine:has-text('hello there')", timeout=10_000)
     await phone.wait_for_selector(".row.theirs:has-text('echo: hello there')", timeout=10_000)
-    (conversation,) = webchat_host.conversations.values()
-    assert conversation.channel == "channel"
+    conversation = await agent.context("webchat").get_conversation(
+        await agent.only_conversation("webchat")
+    )
+    assert conversation is not None and conversation.channel == "channel"
     ARTIFACTS.mkdir(exist_ok=True)
     await phone.screenshot(path=str(ARTIFACTS / "webchat-reply.png"))
     width = await phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page scrolls sideways on a phone-sized screen"
 
 
-async def conversation_of(host: Any) -> str:
-    (conversation,) = host.conversations.values()
-    conversation_id: str = conversation.id
-    return conversation_id
-
-
-async def test_rich_payloads_and_a_human_agent(phone: Page, webchat_host: Any, served: str) -> None:
-    webchat_host.replying = False
+async def test_rich_payloads_and_a_human_agent(phone: Page, agent: ChatAgent, served: str) -> None:
+    agent.replying = False
     await phone.fill("#input", "start")
     await phone.click("#send")
     await phone.wait_for_selector(".row.mine:has-text('start')")
-    conversation_id = await conversation_of(webchat_host)
-    await webchat_host.send(conversation_id, {"markdown": "**Bold** move"}, type="markdown")
-    await webchat_host.send(
+    conversation_id = await agent.only_conversation("webchat")
+    await agent.send(conversation_id, {"markdown": "**Bold** move"}, type="markdown")
+    await agent.send(
         conversation_id,
         {
             "title": "Plan",
@@ -80,12 +57,12 @@ async def test_rich_payloads_and_a_human_agent(phone: Page, webchat_host: Any, s
         },
         type="card",
     )
-    await webchat_host.send(
+    await agent.send(
         conversation_id,
         {"text": "Size?", "options": [{"label": "Large", "value": "size-l"}]},
         type="choice",
     )
-    await webchat_host.send(
+    await agent.send(
         conversation_id,
         {
             "items": [
@@ -105,24 +82,24 @@ async def test_rich_payloads_and_a_human_agent(phone: Page, webchat_host: Any, s
     await phone.click(".row.theirs .choice button:has-text('Large')")
     await phone.wait_for_selector(".row.mine:has-text('size-l')")
 
-    agent = await webchat_host.create_user(name="Sam from support")
-    await webchat_host.send(conversation_id, {"text": "Sam here"}, user_id=agent.id)
+    human = await agent.context("webchat").create_user(name="Sam from support")
+    await agent.send(conversation_id, {"text": "Sam here"}, user_id=human.id)
     await phone.wait_for_selector(".row.theirs .author:has-text('Sam from support')")
     ARTIFACTS.mkdir(exist_ok=True)
     await phone.screenshot(path=str(ARTIFACTS / "webchat-rich.png"), full_page=True)
 
 
 async def test_the_page_reconnects_and_catches_up(
-    phone: Page, webchat_host: Any, agent_server: Any
+    phone: Page, agent: ChatAgent, agent_server: Any
 ) -> None:
-    webchat_host.replying = False
+    agent.replying = False
     await phone.fill("#input", "first")
     await phone.press("#input", "Enter")
     await phone.wait_for_selector(".row.mine:has-text('first')")
-    conversation_id = await conversation_of(webchat_host)
+    conversation_id = await agent.only_conversation("webchat")
     await agent_server.stop()
     await phone.wait_for_selector("#status:has-text('reconnecting')", timeout=10_000)
-    await webchat_host.send(conversation_id, {"text": "sent while you were away"})
+    await agent.send(conversation_id, {"text": "sent while you were away"})
     await agent_server.start()
     await phone.wait_for_selector(
         ".row.theirs:has-text('sent while you were away')", timeout=15_000

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from patchwire import Integration
 from patchwire._discovery import installed
 from patchwire.messages import PAYLOAD_MODELS
+
+from ..conftest import ChatAgent
 
 
 def test_chat_and_webchat_are_installed_integrations_covering_every_message_type() -> None:
@@ -21,7 +21,7 @@ def test_chat_and_webchat_are_installed_integrations_covering_every_message_type
         assert integration.routes_factory is not None
 
 
-async def test_the_page_and_the_api_share_the_base_url(webchat_host: Any, served: str) -> None:
+async def test_the_page_and_the_api_share_the_base_url(agent: ChatAgent, served: str) -> None:
     async with httpx.AsyncClient(base_url=f"{served}/webhooks/webchat") as http:
         for path in ("", "/"):
             page = await http.get(path)
@@ -32,6 +32,12 @@ async def test_the_page_and_the_api_share_the_base_url(webchat_host: Any, served
         created = (await http.post("/users", json={})).json()
         key = {"x-user-key": created["key"]}
         conversation = (await http.post("/conversations", json={}, headers=key)).json()
-    (stored,) = webchat_host.conversations.values()
-    assert stored.tags == {"webchat.chatId": conversation["conversation"]["id"]}
+    stored = await agent.context("webchat").get_conversation(
+        await agent.only_conversation("webchat")
+    )
+    assert stored is not None
+    assert stored.tags == {
+        "webchat.chatId": conversation["conversation"]["id"],
+        "webchat.chatOwner": created["user"]["id"],
+    }
     assert stored.channel == "channel"
