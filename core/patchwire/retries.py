@@ -10,9 +10,10 @@ later (429, a gateway error, no connection), with the delay its headers asked fo
 Anything else fails at once. When the attempts run out, the last ``RetryableError`` is raised.
 
 The runtime asks :func:`transient` of what a sender raised: an outside system that is down or
-throttling (a ``RetryableError`` or an ``httpx`` transport error anywhere in the exception's
-chain, or an HTTP 429/5xx status error) makes it queue the message and try again later, for
-hours; anything else is a failure of the message itself.
+throttling (a ``RetryableError``, an ``httpx`` transport error, a ``ConnectionError`` or a
+``TimeoutError`` anywhere in the exception's chain, or an HTTP 429/5xx status error) makes it
+queue the message and try again later, for hours; anything else is a failure of the message
+itself.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def transient(error: BaseException) -> RetryableError | None:
     for link in _chain(error):
         if isinstance(link, RetryableError):
             return link
-        if isinstance(link, httpx.TransportError):
+        if isinstance(link, httpx.TransportError | ConnectionError | TimeoutError):
             return RetryableError(f"unreachable ({type(link).__name__}: {link})")
         if isinstance(link, httpx.HTTPStatusError):
             status = link.response.status_code

@@ -347,7 +347,7 @@ class Context:
             conversation_id=conversation_id,
             user_id=user_id,
             dedupe=(f"event:{self.namespace}", dedupe_key) if dedupe_key is not None else None,
-            effect_key=step.next_key() if step is not None else None,
+            effect_key=step.next_key(f"event:{self.alias}.{type}") if step is not None else None,
         )
 
     async def send_event(
@@ -457,7 +457,7 @@ class Context:
             due_at=at,
             conversation_id=conversation_id,
             user_id=user_id,
-            effect_key=step.next_key() if step is not None else None,
+            effect_key=step.next_key(f"timer:{self.alias}.{type}") if step is not None else None,
         )
 
     async def cancel_event(self, scheduled_event_id: str) -> bool:

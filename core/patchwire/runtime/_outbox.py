@@ -69,7 +69,7 @@ class Outbox:
         """Hooks, store, deliver; None when a hook stopped it, else the stored message."""
         runtime = self._runtime
         step = current_step()
-        key = step.next_key() if step is not None else None
+        key = step.next_key("message") if step is not None else None
         if key is not None and step is not None and step.run.replaying:
             earlier = await runtime.store.outgoing_by_effect(key)
             if earlier is not None:

@@ -22,6 +22,7 @@ timer, a retry, a lease of another worker ending), or until the store says new w
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
@@ -301,7 +302,7 @@ class Runtime:
                     payload=payload,
                     conversation_id=conversation.id,
                     user_id=user_id,
-                    effect_key=step.next_key() if step is not None else None,
+                    effect_key=step.next_key(f"event:{source}.custom") if step else None,
                 )
         except sqlalchemy.exc.IntegrityError:
             if step is None:
@@ -588,8 +589,7 @@ def _store_failure(error: BaseException) -> bool:
         error,
         sqlalchemy.exc.OperationalError
         | sqlalchemy.exc.InterfaceError
-        | sqlalchemy.exc.TimeoutError
-        | ConnectionError,
+        | sqlalchemy.exc.TimeoutError,
     ) or bool(getattr(error, "connection_invalidated", False))
 
 
@@ -610,19 +610,31 @@ def _actions(
     for name, definition in definitions.items():
         handler = package.action_handlers[name]
 
-        async def invoke(validated: BaseModel, handler: Any = handler) -> Any:
+        async def invoke(
+            validated: BaseModel, handler: Any = handler, qualified: str = f"{alias}.{name}"
+        ) -> Any:
             step = current_step()
             if step is None:
                 return await handler(ctx, validated)
-            return await _recorded_step(step, ctx.store, lambda: handler(ctx, validated))
+            called = f"{qualified}#{_digest(validated)}"
+            return await _recorded_step(step, called, ctx.store, lambda: handler(ctx, validated))
 
         calls[name] = bind_action(f"{alias}.{name}", definition, invoke)
     return Actions(repr(alias), calls)
 
 
-async def _recorded_step(step: Step, store: Store, call: Callable[[], Awaitable[Any]]) -> Any:
+def _digest(validated: BaseModel) -> str:
+    """A short digest of an action's input: a step is the call of that action with that input,
+    so a replay that skips another call (state changed in between) still finds its own."""
+    text: str = validated.model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+async def _recorded_step(
+    step: Step, action: str, store: Store, call: Callable[[], Awaitable[Any]]
+) -> Any:
     """Run an action call as a step of its job: once, its result replayed on a later run."""
-    key = step.next_key()
+    key = step.next_key(action)
     if step.run.replaying:
         recorded = await store.recorded_effect(key)
         if recorded is not None:

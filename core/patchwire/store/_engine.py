@@ -11,6 +11,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from patchwire.store._sqlite import DRIVER as SQLITE_DRIVER
+
 __all__ = ["create_engine", "migrate", "normalise_url"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -25,7 +27,9 @@ def normalise_url(url: str) -> str:
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+        return parsed.set(drivername=f"sqlite+{SQLITE_DRIVER}").render_as_string(
+            hide_password=False
+        )
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string()!r}: use sqlite:///path/to/file.db "
         "or postgresql://user@host:port/database"

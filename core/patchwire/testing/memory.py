@@ -7,6 +7,7 @@ class gives both ``hitl<hitlSession>`` and ``hitl<hitlTicket>`` implementations.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,7 @@ class MemoryHelpdesk:
         self.implementation_key = f"hitl<{entity}>"
         self.configuration: Mapping[str, Any] = {}
         self.down = False
+        self.stalled: asyncio.Event | None = None
         self.closed: set[str] = set()
         self.tickets: dict[str, Ticket | None] = {}
         self._received: dict[str, list[str]] = {}
@@ -75,6 +77,9 @@ class MemoryHelpdesk:
         @integration.action("create_user")
         async def create_user(ctx: Context, data: CreateUserInput) -> dict[str, str]:
             self._reachable(ctx)
+            if self.stalled is not None:
+                self.stalled.set()
+                await asyncio.Event().wait()  # until cancelled, as if the process died
             user = await ctx.create_user(name=data.name, tags={"email": data.email or ""})
             return {"user_id": user.id}
 
@@ -163,5 +168,11 @@ class MemoryHelpdesk:
     def go_down(self) -> None:
         self.down = True
 
+    def stall(self) -> asyncio.Event:
+        """Make ``create_user`` hang until cancelled (and ``come_back``); set once it hangs."""
+        self.stalled = asyncio.Event()
+        return self.stalled
+
     def come_back(self) -> None:
         self.down = False
+        self.stalled = None

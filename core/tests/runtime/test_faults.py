@@ -255,3 +255,26 @@ async def test_a_running_job_keeps_its_lease_and_a_dead_workers_job_is_taken(
     for stop in stops:
         stop.set()
     await asyncio.gather(*loops)
+
+
+async def test_a_rerun_that_skips_a_call_still_replays_the_calls_after_it(
+    start_agent: Start,
+) -> None:
+    """Keys follow the call, not its position: state changed between the runs, the second run
+    skips the first call, and the next call still gets its own recorded result."""
+    runs: list[str] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        first = not runs
+        if first:
+            await ctx.integrations.chat.actions.echo(text="link the user")
+        echoed = await ctx.integrations.chat.actions.echo(text="open the session")
+        runs.append(echoed.echoed)
+        if first:
+            raise sqlalchemy.exc.OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    agent = await start_agent(handler, plugins=())
+    await agent.receive("go")
+    await settle(agent, lambda: len(runs) == 2 and not agent.runtime._tasks, seconds=15)
+    assert runs == ["chat:open the session", "chat:open the session"]
+    assert agent.recorder.echoes == 2, "each call ran once; the rerun replayed the second"

@@ -174,6 +174,6 @@ def test_urls_are_normalised_and_unknown_ones_refused() -> None:
     from patchwire.store import normalise_url
 
     assert normalise_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
-    assert normalise_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    assert normalise_url("sqlite:///x.db") == "sqlite+patchwire:///x.db"
     with pytest.raises(ValueError, match="unsupported database URL"):
         normalise_url("mysql://u@h/db")

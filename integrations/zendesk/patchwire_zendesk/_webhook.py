@@ -123,8 +123,13 @@ async def relay_comments(
                 dedupe_key=key,
             )
             relayed += stored is not None
-    if newest > last:
-        await target.ctx.set_state("conversation", conversation.id, LAST_COMMENT, newest)
+    if newest > last:  # a concurrent webhook may have moved it further: never move it back
+        await target.ctx.update_state(
+            "conversation",
+            conversation.id,
+            LAST_COMMENT,
+            lambda kept: max(newest, kept if isinstance(kept, int) else 0),
+        )
     return relayed
 
 

@@ -25,6 +25,7 @@ class HitlConfiguration(WireModel):
     on_agent_assigned_timeout_message: str | None = None
     on_agent_idle_message: str | None = None
     on_hitl_start_failed_message: str | None = None
+    on_message_undelivered_message: str | None = None
     user_hitl_close_command: str | None = None
     agent_assigned_timeout_seconds: float | None = Field(default=None, ge=0)
     agent_idle_timeout_seconds: float | None = Field(default=None, ge=0)
@@ -48,6 +49,7 @@ class HitlConfigurationOverrides(WireModel):
     on_agent_assigned_timeout_message: str | None = None
     on_agent_idle_message: str | None = None
     on_hitl_start_failed_message: str | None = None
+    on_message_undelivered_message: str | None = None
     user_hitl_close_command: str | None = None
     agent_assigned_timeout_seconds: float | None = Field(default=None, ge=0)
     agent_idle_timeout_seconds: float | None = Field(default=None, ge=0)

@@ -9,6 +9,7 @@ from patchwire_hitl._queries import get_session, list_sessions
 from patchwire_hitl._relay import before_incoming_event, before_incoming_message
 from patchwire_hitl._sessions import Sessions
 from patchwire_hitl._start import start_hitl
+from patchwire_hitl._undelivered import after_outgoing_message
 
 __all__ = ["plugin"]
 
@@ -18,6 +19,7 @@ plugin.action("get_session")(get_session)
 plugin.action("list_sessions")(list_sessions)
 plugin.hook(before_incoming_message)
 plugin.hook(before_incoming_event)
+plugin.hook(after_outgoing_message)
 
 
 @plugin.action("stop_hitl")

@@ -39,6 +39,8 @@ class Session(WireModel):
     configuration: HitlConfiguration
     started_at: datetime = Field(default_factory=_now)
     start_message_id: str | None = None
+    start_key: str | None = None
+    """The start call's idempotency key: the same call run again after a crash resumes."""
     assigned_agent_id: str | None = None
     assigned_agent_name: str | None = None
     assigned_at: datetime | None = None

@@ -47,6 +47,7 @@ async def start_hitl(ctx: Context, data: StartHitlInput) -> StartHitlOutput:
         initiating_user_id=data.user_id,
         configuration=configuration,
         start_message_id=await _last_user_message(ctx, upstream.id),
+        start_key=ctx.idempotency_key("start"),
     )
     session = await sessions.change(upstream.id, lambda current: _claim(current, candidate))
     if session is None:
@@ -108,10 +109,14 @@ def _claim(current: Session | None, candidate: Session) -> Session | None:
     One start per triggering message: a running or starting session is not replaced, and a
     start that failed is not tried again for the same user message (a retried handler must
     not hand off twice). A session that *ended* does not block a new start, even without a
-    new user message (the reference's P2).
+    new user message (the reference's P2). The same call running again (its job replayed
+    after a crash, same idempotency key) resumes the start it left unfinished: its effects
+    are the runtime's steps, so what it did already is not done twice.
     """
     if current is None:
         return candidate
+    if current.status == "starting" and current.start_key == candidate.start_key:
+        return current
     if current.active or (
         current.status == "starting" and candidate.started_at - current.started_at < STALE_START
     ):

@@ -48,6 +48,9 @@ DEFAULTS: Final = {
     "on_hitl_start_failed_message": (
         "Sorry, I could not connect you with a human agent. Please try again later."
     ),
+    "on_message_undelivered_message": (
+        "Sorry, your last message could not be delivered: the other side cannot be reached."
+    ),
 }
 """The built-in text of each message field (the reference system's, and ours for the rest)."""
 

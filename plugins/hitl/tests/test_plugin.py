@@ -402,3 +402,33 @@ async def test_two_aliases_bound_to_two_helpdesks_keep_separate_sessions(tmp_pat
     finally:
         await runtime.stop()
         await store.close()
+
+
+async def test_a_relayed_message_that_never_arrives_is_answered_to_its_writer(
+    harness_with: Start, helpdesk: MemoryHelpdesk
+) -> None:
+    from patchwire import RuntimeSettings
+
+    harness = await harness_with()
+    harness.runtime.settings = RuntimeSettings(
+        delivery_retry_hours=0.5 / 3600, max_retry_seconds=0.1
+    )
+    await harness.start()
+    helpdesk.go_down()
+    await harness.say("are you there?")
+    for _ in range(40):
+        if UNDELIVERED in await harness.user_sees():
+            break
+        await asyncio.sleep(0.1)
+        await harness.settle()
+    seen = await harness.user_sees()
+    assert seen.count(UNDELIVERED) == 1
+    [(job, error)] = await harness.runtime.store.failed_jobs()
+    assert job.kind == "deliver" and "still undeliverable" in error
+    helpdesk.come_back()
+    await harness.say("and now?")
+    [remote] = await helpdesk.opened()
+    assert (await helpdesk.received(remote))[-1:] == ["and now?"]
+
+
+UNDELIVERED = "Sorry, your last message could not be delivered: the other side cannot be reached."

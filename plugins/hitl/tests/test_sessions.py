@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from patchwire.runtime import EventContext
+from patchwire.runtime._steps import JobRun, Step, running
 from patchwire.testing.databases import postgres_database
 from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire.testing.memory import MemoryHelpdesk
@@ -246,3 +247,37 @@ async def test_a_start_a_crash_left_unfinished_blocks_for_five_minutes_only(
     assert len(await helpdesk.opened()) == 1
     found = await info(harness)
     assert found is not None and found.active and found.session_id != "crashed"
+
+
+async def test_a_start_replayed_after_a_crash_resumes_instead_of_blocking(
+    harness_with: Start, helpdesk: MemoryHelpdesk
+) -> None:
+    harness = await harness_with()
+    handoff = await harness.say("my order is late")
+    conversation, user_id = await harness.user_conversation()
+    hitl = harness.runtime.plugins.hitl.actions
+    opening = helpdesk.stall()
+    job = JobRun(root=handoff.id, replaying=False)
+    with running(Step(job, f"{handoff.id}:1")):
+        crashed = asyncio.create_task(
+            hitl.start_hitl(title="Help", conversation_id=conversation.id, user_id=user_id)
+        )
+        await opening.wait()
+    crashed.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await crashed
+    helpdesk.come_back()
+    assert (await info(harness)) is not None and (await info(harness)).status == "starting"
+    replay = JobRun(root=handoff.id, replaying=True)
+    with running(Step(replay, f"{handoff.id}:1")):
+        started = await hitl.start_hitl(
+            title="Help", conversation_id=conversation.id, user_id=user_id
+        )
+    assert len(await helpdesk.opened()) == 1
+    found = await info(harness)
+    assert found is not None and found.active and found.session_id == started.session_id
+    stored = await harness.runtime.context("user").list_messages(conversation.id, limit=50)
+    handoffs = [m.id for m in stored.messages if m.payload.get("text") == HANDOFF]
+    assert len(handoffs) == 1, "the replay stored no second handoff text"
+    delivered = {m.id for m in harness.channel.outbox[conversation.id]}
+    assert delivered >= set(handoffs), "redelivered at most, under the same message id"
