@@ -5,11 +5,16 @@
 
 The agent runs in its own process (uvicorn): an in-memory integration whose webhook stores the
 message and whose sender POSTs the reply to a local sink, one plugin with before/after hooks,
-and a handler that replies. The baseline, in the same run, is a bare Starlette endpoint in its
-own process doing one httpx POST to the same sink. The store is filled with N conversations
-first, to show that the cost per message does not grow with N. Senders run a closed loop (the next
-message goes once the previous one reached the sink). Prints messages/s, p50 and p99 latency
-(webhook sent to sink received), and ratios to the baseline.
+and a handler that replies. Two baselines run in the same run, each a bare Starlette endpoint in
+its own process: *bare* does one httpx POST to the same sink; *durable floor* first stores the
+incoming message and its reply in one SQLite transaction (WAL, ``synchronous=NORMAL``, aiosqlite
+like our store), which is the physics of a durable write: the ratio to it is what our design
+costs. The store is filled with N conversations first, to show that the cost per message does
+not grow with N. Senders run a closed loop (the next message goes once the previous one reached
+the sink). Prints messages/s, p50 and p99 latency (webhook sent to sink received), the server
+process's CPU time per message (steadier than wall time on a shared machine), and ratios to the
+durable floor. ``PW_BENCH_PROFILE=FILE`` records the agent process with py-spy (raw folded
+stacks) while it runs.
 """
 
 from __future__ import annotations
@@ -130,6 +135,55 @@ def serve_baseline(port: int, sink: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
+def serve_durable(port: int, sink: str, database: str) -> None:
+    import aiosqlite
+
+    client = httpx.AsyncClient(timeout=30)
+    state: dict[str, Any] = {}
+    lock = asyncio.Lock()
+
+    async def open_database() -> None:
+        db = await aiosqlite.connect(database, isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, conversation TEXT, "
+            "direction TEXT, text TEXT, created_at TEXT)"
+        )
+        state["db"] = db
+
+    async def endpoint(request: Request) -> Response:
+        body = await request.json()
+        if "text" not in body:
+            return JSONResponse({"ok": True})
+        db = state["db"]
+        now = datetime.now(UTC).isoformat()
+        async with lock:  # one connection, one transaction at a time (as our store's pool)
+            await db.execute("BEGIN IMMEDIATE")
+            await db.execute(
+                "INSERT INTO messages VALUES (?, ?, 'incoming', ?, ?)",
+                (uuid.uuid4().hex, body["conversation"], body["text"], now),
+            )
+            await db.execute(
+                "INSERT INTO messages VALUES (?, ?, 'outgoing', ?, ?)",
+                (uuid.uuid4().hex, body["conversation"], body["text"], now),
+            )
+            await db.execute("COMMIT")
+        await client.post(sink, json={"text": body["text"]})
+        return JSONResponse({"ok": True})
+
+    app = Starlette(
+        routes=[Route("/webhooks/hook", endpoint, methods=["POST"])], on_startup=[open_database]
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def fill_store(database_url: str, conversations: int) -> list[str]:
     """Create the agent's conversations directly in its store (ids as the webhook tags them)."""
     from patchwire.store import Store
@@ -241,26 +295,36 @@ async def main(args: argparse.Namespace) -> None:
     )
     sink_task = asyncio.create_task(sink_server.serve())
     sink_url = f"http://127.0.0.1:{sink_port}/"
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[tuple[str, float, float, float, float]] = []
 
     def spawn(*extra: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, __file__, *extra])
 
-    port = free_port()
-    baseline = spawn("--serve-baseline", str(port), sink_url)
-    try:
-        await wait_healthy(f"http://127.0.0.1:{port}/healthz")
-        url = f"http://127.0.0.1:{port}/webhooks/hook"
-        await drive(sink, url, ["x"], 50, args.concurrency)
-        rows.append(
-            (
-                "baseline: Starlette + one httpx POST",
-                *await drive(sink, url, ["x"], args.messages, args.concurrency),
-            )
-        )
-    finally:
-        baseline.terminate()
-        baseline.wait()
+    async def measure(
+        name: str, process: subprocess.Popen[bytes], url: str, conversations: list[str]
+    ) -> None:
+        await drive(sink, url, conversations, 50, args.concurrency)
+        before = cpu_seconds(process.pid)
+        rate, p50, p99 = await drive(sink, url, conversations, args.messages, args.concurrency)
+        cpu = (cpu_seconds(process.pid) - before) * 1000 / args.messages
+        rows.append((name, rate, p50, p99, cpu))
+
+    for name, extra in (
+        ("baseline: bare (one httpx POST)", ()),
+        ("baseline: durable floor (SQLite tx + POST)", ("durable",)),
+    ):
+        port = free_port()
+        if extra:
+            database = Path(tempfile.mkdtemp(prefix="pw-bench-floor-")) / "floor.db"
+            baseline = spawn("--serve-durable", str(port), sink_url, str(database))
+        else:
+            baseline = spawn("--serve-baseline", str(port), sink_url)
+        try:
+            await wait_healthy(f"http://127.0.0.1:{port}/healthz")
+            await measure(name, baseline, f"http://127.0.0.1:{port}/webhooks/hook", ["x"])
+        finally:
+            baseline.terminate()
+            baseline.wait()
     for kind in args.databases.split(","):
         for count in (int(n) for n in args.conversations.split(",")):
             database_url, cleanup = await database_for(kind)
@@ -273,16 +337,26 @@ async def main(args: argparse.Namespace) -> None:
             conversations = await fill_store(database_url, count)
             port = free_port()
             agent = spawn("--serve-agent", folder, str(port), sink_url, database_url)
+            if os.environ.get("PW_BENCH_PROFILE"):  # py-spy record of the agent process
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "-p",
+                        str(agent.pid),
+                        "-o",
+                        os.environ["PW_BENCH_PROFILE"],
+                        "-f",
+                        "raw",
+                        "-d",
+                        "25",
+                    ]
+                )
             try:
                 await wait_healthy(f"http://127.0.0.1:{port}/healthz")
                 url = f"http://127.0.0.1:{port}/webhooks/hook"
-                await drive(sink, url, conversations, 50, args.concurrency)
-                rows.append(
-                    (
-                        f"patchwire, {kind}, {count:,} conversations",
-                        *await drive(sink, url, conversations, args.messages, args.concurrency),
-                    )
-                )
+                name = f"patchwire, {kind}, {count:,} conversations"
+                await measure(name, agent, url, conversations)
             finally:
                 agent.terminate()
                 agent.wait()
@@ -292,13 +366,16 @@ async def main(args: argparse.Namespace) -> None:
                     await admin.close()
     sink_server.should_exit = True
     await sink_task
-    base_rate, base_p50, _ = rows[0][1:]
-    print(f"{args.messages} messages, {args.concurrency} concurrent senders")
-    print(f"{'setup':44} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'rate':>7} {'p50':>7}")
-    for name, rate, p50, p99 in rows:
+    floor_rate, floor_p50 = rows[1][1], rows[1][2]
+    print(f"{args.messages} messages, {args.concurrency} concurrent senders; ratios to the floor")
+    print(
+        f"{'setup':44} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7} "
+        f"{'rate':>7} {'p50':>7}"
+    )
+    for name, rate, p50, p99, cpu in rows:
         print(
-            f"{name:44} {rate:8.0f} {p50:8.1f} {p99:8.1f} "
-            f"{rate / base_rate:6.2f}x {p50 / base_p50:6.1f}x"
+            f"{name:44} {rate:8.0f} {p50:8.1f} {p99:8.1f} {cpu:7.2f} "
+            f"{rate / floor_rate:6.2f}x {p50 / floor_p50:6.1f}x"
         )
 
 
@@ -307,6 +384,8 @@ if __name__ == "__main__":
         serve_agent(*sys.argv[2:3], int(sys.argv[3]), *sys.argv[4:6])
     elif len(sys.argv) > 1 and sys.argv[1] == "--serve-baseline":
         serve_baseline(int(sys.argv[2]), sys.argv[3])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--serve-durable":
+        serve_durable(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     else:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         parser.add_argument("--messages", type=int, default=500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ class RunningDemo:
     process: subprocess.Popen[str]
     chat_url: str
     desk_url: str
+    desk_login: tuple[str, str]
 
 
 @pytest.fixture
@@ -60,12 +62,16 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
         cwd=tmp_path,
     )
     assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(2)]
-    assert lines == [
+    lines = [process.stdout.readline() for _ in range(3)]
+    assert lines[:2] == [
         f"talk to the bot here:      http://127.0.0.1:{port}/webchat\n",
         f"answer as a human here:    http://127.0.0.1:{desk_port}/\n",
     ], "".join(lines) + process.stdout.read() if process.poll() is not None else lines
-    running = RunningDemo(process, lines[0].split()[-1], lines[1].split()[-1])
+    login = re.fullmatch(r"log in to the desk as: +(\S+), password (\S+)\n", lines[2])
+    assert login is not None, lines[2]
+    running = RunningDemo(
+        process, lines[0].split()[-1], lines[1].split()[-1], (login[1], login[2])
+    )
     try:
         yield running
     finally:
@@ -78,8 +84,15 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
 def test_the_demo_answers_on_both_urls_and_stops_on_ctrl_c(demo: RunningDemo) -> None:
     chat = httpx.get(demo.chat_url, follow_redirects=True, timeout=10)
     assert chat.status_code == 200 and "<title>Assistant</title>" in chat.text
-    desk = httpx.get(demo.desk_url, timeout=10)
-    assert desk.status_code == 200 and "<title>Agent desk</title>" in desk.text
+    desk = httpx.get(demo.desk_url, follow_redirects=True, timeout=10)
+    assert desk.status_code == 200 and "<title>Log in · Agent desk</title>" in desk.text
+    name, password = demo.desk_login
+    with httpx.Client(base_url=demo.desk_url, timeout=10) as client:
+        wrong = client.post("/api/login", json={"name": name, "password": "not it, surely"})
+        assert (wrong.status_code, wrong.json()["error"]) == (401, "wrong name or password")
+        login = client.post("/api/login", json={"name": name, "password": password})
+        assert login.status_code == 200, login.text
+        assert "<title>Agent desk</title>" in client.get("/").text
 
 
 @pytest.fixture
@@ -124,8 +137,12 @@ async def test_the_whole_handoff_in_a_browser(demo: RunningDemo, browser: object
 
     agent = await browser.new_page(viewport={"width": 1100, "height": 760})
     await agent.goto(demo.desk_url)
-    await agent.fill("#agent-name", "Alice")
-    await agent.press("#agent-name", "Tab")
+    await agent.wait_for_selector("#login", timeout=15_000)
+    name, password = demo.desk_login
+    await agent.fill("#name", name)
+    await agent.fill("#password", password)
+    await agent.click("#submit")
+    await agent.wait_for_selector(f"#me:has-text('{name}')", timeout=15_000)
     await agent.wait_for_selector("#queue .item:has-text('Support HITL')", timeout=15_000)
     await agent.click("#queue .item:has-text('Support HITL')")
     history = agent.locator("#history")
@@ -134,14 +151,14 @@ async def test_the_whole_handoff_in_a_browser(demo: RunningDemo, browser: object
     await shot(agent, "2-desk-queue-with-history")
 
     await agent.click("#claim")
-    await agent.wait_for_selector("#status:has-text('claimed by Alice')", timeout=15_000)
-    await agent.fill("#reply", "Hi, I am Alice. Let me look at your parcel.")
+    await agent.wait_for_selector(f"#status:has-text('claimed by {name}')", timeout=15_000)
+    await agent.fill("#reply", "Hi, I am here. Let me look at your parcel.")
     await agent.press("#reply", "Enter")
     await history.locator(".message.agent:has-text('Let me look at your parcel')").wait_for()
 
     reply = user.locator(".row.theirs", has_text="Let me look at your parcel")
     await reply.wait_for(timeout=15_000)
-    assert await reply.locator(".author").inner_text() == "Alice"
+    assert await reply.locator(".author").inner_text() == name
     await say("thanks, that was quick")
     await history.locator(".message.user:has-text('thanks, that was quick')").wait_for(
         timeout=15_000

@@ -34,7 +34,7 @@ app.command("dev")(dev)
 app.command("serve")(serve)
 app.command("typegen")(typegen)
 app.command("demo")(demo)
-app.command("desk")(desk)
+app.add_typer(desk, name="desk")
 app.add_typer(jobs_app, name="jobs")
 
 

@@ -31,7 +31,7 @@ def demo(
 
     from patchwire import PatchwireError
     from patchwire.cli._serve import agent_folder, exit_on_problems
-    from patchwire.demo import Demo, demo_agent_folder
+    from patchwire.demo import DEMO_DESK_AGENT, Demo, demo_agent_folder
     from patchwire.server import free_port
 
     try:
@@ -52,6 +52,9 @@ def demo(
         def ready() -> None:
             typer.echo(f"talk to the bot here:      {session.agent_url}/webchat")
             typer.echo(f"answer as a human here:    {session.desk_url}/")
+            typer.echo(
+                f"log in to the desk as:     {DEMO_DESK_AGENT}, password {session.desk_password}"
+            )
             typer.echo("type /starthitl in the chat to hand it to the desk; Ctrl-C stops both")
 
         try:

@@ -16,12 +16,14 @@ import uvicorn
 import patchwire
 from patchwire._config import PackageRef, load_config
 from patchwire._errors import PatchwireError
-from patchwire.demo._desk import desk_app
+from patchwire.demo._desk import add_desk_agent, desk_app
 from patchwire.server import create_app
 
-__all__ = ["DEMO_AGENT", "Demo", "demo_agent_folder"]
+__all__ = ["DEMO_AGENT", "DEMO_DESK_AGENT", "Demo", "demo_agent_folder"]
 
 DEMO_AGENT = "support-agent"
+DEMO_DESK_AGENT = "demo"
+"""The desk account the demo makes (its password is new on every run)."""
 ENDPOINT_ENV = "HITL_ENDPOINT_BASE_URL"
 SECRET_ENV = "HITL_SIGNING_SECRET"
 
@@ -65,6 +67,7 @@ class Demo:
     agent_port: int = 8080
     desk_port: int = 8090
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    desk_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     @property
     def agent_url(self) -> str:
@@ -84,9 +87,11 @@ class Demo:
         self.configure()
         alias = _generic_hitl_alias(self.folder)
         agent = create_app(self.folder, database_url=f"sqlite:///{self.data / 'agent.db'}")
-        desk, parts = desk_app(
-            self.data / "desk.db", f"{self.agent_url}/webhooks/{alias}", self.secret
+        desk_database = self.data / "desk.db"
+        await add_desk_agent(
+            desk_database, DEMO_DESK_AGENT, self.desk_password, admin=True, replace=True
         )
+        desk, parts = desk_app(desk_database, f"{self.agent_url}/webhooks/{alias}", self.secret)
         servers = [
             _Server(
                 uvicorn.Config(

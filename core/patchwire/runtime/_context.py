@@ -419,7 +419,7 @@ class Context:
         """Call ``callback(topic, data)`` for each broadcast of this alias; returns the undo."""
         namespace = self.namespace
 
-        def received(text: str) -> None:
+        def received(text: str, _remote: bool) -> None:
             message = json.loads(text)
             if message.get("ns") == namespace:
                 callback(str(message["topic"]), message["data"])

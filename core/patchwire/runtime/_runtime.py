@@ -99,7 +99,12 @@ class Runtime:
         self._contexts: dict[str, dict[str, Context]] = {"integration": {}, "plugin": {}}
         self._places: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._wake = asyncio.Event()
+        self._wanted = math.inf
+        """How many claims the next poll may try: one per job announced in this process, no
+        limit after a timer, a notification from elsewhere or a full loop freeing up. So a
+        message costs one claim, not one more that finds nothing."""
         self._saturated = False
+        self._missed = False
         self._listening = asyncio.Event()
         self._due = 0.0
         """Loop time at which timers, retries and others' leases must be looked at again."""
@@ -307,7 +312,7 @@ class Runtime:
 
     # --- processing ------------------------------------------------------------------------
 
-    def wake(self, at: datetime | None = None) -> None:
+    def wake(self, at: datetime | None = None, *, claims: float = 1) -> None:
         """Tell the background loop that work may be waiting (now, or from ``at`` on)."""
         if at is not None:
             try:
@@ -316,12 +321,18 @@ class Runtime:
                 return
             delay = (at - datetime.now(UTC)).total_seconds()
             self._due = min(self._due, loop.time() + max(delay, 0.0))
+        else:
+            self._wanted += claims
         self._wake.set()
 
-    def _notified(self, payload: str) -> None:
+    def _notified(self, payload: str, remote: bool) -> None:
         """A store notification: new work here or in another process (payload: a due time)."""
-        self._recheck = True
-        self.wake(datetime.fromisoformat(payload) if payload else None)
+        if remote:
+            self._recheck = True
+        self.wake(
+            datetime.fromisoformat(payload) if payload else None,
+            claims=math.inf if remote else 1,
+        )
 
     async def run_background(self, stop: asyncio.Event) -> None:
         """Fire due scheduled events and process queued jobs until ``stop`` is set."""
@@ -367,8 +378,10 @@ class Runtime:
         if now >= self._due:
             self._recheck = True
             self._due = math.inf
+            self._wanted = math.inf
             await self.store.fire_due(self.worker_id)
-        started_all = await self._start_jobs()
+        wanted, self._wanted = self._wanted, 0
+        started_all = await self._start_jobs(wanted)
         if self._recheck and not started_all:
             self._recheck = False
             nxt = await self.store.next_wakeup(self.worker_id)
@@ -390,7 +403,7 @@ class Runtime:
         """Fire what is due and run every runnable job to the end (tests, one-shot tools)."""
         while True:
             await self.store.fire_due(self.worker_id)
-            await self._start_jobs()
+            await self._start_jobs(math.inf)
             if not self._tasks:
                 return
             await self.drain()
@@ -407,23 +420,33 @@ class Runtime:
             for ctx in contexts.values():
                 await ctx.close_locals()
 
-    async def _start_jobs(self) -> bool:
-        """Claim jobs while there is room; True when it stopped for lack of room, not of work."""
-        while len(self._tasks) < self._concurrency:
+    async def _start_jobs(self, wanted: float) -> bool:
+        """Claim up to ``wanted`` jobs while there is room; True when room ran out first."""
+        claimed = 0
+        while claimed < wanted:
+            if len(self._tasks) >= self._concurrency:
+                self._saturated = True
+                return True
             job = await self.store.claim_next_job(self.worker_id, lease=JOB_LEASE)
             if job is None:
-                self._saturated = False
+                # An announced job may belong to a conversation a job here still runs; if that
+                # job's completion missed it (it committed in between), look again then.
+                self._missed = self._missed or bool(self._tasks)
                 return False
+            claimed += 1
             task = asyncio.create_task(self._run_conversation(job))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
-        self._saturated = True
-        return True
+        return False
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if self._saturated:  # room again for work that waited; otherwise nothing is waiting
-            self._wake.set()
+        if self._saturated:  # room again for work that had to wait
+            self._saturated = False
+            self.wake(claims=math.inf)
+        elif self._missed:
+            self._missed = False
+            self.wake()
 
     async def _run_conversation(self, job: Job | None) -> None:
         """Run a job, then the conversation's next ones, each claimed as the last completes."""
@@ -456,7 +479,7 @@ class Runtime:
                 await self._retry(job, run, f"{type(error).__name__}: {error}", delay)
                 return None
             await self._failed(job, run, error)
-            self._wake.set()  # the conversation's next job is runnable now
+            self.wake()  # the conversation's next job is runnable now
             return None
         following = await self.store.complete_job(
             job, sent=run.sent, then_claim=(self.worker_id, JOB_LEASE)

@@ -105,6 +105,9 @@ class _Incidents:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # websockets and lifespan have no JSON answer to give
+            await self.app(scope, receive, send)
+            return
         started = False
 
         async def tracked(message: Any) -> None:

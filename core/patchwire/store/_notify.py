@@ -34,7 +34,8 @@ SIGNALS = "patchwire_signals"
 _CHANNELS = (WORK, SIGNALS)
 _RECONNECT_SECONDS = (0.5, 1, 2, 5)
 
-Subscriber = Callable[[str], None]
+Subscriber = Callable[[str, bool], None]
+"""Called with the payload, and whether it came from another process."""
 
 
 class Notifier:
@@ -51,7 +52,7 @@ class Notifier:
         self._closed = False
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber(payload)`` for every notification; returns the unsubscriber."""
+        """Call ``subscriber(payload, remote)`` for every notification; returns the undo."""
         subscribers = self._subscribers[channel]
         subscribers.append(subscriber)
         if self._remote and self._keeper is None and not self._closed:
@@ -68,11 +69,11 @@ class Notifier:
         if self._remote:
             await session.execute(select(func.pg_notify(channel, f"{self._origin}|{payload}")))
 
-    def local(self, channel: str, payload: str = "") -> None:
+    def local(self, channel: str, payload: str = "", *, remote: bool = False) -> None:
         """Tell this process's subscribers (call after the change committed)."""
         for subscriber in list(self._subscribers[channel]):
             try:
-                subscriber(payload)
+                subscriber(payload, remote)
             except Exception:
                 logger.exception("a subscriber of %s failed", channel)
 
@@ -103,7 +104,7 @@ class Notifier:
     def _received(self, _connection: Any, _pid: int, channel: str, payload: str) -> None:
         origin, _, data = payload.partition("|")
         if origin != self._origin:
-            self.local(channel, data)
+            self.local(channel, data, remote=True)
 
     async def _keep_listening(self) -> None:
         """Hold a LISTEN connection; after losing it, reconnect and wake every worker."""
@@ -124,7 +125,7 @@ class Notifier:
                 continue
             if attempt:
                 logger.info("listening to the database again")
-                self.local(WORK)  # notifications may have been missed meanwhile
+                self.local(WORK, remote=True)  # notifications may have been missed meanwhile
             attempt = 0
             self._listening.set()
             await lost.wait()

@@ -119,7 +119,11 @@ class HitlHarness:
         return str(started.model_dump()["downstream_conversation_id"])
 
 
-async def start_harness(helpdesk: Helpdesk, directory: Path, **plugin_config: Any) -> HitlHarness:
+async def start_harness(
+    helpdesk: Helpdesk, directory: Path, *, database_url: str | None = None, **plugin_config: Any
+) -> HitlHarness:
+    """An agent on ``database_url`` (a SQLite file in ``directory`` by default) handing off to
+    ``helpdesk``."""
     channel = MemoryChannel()
     handled: list[str] = []
 
@@ -162,7 +166,7 @@ async def start_harness(helpdesk: Helpdesk, directory: Path, **plugin_config: An
         integrations=[channel.integration, helpdesk.integration],
         plugins=[installed().load("plugin", "hitl")],  # type: ignore[list-item]
     )
-    store = await Store.open(f"sqlite:///{directory / 'conformance.db'}")
+    store = await Store.open(database_url or f"sqlite:///{directory / 'conformance.db'}")
     runtime = await Runtime.start(
         resolve(config, catalog),
         store=store,

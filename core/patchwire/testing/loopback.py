@@ -10,14 +10,22 @@ real socket, a URL, and a clean stop. ::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from types import TracebackType
+from typing import TYPE_CHECKING
 
+import httpx
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from patchwire.server import free_port
+from patchwire.server import free_port, webhook_mounts
 
-__all__ = ["LoopbackServer", "free_port"]
+if TYPE_CHECKING:
+    from patchwire.runtime import Runtime
+
+__all__ = ["LoopbackServer", "free_port", "serve_routes"]
 
 
 class LoopbackServer:
@@ -71,3 +79,13 @@ class LoopbackServer:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+@contextlib.asynccontextmanager
+async def serve_routes(runtime: Runtime, alias: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The runtime's integration routes served as the server mounts them, on a real socket;
+    a client whose base URL is ``/webhooks/<alias>``."""
+    server = LoopbackServer(Starlette(routes=webhook_mounts(runtime)))
+    base = f"{server.url}/webhooks/{alias}"
+    async with server, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        yield http

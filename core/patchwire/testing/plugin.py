@@ -1,8 +1,13 @@
 """The ``patchwire`` pytest plugin (entry point ``pytest11``): fixtures for testing packages.
 
+``database_url`` runs a test once on a SQLite file and once on a fresh PostgreSQL database;
+``postgres_url`` gives a fresh PostgreSQL database only (see :mod:`patchwire.testing.databases`).
+
 ``hitl_harness`` starts a real agent (SQLite store, the ``hitl`` plugin bound to the
 integration under test, a user on an in-memory channel); it needs a ``helpdesk`` fixture (see
-:mod:`patchwire.testing.hitl`). ``chromium`` is Debian's headless chromium driven by
+:mod:`patchwire.testing.hitl`). ``hitl_harness_each_database`` is the same agent once on each
+database, and ``helpdesk_routes`` an HTTP client for the helpdesk alias's routes, served as the
+server mounts them on loopback. ``chromium`` is Debian's headless chromium driven by
 Playwright, for testing pages; the test is skipped, saying why, where it is not installed.
 Imports happen inside fixtures, so the plugin costs nothing to test suites that do not use it.
 """
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    import httpx
     from playwright.async_api import Browser
 
     from patchwire.testing.hitl import HitlHarness
@@ -31,6 +37,51 @@ async def hitl_harness(helpdesk: Any, tmp_path: Path) -> AsyncIterator[HitlHarne
     yield harness
     await harness.runtime.stop()
     await harness.runtime.store.close()
+
+
+@pytest.fixture
+async def hitl_harness_each_database(
+    helpdesk: Any, tmp_path: Path, database_url: str
+) -> AsyncIterator[HitlHarness]:
+    from patchwire.testing.hitl import start_harness
+
+    harness = await start_harness(
+        helpdesk, tmp_path, database_url=database_url, agentAssignedTimeoutSeconds=0
+    )
+    yield harness
+    await harness.runtime.stop()
+    await harness.runtime.store.close()
+
+
+@pytest.fixture
+async def helpdesk_routes(
+    hitl_harness_each_database: HitlHarness,
+) -> AsyncIterator[httpx.AsyncClient]:
+    from patchwire.testing.hitl import HELPDESK_ALIAS
+    from patchwire.testing.loopback import serve_routes
+
+    async with serve_routes(hitl_harness_each_database.runtime, HELPDESK_ALIAS) as http:
+        yield http
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The same test once on a SQLite file and once on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'agent.db'}"
+    else:
+        from patchwire.testing.databases import postgres_database
+
+        async with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    from patchwire.testing.databases import postgres_database
+
+    async with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from patchwire import Context, Integration, WireModel
-from patchwire._errors import format_validation_error
 from patchwire.interfaces.hitl import CreateUserInput, StartHitlInput, StopHitlInput
 from patchwire.messages import MessageHistoryEntry, as_text
+from patchwire.runtime import MessageError
 from patchwire.store import Conversation, Message
+from patchwire.webhooks import (
+    NAME_LENGTH,
+    Key,
+    Refused,
+    TagValue,
+    WebhookVerifier,
+    parse_body,
+)
 from patchwire_generic_hitl._client import ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration, definition
-from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
+from patchwire_generic_hitl._signing import HEADER, verifier
 
 __all__ = ["REMOTE_CONVERSATION_TAG", "REMOTE_USER_TAG", "integration"]
 
 REMOTE_USER_TAG = "remoteUserId"
 REMOTE_CONVERSATION_TAG = "remoteConversationId"
 BOT = "BOT"
-SIGNATURE_MEMORY = timedelta(seconds=2 * TOLERANCE_SECONDS)
-"""A signature outside its timestamp window is refused anyway, so it need not be kept longer."""
 
 integration = Integration(definition)
 
@@ -40,6 +45,10 @@ def _new_client(ctx: Context) -> ServiceClient:
 def client(ctx: Context) -> ServiceClient:
     """The alias's HTTP client, closed when the agent stops."""
     return ctx.local(_new_client)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
 
 
 @integration.on_check
@@ -170,19 +179,19 @@ class _Webhook(WireModel):
     """Every webhook names the remote conversation; unknown fields are ignored."""
 
     model_config = WireModel.model_config | {"extra": "ignore"}
-    remote_conversation_id: str
+    remote_conversation_id: TagValue
 
 
 class _AgentMessage(_Webhook):
-    remote_user_id: str
+    remote_user_id: TagValue
     message_type: str
     payload: dict[str, Any]
-    message_id: str | None = None
+    message_id: Key | None = None
 
 
 class _AgentAssigned(_Webhook):
-    remote_user_id: str
-    name: str | None = None
+    remote_user_id: TagValue
+    name: Annotated[str, StringConstraints(max_length=NAME_LENGTH)] | None = None
     picture_url: str | None = None
 
 
@@ -190,25 +199,23 @@ class _StopHitl(_Webhook):
     pass
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def _verified(ctx: Context, request: Request) -> bytes | Response:
-    """The raw body when its signature holds and was not seen before; else the refusal."""
+def _new_verifier(ctx: Context) -> WebhookVerifier | None:
     configuration = ctx.configuration
     assert isinstance(configuration, GenericHitlConfiguration)
-    raw = await request.body()
-    header = request.headers.get(HEADER)
-    if configuration.signing_secret and not (configuration.allow_unsigned and header is None):
-        try:
-            verify(configuration.signing_secret, header, raw)
-        except SignatureError as error:
-            return _error(401, str(error))
-        assert header is not None
-        if not await ctx.remember(f"signature:{header}", forget_after=SIGNATURE_MEMORY):
-            return _error(401, "this signature was used already (a replayed request)")
-    return raw
+    if not configuration.signing_secret:
+        return None
+    return verifier(configuration.signing_secret, remember=ctx.remember)
+
+
+async def _verified(ctx: Context, request: Request) -> bytes:
+    """The raw body once its signature holds and was not seen before (unsigned only when the
+    configuration allows it)."""
+    configuration = ctx.configuration
+    assert isinstance(configuration, GenericHitlConfiguration)
+    checker = ctx.local(_new_verifier)
+    if checker is None or (configuration.allow_unsigned and HEADER not in request.headers):
+        return await request.body()
+    return await checker.read(request)
 
 
 _Body = TypeVar("_Body", bound=_Webhook)
@@ -216,25 +223,22 @@ _Act = Callable[[Context, Conversation, _Body], Awaitable[Response]]
 
 
 def _webhook(ctx: Context, model: type[_Body], act: _Act[_Body]) -> Callable[..., Any]:
-    """An endpoint: verify, parse ``model``, find the conversation it names, then ``act``."""
+    """An endpoint: verify, parse ``model``, find the conversation it names, then ``act``;
+    a refused signature is a 401, a body the route or the channel refuses a 400."""
 
     async def endpoint(request: Request) -> Response:
-        raw = await _verified(ctx, request)
-        if isinstance(raw, Response):
-            return raw
         try:
-            body = model.model_validate(json.loads(raw or b"null"))
-        except (ValueError, ValidationError) as error:
-            reason = (
-                format_validation_error(error) if isinstance(error, ValidationError) else str(error)
+            body = parse_body(model, await _verified(ctx, request))
+            found = await ctx.find_conversations(
+                {REMOTE_CONVERSATION_TAG: body.remote_conversation_id}, own=True
             )
-            return _error(400, f"malformed body: {reason}")
-        found = await ctx.find_conversations(
-            {REMOTE_CONVERSATION_TAG: body.remote_conversation_id}, own=True
-        )
-        if not found:
-            return _error(404, f"unknown remoteConversationId {body.remote_conversation_id!r}")
-        return await act(ctx, found[0], body)
+            if not found:
+                return _error(404, f"unknown remoteConversationId {body.remote_conversation_id!r}")
+            return await act(ctx, found[0], body)
+        except Refused as refused:
+            return refused.response()
+        except MessageError as error:
+            return _error(400, str(error))
 
     return endpoint
 

@@ -1,52 +1,37 @@
 """Request signatures, both ways: ``X-Patchwire-Signature: t=<unix>,v1=<hex HMAC-SHA256>``.
 
-The signed text is ``"<t>.<raw body>"``; a receiver refuses a missing or wrong signature and a
-timestamp more than five minutes away, comparing in constant time.
+The scheme and its strict checks are core's (:mod:`patchwire.webhooks`); these are the
+shorthands the client, the integration's routes and the desk use with one shared secret.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
+from datetime import timedelta
 
-__all__ = ["HEADER", "TOLERANCE_SECONDS", "SignatureError", "sign", "verify"]
+from patchwire.webhooks import PATCHWIRE_SIGNATURE, Remember, SignatureError, WebhookVerifier
 
-HEADER = "X-Patchwire-Signature"
+__all__ = ["HEADER", "TOLERANCE_SECONDS", "SignatureError", "sign", "verifier", "verify"]
+
+HEADER = PATCHWIRE_SIGNATURE.header
 TOLERANCE_SECONDS = 300
 
 
-class SignatureError(ValueError):
-    """Why a request's signature was refused (safe to send back to the caller)."""
-
-
-def _digest(secret: str, timestamp: int, body: bytes) -> str:
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+def verifier(secret: str, remember: Remember | None = None) -> WebhookVerifier:
+    """The verifier of the protocol's requests: a five-minute window, replays refused when
+    ``remember`` is given."""
+    return WebhookVerifier(
+        PATCHWIRE_SIGNATURE,
+        secret,
+        tolerance=timedelta(seconds=TOLERANCE_SECONDS),
+        remember=remember,
+    )
 
 
 def sign(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
     """The header value that signs ``body``."""
-    moment = int(time.time()) if timestamp is None else timestamp
-    return f"t={moment},v1={_digest(secret, moment, body)}"
+    return PATCHWIRE_SIGNATURE.sign(secret, body, timestamp=timestamp)
 
 
 def verify(secret: str, header: str | None, body: bytes, *, now: float | None = None) -> None:
     """Raise :class:`SignatureError` unless ``header`` signs ``body`` within the window."""
-    if not header:
-        raise SignatureError(f"missing {HEADER} header")
-    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    try:
-        timestamp = int(fields["t"])
-        given = fields["v1"]
-    except (KeyError, ValueError):
-        raise SignatureError(
-            f"malformed {HEADER} header: expected t=<unix seconds>,v1=<hex>"
-        ) from None
-    moment = time.time() if now is None else now
-    if abs(moment - timestamp) > TOLERANCE_SECONDS:
-        raise SignatureError(
-            f"signature timestamp is {int(moment - timestamp)} s away from now "
-            f"(at most {TOLERANCE_SECONDS} s allowed)"
-        )
-    if not hmac.compare_digest(given, _digest(secret, timestamp, body)):
-        raise SignatureError("signature does not match the body and the shared secret")
+    verifier(secret).check({HEADER: header} if header else {}, body, now=now)

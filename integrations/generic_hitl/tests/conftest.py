@@ -65,6 +65,11 @@ class FakeService(Contract):
         self.users: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, dict[str, Any]] = {}
         self.failures: list[tuple[int, dict[str, str]]] = []
+        self.lose_answer: set[str] = set()
+        """Paths whose next call is carried out, then answered 502 (the answer is lost)."""
+        self.answers: dict[str, tuple[int, bytes]] = {}
+        """What each ``Idempotency-Key`` was answered: a repeat gets it again, and does nothing."""
+        self.keys: list[str | None] = []
         self.down = False
         self.url = ""
 
@@ -72,13 +77,26 @@ class FakeService(Contract):
         refused = await self.refusal(request)
         if refused is not None:
             return refused
-        raw = await request.body()
         if self.down:
             return JSONResponse({"error": "down for maintenance"}, status_code=503)
         if self.failures:
             status, headers = self.failures.pop(0)
             return JSONResponse({"error": "try again"}, status_code=status, headers=headers)
-        body = json.loads(raw)
+        key = request.headers.get("idempotency-key")
+        self.keys.append(key)
+        if key is not None and key in self.answers:
+            status, content = self.answers[key]
+            return Response(content, status_code=status, media_type="application/json")
+        answer = await self.act(request)
+        if key is not None:
+            self.answers[key] = (answer.status_code, bytes(answer.body))
+        if request.url.path in self.lose_answer:
+            self.lose_answer.discard(request.url.path)
+            return JSONResponse({"error": "bad gateway"}, status_code=502)
+        return answer
+
+    async def act(self, request: Request) -> Response:
+        body = json.loads(await request.body())
         path = request.url.path
         self.requests.append((path, body))
         if path == "/createRemoteUser":

@@ -147,3 +147,17 @@ async def test_the_online_check_pings_the_service(service: FakeService) -> None:
     )
     [problem] = await integration.online_check(wrong)
     assert "refused the call with 401" in problem and "signature" in problem
+
+
+async def test_calls_whose_answer_was_lost_are_carried_out_once(
+    harness: HitlHarness, service: FakeService
+) -> None:
+    service.lose_answer = {"/createRemoteUser", "/createRemoteConversation"}
+    remote = await started_session(harness, service)
+    assert len(service.users) == 1, "the retry created a second user"
+    assert len(service.conversations) == 1, "the retry created a second conversation"
+    service.lose_answer = {"/botSendsMessage"}
+    await harness.say("said once")
+    assert service.conversations[remote]["received"].count("said once") == 1
+    assert None not in service.keys, "every call carries an Idempotency-Key"
+    assert len(service.keys) == len(set(service.keys)) + 3, "each lost answer was retried once"

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from patchwire import Context
-from patchwire._errors import format_validation_error
+from patchwire.runtime import MessageError
+from patchwire.webhooks import NAME_LENGTH, Refused, parse_body
 from patchwire_intercom._channel import conversation_gone
 from patchwire_intercom._client import IntercomError
 from patchwire_intercom._definition import IntercomConfiguration
 from patchwire_intercom._links import ADMIN_TAG, AGENT_ROLE, client_for, memo_for, session_for
-from patchwire_intercom._signing import HEADER, SignatureError, verify
+from patchwire_intercom._signing import SignatureError, verifier
 from patchwire_intercom._text import inbound_message
 
 __all__ = [
@@ -56,8 +58,16 @@ def _text_id(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-IntercomId = Annotated[str, BeforeValidator(_text_id)]
-"""Intercom sends ids as strings, and a few (examples, older versions) as numbers."""
+IntercomId = Annotated[
+    str, BeforeValidator(_text_id), StringConstraints(min_length=1, max_length=100)
+]
+"""Intercom sends ids as strings, and a few (examples, older versions) as numbers; they are
+short, and become tags and deduplication keys, so a long one is refused (400)."""
+
+NOTIFICATION_MEMORY = timedelta(days=7)
+"""How long a handled notification id is remembered. Intercom redelivers for up to two hours
+when throttled and suspends an app after seven days of errors; messages and events stay
+deduplicated by part id after that, so the table holds a week of notifications at most."""
 
 
 class _Loose(BaseModel):
@@ -67,7 +77,7 @@ class _Loose(BaseModel):
 class Author(_Loose):
     type: str | None = None
     id: IntercomId | None = None
-    name: str | None = None
+    name: Annotated[str, StringConstraints(max_length=NAME_LENGTH)] | None = None
     from_ai_agent: bool | None = None
     is_ai_answer: bool | None = None
 
@@ -100,8 +110,8 @@ class _Data(_Loose):
 
 
 class Notification(_Loose):
-    id: str
-    topic: str
+    id: IntercomId
+    topic: Annotated[str, StringConstraints(max_length=200)]
     app_id: str | None = None
     data: _Data = _Data()
 
@@ -116,20 +126,22 @@ async def handle(ctx: Context, request: Request) -> Response:
     assert isinstance(configuration, IntercomConfiguration)
     raw = await request.body()
     try:
-        verify(configuration.client_secret, request.headers.get(HEADER), raw)
+        verifier(configuration.client_secret).check(request.headers, raw)
     except SignatureError as error:
         logger.warning("refused an Intercom notification for %r: %s", ctx.alias, error)
-        return _answer(401, error=str(error))
+        return error.response()
     try:
-        notification = Notification.model_validate_json(raw)
+        notification = parse_body(Notification, raw)
         topic = notification.topic
         if topic not in TOPICS:
             return _answer(200, ok=True, topic=topic, result=_unused(topic))
-        item = Item.model_validate(notification.data.item)
-    except ValidationError as error:
-        return _answer(400, error=f"malformed notification: {format_validation_error(error)}")
-    result = await _dispatch(ctx, notification, item)
-    first = await ctx.remember(f"notification:{notification.id}")
+        item = parse_body(Item, notification.data.item)
+        result = await _dispatch(ctx, notification, item)
+    except Refused as refused:
+        return refused.response()
+    except MessageError as error:
+        return _answer(400, error=str(error))
+    first = await ctx.remember(f"notification:{notification.id}", forget_after=NOTIFICATION_MEMORY)
     return _answer(200, ok=True, topic=topic, result=result, duplicate=not first)
 
 

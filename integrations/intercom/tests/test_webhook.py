@@ -255,4 +255,4 @@ async def test_a_signed_but_malformed_notification_is_a_400(
     for raw in bodies:
         response = await helpdesk.post(raw, {HEADER: signature(CLIENT_SECRET, raw)})
         assert response.status_code == 400, response.text
-        assert response.json()["error"].startswith("malformed notification: ")
+        assert response.json()["error"].startswith("malformed body: ")

@@ -36,14 +36,16 @@ class _Uploads:
         url = str(payload[_MEDIA[type]])
         if not configuration.upload_attachments:
             return render(type, payload)
-        fetched = await self.target.client.download(url, configuration.max_attachment_bytes)
+        fetched = await self.target.client.download(url)
         if fetched is None:
             return render(type, payload)
-        content, content_type, name = fetched
-        title = str(payload.get("title") or name)
+        title = str(payload.get("title") or fetched.name)
         try:
             token = await self.target.client.upload(
-                name, content, content_type, token=self.tokens[0] if self.tokens else None
+                fetched.name,
+                fetched.content,
+                fetched.content_type,
+                token=self.tokens[0] if self.tokens else None,
             )
         except ZendeskError:
             return render(type, payload)

@@ -8,13 +8,12 @@ idempotency keys, so creating a ticket looks for it by ``external_id`` before ea
 from __future__ import annotations
 
 import logging
-import mimetypes
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from patchwire.downloads import Download, DownloadPolicy, DownloadRefused, download
 from patchwire.retries import RetryableError, retry_after, retrying
 from patchwire_zendesk._auth import Credentials, credentials_for, response_detail
 from patchwire_zendesk._definition import ZendeskConfiguration
@@ -25,7 +24,7 @@ from patchwire_zendesk._errors import (
     ZendeskError,
 )
 
-__all__ = ["Download", "ZendeskClient"]
+__all__ = ["ZendeskClient"]
 
 logger = logging.getLogger("patchwire.zendesk")
 
@@ -33,10 +32,6 @@ ATTEMPTS = 4
 BASE_WAIT_SECONDS = 0.25
 MAX_WAIT_SECONDS = 60.0
 DEFAULT_THROTTLE_SECONDS = 1.0
-
-Download = tuple[bytes, str, str]
-"""``(content, content type, file name)`` of a file fetched for upload."""
-
 
 class ZendeskClient:
     """One per integration alias; holds the HTTP connection pool and the token cache."""
@@ -47,6 +42,7 @@ class ZendeskClient:
         *,
         credentials: Credentials | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        downloads: DownloadPolicy | None = None,
     ) -> None:
         self.configuration = configuration
         self.base_url = configuration.url
@@ -54,8 +50,12 @@ class ZendeskClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(20.0, connect=10.0), transport=transport
         )
-        # Files are fetched without any Zendesk credential, from wherever the user's URL points.
-        self._files = httpx.AsyncClient(timeout=httpx.Timeout(15.0), follow_redirects=True)
+        self.downloads = downloads or DownloadPolicy(
+            hosts=(httpx.URL(configuration.url).host, *configuration.attachment_hosts),
+            max_bytes=configuration.max_attachment_bytes,
+        )
+        # Files are fetched without any Zendesk credential, and only as the policy allows.
+        self._files = httpx.AsyncClient(timeout=httpx.Timeout(15.0), follow_redirects=False)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -267,32 +267,16 @@ class ZendeskClient:
         )
         return str(answer["upload"]["token"])
 
-    async def download(self, url: str, limit: int) -> Download | None:
-        """Fetch a user's file for re-upload; None when it cannot be had (then it is linked)."""
-        if urlsplit(url).scheme not in ("http", "https"):
-            return None
+    async def download(self, url: str) -> Download | None:
+        """Fetch a user's file for re-upload, as :attr:`downloads` allows; None when it cannot
+        or may not be had (then it is linked instead)."""
         try:
-            async with self._files.stream("GET", url) as response:
-                if response.status_code != 200:
-                    return None
-                declared = response.headers.get("Content-Length")
-                if declared is not None and declared.isdigit() and int(declared) > limit:
-                    return None
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        return None
-                    chunks.append(chunk)
-                content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            return await download(self._files, url, self.downloads)
+        except DownloadRefused as refused:
+            logger.info("not fetching %s for upload (%s); linking it instead", url[:200], refused)
         except httpx.HTTPError as error:
-            logger.info("could not fetch %s for upload (%s); linking it instead", url, error)
-            return None
-        name = urlsplit(url).path.rsplit("/", 1)[-1] or "file"
-        if not content_type:
-            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        return b"".join(chunks), content_type, name
+            logger.info("could not fetch %s for upload (%s); linking it instead", url[:200], error)
+        return None
 
 
 def _open(ticket: dict[str, Any]) -> bool:

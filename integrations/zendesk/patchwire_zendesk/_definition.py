@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from patchwire import EntityDefinition, IntegrationDefinition, WireModel, implements
+from patchwire.downloads import check_host_pattern
 from patchwire.interfaces.hitl import definition as hitl
 
 __all__ = ["HitlTicket", "ZendeskConfiguration", "definition", "is_email"]
@@ -61,6 +62,12 @@ class ZendeskConfiguration(WireModel):
         default=True,
         description="Upload images and files as Zendesk attachments (else they are linked).",
     )
+    attachment_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts the users' files may be fetched from for upload, besides the Zendesk "
+        "account's own: files.example.com, or *.example.com for every subdomain. Files "
+        "elsewhere are linked, not fetched.",
+    )
     max_attachment_bytes: int = Field(default=20_000_000, ge=1, le=50_000_000)
     signature_tolerance_seconds: int = Field(
         default=300, ge=1, description="How far a webhook's signature timestamp may be off."
@@ -82,6 +89,11 @@ class ZendeskConfiguration(WireModel):
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (or http:// for a local fake)")
         return value.rstrip("/") if value else value
+
+    @field_validator("attachment_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return [check_host_pattern(host) for host in value]
 
     @field_validator("ticket_tag")
     @classmethod

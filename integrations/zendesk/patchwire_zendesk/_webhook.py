@@ -8,21 +8,21 @@ user's email reply never poses as the agent.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from patchwire import Context, WireModel
-from patchwire._errors import format_validation_error
+from patchwire.runtime import MessageError
 from patchwire.store import Conversation, User
+from patchwire.webhooks import BodyError, Refused, WebhookVerifier, parse_body
 from patchwire_zendesk._desk import AGENT_ROLE, ROLE_TAG, USER_TAG, Desk, desk
 from patchwire_zendesk._errors import TicketGoneError
-from patchwire_zendesk._signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from patchwire_zendesk._signing import ZENDESK_SIGNATURE
 
 __all__ = ["INVOCATION_HEADER", "TriggerBody", "relay_comments", "routes", "webhook"]
 
@@ -31,15 +31,27 @@ LAST_COMMENT = "zendeskLastCommentId"
 _AGENT_ROLES = ("agent", "admin")
 
 
+ZendeskId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")]
+"""A Zendesk id as the triggers render it: digits only (it goes into API paths and tags)."""
+MaybeZendeskId = Annotated[str, StringConstraints(pattern=r"^[0-9]{0,20}$")]
+
+MAX_INVOCATION_LENGTH = 100
+"""Zendesk's invocation ids are short; a longer header is not Zendesk's (and would not fit the
+store's state names)."""
+INVOCATION_MEMORY = timedelta(days=2)
+"""How long a handled invocation id is remembered; Zendesk retries within minutes, so a
+redelivery later than this would be a replay, which the signature's window refuses anyway."""
+
+
 class TriggerBody(WireModel):
     """What the triggers register made send: ids only."""
 
     model_config = WireModel.model_config | {"extra": "ignore"}
-    event: str
-    ticket_id: str
-    comment_id: str = ""
-    actor_id: str = ""
-    assignee_id: str = ""
+    event: Annotated[str, StringConstraints(max_length=100)]
+    ticket_id: ZendeskId
+    comment_id: MaybeZendeskId = ""
+    actor_id: MaybeZendeskId = ""
+    assignee_id: MaybeZendeskId = ""
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -152,27 +164,36 @@ async def _handle(target: Desk, body: TriggerBody) -> dict[str, Any]:
 
 
 async def webhook(ctx: Context, request: Request) -> Response:
-    """Verify, deduplicate, then act; 401 and nothing stored for a bad signature."""
+    """Verify, deduplicate, then act; 401 and nothing stored for a bad signature, 400 for a
+    body or a header that is not what the triggers send."""
     target = desk(ctx)
     raw = await request.body()
     registration = await target.registration()
     if registration is None:
         return _error(401, "not registered yet: run `patchwire serve` so register can run")
-    signature = request.headers.get(SIGNATURE_HEADER)
+    tolerance = timedelta(seconds=target.configuration.signature_tolerance_seconds)
     try:
-        verify(
+        signed = WebhookVerifier(
+            ZENDESK_SIGNATURE,
             str(registration["secret"]),
-            signature,
-            request.headers.get(TIMESTAMP_HEADER),
-            raw,
-            tolerance=target.configuration.signature_tolerance_seconds,
-        )
-    except SignatureError as error:
-        return _error(401, str(error))
-    invocation = request.headers.get(INVOCATION_HEADER)
-    window = timedelta(seconds=2 * target.configuration.signature_tolerance_seconds)
-    fresh_signature = await ctx.remember(f"signature:{signature}", forget_after=window)
-    fresh_invocation = await ctx.remember(f"invocation:{invocation}") if invocation else True
+            tolerance=tolerance,
+            secret_name="the webhook's signing secret",
+        ).check(request.headers, raw)
+        invocation = request.headers.get(INVOCATION_HEADER) or ""
+        if len(invocation) > MAX_INVOCATION_LENGTH:
+            raise BodyError(
+                f"{INVOCATION_HEADER} is {len(invocation)} characters long "
+                f"(at most {MAX_INVOCATION_LENGTH})"
+            )
+        body = parse_body(TriggerBody, raw)
+    except Refused as refused:
+        return refused.response()
+    fresh_signature = await ctx.remember(f"signature:{signed.key}", forget_after=2 * tolerance)
+    fresh_invocation = (
+        await ctx.remember(f"invocation:{invocation}", forget_after=INVOCATION_MEMORY)
+        if invocation
+        else True
+    )
     retry_key = f"failed:{invocation}"
     retrying = bool(invocation) and bool(await ctx.get_state("agent", "zendesk", retry_key))
     if not retrying:
@@ -181,14 +202,9 @@ async def webhook(ctx: Context, request: Request) -> Response:
         if not fresh_signature:
             return _error(401, "this signature was used already (a replayed request)")
     try:
-        body = TriggerBody.model_validate(json.loads(raw or b"null"))
-    except (ValueError, ValidationError) as error:
-        reason = (
-            format_validation_error(error) if isinstance(error, ValidationError) else str(error)
-        )
-        return _error(400, f"malformed body: {reason}")
-    try:
         result = await _handle(target, body)
+    except MessageError as error:
+        return _error(400, str(error))
     except Exception:
         if invocation:  # let Zendesk's retry of this invocation through
             await ctx.set_state("agent", "zendesk", retry_key, True)

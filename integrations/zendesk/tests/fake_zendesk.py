@@ -118,6 +118,8 @@ class FakeZendesk:
         self.secrets: dict[str, str] = {}
         self.triggers: dict[int, dict[str, Any]] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.fetched: list[str] = []
+        """Names of the files someone downloaded from ``/files/{name}``."""
         self.pending: list[Delivery] = []
         self.delivered: list[tuple[Delivery, int]] = []
         self.sender: httpx.AsyncClient | None = None
@@ -138,6 +140,7 @@ class FakeZendesk:
         )
 
     async def file(self, request: Request) -> Response:
+        self.fetched.append(request.path_params["name"])
         found = self.files.get(request.path_params["name"])
         if found is None:
             return Response(status_code=404)

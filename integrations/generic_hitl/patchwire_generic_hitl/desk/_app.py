@@ -1,46 +1,80 @@
 """The desk as an ASGI app: the service side of the protocol, and the agents' page and API.
 
-The protocol routes (``/ping``, ``/createRemoteUser``, ...) take signed calls from patchwire.
-The page and its ``/api`` routes have no login: the desk is a reference service for one
-machine or a trusted network, and listens on 127.0.0.1 unless told otherwise.
+The protocol routes (``/ping``, ``/createRemoteUser``, ...) take signed calls from patchwire;
+the page and its ``/api`` routes take logged-in agents (:mod:`._auth`). What an agent may do
+is decided by the store: claim what nobody holds, reply to and close what they claimed (an
+admin may reply to and close anything).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from patchwire import WireModel
 from patchwire._errors import format_validation_error
-from patchwire.server import html_page
-from patchwire_generic_hitl._client import ServiceClient, ServiceError
+from patchwire.server import BodyLimit, html_page
+from patchwire_generic_hitl._client import IDEMPOTENCY_HEADER, ServiceClient, ServiceError
 from patchwire_generic_hitl._definition import GenericHitlConfiguration
-from patchwire_generic_hitl._recent import Recent
 from patchwire_generic_hitl._signing import HEADER, TOLERANCE_SECONDS, SignatureError, verify
-from patchwire_generic_hitl.desk._store import DeskConflict, DeskStore
+from patchwire_generic_hitl.desk._accounts import (
+    LOGIN_SECONDS,
+    Agent,
+    Login,
+    LoginKind,
+    TooManyFailures,
+)
+from patchwire_generic_hitl.desk._auth import (
+    COOKIE,
+    AuthError,
+    check_json_from_here,
+    forget_cookie,
+    login_of,
+    set_login_cookie,
+)
+from patchwire_generic_hitl.desk._memory import Answer, CallInProgress, KeyReused
+from patchwire_generic_hitl.desk._store import (
+    BOT_AUTHOR,
+    DeskConflict,
+    DeskForbidden,
+    DeskStore,
+    HistoryEntry,
+)
+from patchwire_generic_hitl.desk._tables import (
+    KEY_LENGTH,
+    PATCHWIRE_ID_LENGTH,
+    PERSON_LENGTH,
+    TYPE_LENGTH,
+)
 from patchwire_generic_hitl.desk._updates import Updates
 
 __all__ = ["Desk", "DeskSettings", "create_desk_app"]
 
-BOT_AUTHOR = "Bot"
+MAX_BODY_BYTES = 1024 * 1024
+"""Every request body, signed or not, protocol or page: 413 past this, before it is read whole."""
+SIGNATURE_MEMORY = timedelta(seconds=2 * TOLERANCE_SECONDS)
+"""A signature outside its timestamp window is refused anyway, so it need not be kept longer."""
 
 
 @dataclass(frozen=True)
 class DeskSettings:
     """Where the desk keeps its data and how it reaches the agent."""
 
-    database: Path
+    database: Path | str
+    """A SQLite file, or a ``sqlite:///`` / ``postgresql://`` URL."""
     agent_webhook_url: str
     """The agent's ``/webhooks/<alias>`` URL for the generic-hitl integration."""
     signing_secret: str | None
@@ -52,8 +86,8 @@ class _Lenient(WireModel):
 
 
 class _UserPayload(_Lenient):
-    name: str = Field(min_length=1)
-    email: str | None = None
+    name: str = Field(min_length=1, max_length=PERSON_LENGTH)
+    email: str | None = Field(default=None, max_length=PERSON_LENGTH)
     picture_url: str | None = None
 
 
@@ -63,7 +97,7 @@ class _CreateUser(_Lenient):
 
 class _HistoryEntry(_Lenient):
     source: dict[str, Any]
-    type: str
+    type: str = Field(min_length=1, max_length=TYPE_LENGTH)
     payload: dict[str, Any]
 
 
@@ -86,29 +120,41 @@ class _CreateConversation(_Lenient):
 
 class _ClosePayload(_Lenient):
     remote_conversation_id: str
-    botpress_conversation_id: str | None = None
+    botpress_conversation_id: str | None = Field(default=None, max_length=PATCHWIRE_ID_LENGTH)
 
 
 class _Close(_Lenient):
     payload: _ClosePayload
 
 
+class _BotPayload(_Lenient):
+    model_config = _Lenient.model_config | {"extra": "allow"}
+    type: str = Field(default="text", min_length=1, max_length=TYPE_LENGTH)
+
+
 class _BotMessage(_Lenient):
     remote_conversation_id: str
     remote_user_id: str
-    payload: dict[str, Any]
+    payload: _BotPayload
 
 
-class _AgentAction(_Lenient):
-    agent: str = Field(min_length=1, max_length=60)
+class _Credentials(WireModel):
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
 
 
-class _AgentReply(_AgentAction):
+class _NoFields(WireModel):
+    """Claim and close take an empty JSON object: who acts is the logged-in agent."""
+
+
+class _AgentReply(WireModel):
     type: str = Field(pattern="^(text|image|file)$")
-    text: str | None = None
-    url: str | None = None
-    title: str | None = None
+    text: str | None = Field(default=None, max_length=4000)
+    url: str | None = Field(default=None, max_length=2000)
+    title: str | None = Field(default=None, max_length=500)
 
+
+_Body = TypeVar("_Body", bound=WireModel)
 
 _OPERATIONS = {
     "ping": "_ping",
@@ -120,12 +166,20 @@ _OPERATIONS = {
 """The protocol's five calls and the method that answers each."""
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _agent_user_id(agent: str) -> str:
     return f"agent:{agent}"
+
+
+def _agent_view(agent: Agent) -> dict[str, Any]:
+    return {"name": agent.name, "admin": agent.admin}
+
+
+class _BadReply(ValueError):
+    pass
 
 
 @dataclass
@@ -136,40 +190,91 @@ class Desk:
     updates: Updates = field(default_factory=Updates)
     store: DeskStore | None = None
     agent: ServiceClient | None = None
-    _seen_signatures: Recent[str] = field(default_factory=lambda: Recent(2 * TOLERANCE_SECONDS))
 
     def _parts(self) -> tuple[DeskStore, ServiceClient]:
         assert self.store is not None and self.agent is not None, "the desk is not running"
         return self.store, self.agent
-
-    async def _signed_body(self, request: Request) -> bytes:
-        raw = await request.body()
-        secret = self.settings.signing_secret
-        if secret is None:
-            return raw
-        header = request.headers.get(HEADER)
-        verify(secret, header, raw)
-        now = time.time()
-        assert header is not None
-        if self._seen_signatures.get(header, now) is not None:
-            raise SignatureError("this signature was used already (a replayed request)")
-        self._seen_signatures.put(header, now)
-        return raw
 
     def _changed(self, conversation_id: str) -> None:
         self.updates.publish({"conversationId": conversation_id})
 
     # --- the protocol: patchwire calls these ------------------------------------------------
 
+    async def _check_signature(self, request: Request, raw: bytes) -> None:
+        secret = self.settings.signing_secret
+        if secret is None:
+            return
+        header = request.headers.get(HEADER)
+        verify(secret, header, raw)
+        assert header is not None
+        store, _ = self._parts()
+        seen = f"signature:{hashlib.sha256(header.encode()).hexdigest()}"
+        if not await store.memory.remember(seen, forget_after=SIGNATURE_MEMORY):
+            raise SignatureError("this signature was used already (a replayed request)")
+
     async def protocol(self, request: Request) -> Response:
         try:
-            raw = await self._signed_body(request)
+            raw = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)  # BodyLimit answered 413 already, or nobody listens
+        try:
+            await self._check_signature(request, raw)
         except SignatureError as error:
             return _error(401, str(error))
-        path = request.path_params["operation"]
-        method = _OPERATIONS.get(path)
+        operation = request.path_params["operation"]
+        return await self._once(request, "protocol", raw, lambda: self._operate(operation, raw))
+
+    async def _once(
+        self, request: Request, scope: str, raw: bytes, run: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        """Run the call once per ``Idempotency-Key`` (if it has one); repeats get its answer.
+
+        Keys are per ``scope`` (the protocol, or one agent), so nobody can answer another's
+        call; a call that raises instead of answering is forgotten, so a retry runs it again.
+        """
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return await run()
+        if not key or len(key) > KEY_LENGTH or not key.isprintable():
+            return _error(
+                400, f"{IDEMPOTENCY_HEADER} must be 1 to {KEY_LENGTH} printable characters"
+            )
+        store, _ = self._parts()
+        stored_key = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+        fingerprint = hashlib.sha256(request.url.path.encode() + b"\n" + raw).hexdigest()
+        try:
+            answered = await store.memory.start_call(stored_key, fingerprint)
+        except CallInProgress:
+            return _error(
+                409,
+                f"the first call with this {IDEMPOTENCY_HEADER} is still running: retry later",
+                {"Retry-After": "1"},
+            )
+        except KeyReused:
+            return _error(
+                422, f"this {IDEMPOTENCY_HEADER} was used for another request: use a new key"
+            )
+        if answered is not None:
+            return Response(
+                answered.body,
+                status_code=answered.status,
+                media_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            response = await run()
+        except BaseException:
+            await store.memory.forget_call(stored_key)
+            raise
+        await store.memory.finish_call(
+            stored_key, Answer(response.status_code, bytes(response.body).decode())
+        )
+        return response
+
+    async def _operate(self, operation: str, raw: bytes) -> Response:
+        method = _OPERATIONS.get(operation)
         if method is None:
-            return _error(404, f"no operation {path!r}: use one of {', '.join(_OPERATIONS)}")
+            return _error(404, f"no operation {operation!r}: use one of {', '.join(_OPERATIONS)}")
         handler: Callable[[Any], Awaitable[Response]] = getattr(self, method)
         try:
             body = json.loads(raw or b"null")
@@ -193,25 +298,15 @@ class Desk:
     async def _create_conversation(self, body: Any) -> Response:
         store, _ = self._parts()
         data = _CreateConversation.model_validate(body).payload
-        name = await store.person_name(data.user_id)
-        if name is None:
-            raise KeyError(f"no person {data.user_id!r}: create it with /createRemoteUser")
-        history: list[tuple[str, str, str, dict[str, Any]]]
+        history: list[HistoryEntry]
         if data.message_history is not None:
             history = [
-                ("bot", BOT_AUTHOR, entry.type, entry.payload)
-                if entry.source.get("type") == "bot"
-                else ("user", name, entry.type, entry.payload)
+                ("bot" if entry.source.get("type") == "bot" else "user", entry.type, entry.payload)
                 for entry in data.message_history
             ]
         else:
             history = [
-                (
-                    "bot" if line.author == "bot" else "user",
-                    line.author,
-                    "text",
-                    {"text": line.text},
-                )
+                ("bot" if line.author == "bot" else "user", "text", {"text": line.text})
                 for line in data.messages
             ]
         conversation = await store.open_conversation(
@@ -225,15 +320,15 @@ class Desk:
         data = _Close.model_validate(body).payload
         if data.botpress_conversation_id:
             await store.link(data.remote_conversation_id, data.botpress_conversation_id)
-        await store.close_conversation(data.remote_conversation_id, "the conversation's end")
+        await store.close_by_patchwire(data.remote_conversation_id)
         self._changed(data.remote_conversation_id)
         return JSONResponse({})
 
     async def _bot_message(self, body: Any) -> Response:
         store, _ = self._parts()
         data = _BotMessage.model_validate(body)
-        message = dict(data.payload)
-        type = str(message.pop("type", "text"))
+        type = data.payload.type
+        message = dict(data.payload.model_extra or {})
         person = await store.conversation_person(data.remote_conversation_id)
         if data.remote_user_id == person:
             kind, author = "user", await store.person_name(person) or person
@@ -248,112 +343,209 @@ class Desk:
         self._changed(data.remote_conversation_id)
         return JSONResponse({})
 
+    # --- logging in ---------------------------------------------------------------------------
+
+    async def _with_password(
+        self, request: Request, kind: LoginKind, answer: Callable[[Agent, str, Login], Response]
+    ) -> Response:
+        """Check the name and password in the JSON body, then start a login of ``kind``."""
+        store, _ = self._parts()
+        try:
+            check_json_from_here(request)
+            data = await _parse(request, _Credentials)
+        except AuthError as error:
+            return _error(error.status, error.reason)
+        except _BadRequest as error:
+            return _error(400, str(error))
+        try:
+            agent = await store.accounts.authenticate(data.name, data.password)
+        except TooManyFailures as error:
+            return _error(429, str(error), {"Retry-After": str(error.retry_after)})
+        if agent is None:
+            return _error(401, "wrong name or password")
+        token, login = await store.accounts.start_login(agent, kind)
+        return answer(agent, token, login)
+
+    async def login(self, request: Request) -> Response:
+        """Start a page login: the cookie, and the CSRF token the page sends back."""
+
+        def answer(agent: Agent, token: str, login: Login) -> Response:
+            response = JSONResponse({"agent": _agent_view(agent), "csrfToken": login.csrf_token})
+            set_login_cookie(response, request, token)
+            return response
+
+        return await self._with_password(request, "cookie", answer)
+
+    async def new_token(self, request: Request) -> Response:
+        """A bearer token for scripts (``Authorization: Bearer <token>``)."""
+
+        def answer(agent: Agent, token: str, login: Login) -> Response:
+            return JSONResponse(
+                {"agent": _agent_view(agent), "token": token, "expiresIn": LOGIN_SECONDS}
+            )
+
+        return await self._with_password(request, "bearer", answer)
+
+    async def logout(self, request: Request) -> Response:
+        async def end(login: Login) -> Response:
+            store, _ = self._parts()
+            token = request.cookies.get(COOKIE)
+            if login.kind == "bearer":
+                token = request.headers["authorization"].partition(" ")[2].strip()
+            if token:
+                await store.accounts.end_login(token)
+            response = JSONResponse({"ok": True})
+            forget_cookie(response)
+            return response
+
+        return await self._as_agent(request, end)
+
+    async def me(self, request: Request) -> Response:
+        async def show(login: Login) -> Response:
+            answer: dict[str, Any] = {"agent": _agent_view(login.agent)}
+            if login.kind == "cookie":
+                answer["csrfToken"] = login.csrf_token
+            return JSONResponse(answer)
+
+        return await self._as_agent(request, show)
+
+    async def _as_agent(
+        self, request: Request, action: Callable[[Login], Awaitable[Response]]
+    ) -> Response:
+        """Run ``action`` for the logged-in agent (a POST once per ``Idempotency-Key``);
+        401/403/415 with the reason when nobody is logged in or the request is refused."""
+        store, _ = self._parts()
+        try:
+            if request.method == "POST":
+                check_json_from_here(request)
+            login = await login_of(request, store.accounts)
+        except AuthError as error:
+            return _error(error.status, error.reason)
+        if request.method != "POST":
+            return await action(login)
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)  # BodyLimit answered 413 already, or nobody listens
+        return await self._once(request, f"agent:{login.agent.id}", raw, lambda: action(login))
+
     # --- the agents' API: the page calls these ----------------------------------------------
 
     async def list_conversations(self, request: Request) -> Response:
-        store, _ = self._parts()
-        return JSONResponse({"conversations": await store.conversations()})
+        async def listing(login: Login) -> Response:
+            store, _ = self._parts()
+            return JSONResponse({"conversations": await store.conversations()})
+
+        return await self._as_agent(request, listing)
 
     async def get_conversation(self, request: Request) -> Response:
-        store, _ = self._parts()
-        try:
-            return JSONResponse(await store.conversation(request.path_params["id"]))
-        except KeyError as error:
-            return _error(404, str(error.args[0]))
+        async def one(login: Login) -> Response:
+            store, _ = self._parts()
+            try:
+                return JSONResponse(await store.conversation(request.path_params["id"]))
+            except KeyError as error:
+                return _error(404, str(error.args[0]))
+
+        return await self._as_agent(request, one)
 
     async def claim(self, request: Request) -> Response:
-        return await self._agent_call(request, _AgentAction, self._claim)
+        return await self._conversation_action(request, _NoFields, self._claim)
 
     async def reply(self, request: Request) -> Response:
-        return await self._agent_call(request, _AgentReply, self._reply)
+        return await self._conversation_action(request, _AgentReply, self._reply)
 
     async def close(self, request: Request) -> Response:
-        return await self._agent_call(request, _AgentAction, self._close_by_agent)
+        return await self._conversation_action(request, _NoFields, self._close_by_agent)
 
-    async def _agent_call(
+    async def _conversation_action(
         self,
         request: Request,
-        model: type[_AgentAction],
-        action: Callable[[str, Any], Awaitable[Response]],
+        model: type[_Body],
+        action: Callable[[str, Agent, _Body], Awaitable[Response]],
     ) -> Response:
-        try:
-            data = model.model_validate(await request.json())
-        except ValidationError as error:
-            return _error(400, format_validation_error(error))
-        except ValueError as error:
-            return _error(400, f"the body is not JSON: {error}")
-        conversation_id = request.path_params["id"]
-        try:
-            return await action(conversation_id, data)
-        except KeyError as error:
-            return _error(404, str(error.args[0]))
-        except _BadReply as error:
-            return _error(400, str(error))
-        except DeskConflict as error:
-            return _error(409, str(error))
-        except ServiceError as error:
-            return _error(502, f"the agent did not take it: {error}")
-        finally:
-            self._changed(conversation_id)
-
-    async def _claim(self, conversation_id: str, data: _AgentAction) -> Response:
-        store, agent = self._parts()
-        if await store.claim(conversation_id, data.agent):
+        async def act(login: Login) -> Response:
+            conversation_id = request.path_params["id"]
             try:
-                await agent.call(
+                data = await _parse(request, model)
+                return await action(conversation_id, login.agent, data)
+            except (_BadRequest, _BadReply) as error:
+                return _error(400, str(error))
+            except KeyError as error:
+                return _error(404, str(error.args[0]))
+            except DeskForbidden as error:
+                return _error(403, str(error))
+            except DeskConflict as error:
+                return _error(409, str(error))
+            except ServiceError as error:
+                return _error(502, f"the agent did not take it: {error}")
+            finally:
+                self._changed(conversation_id)
+
+        return await self._as_agent(request, act)
+
+    async def _claim(self, conversation_id: str, agent: Agent, data: _NoFields) -> Response:
+        store, client = self._parts()
+        if await store.claim(conversation_id, agent.name):
+            try:
+                await client.call(
                     "/agent-assigned",
                     {
                         "remoteConversationId": conversation_id,
-                        "remoteUserId": _agent_user_id(data.agent),
-                        "name": data.agent,
+                        "remoteUserId": _agent_user_id(agent.name),
+                        "name": agent.name,
                     },
                 )
             except ServiceError:
-                await store.release(conversation_id, data.agent)
+                await store.release(conversation_id, agent.name)
                 raise
         return JSONResponse({"ok": True})
 
-    async def _reply(self, conversation_id: str, data: _AgentReply) -> Response:
+    async def _reply(self, conversation_id: str, agent: Agent, data: _AgentReply) -> Response:
         store, _ = self._parts()
         payload = _reply_payload(data)
-        message_id = await store.add_message(
-            conversation_id,
-            kind="agent",
-            author=data.agent,
-            type=data.type,
-            payload=payload,
-            agent=data.agent,
+        message_id = await store.add_reply(
+            conversation_id, agent.name, admin=agent.admin, type=data.type, payload=payload
         )
-        await self._deliver(conversation_id, message_id, data.agent, data.type, payload)
+        await self._deliver(conversation_id, message_id, agent.name, data.type, payload)
         return JSONResponse({"ok": True, "id": message_id})
 
     async def redeliver(self, request: Request) -> Response:
         """Send an agent's message again with the same ``messageId`` (the agent keeps one)."""
-        store, _ = self._parts()
-        try:
-            conversation_id, message = await store.agent_message(request.path_params["id"])
-        except KeyError as error:
-            return _error(404, str(error.args[0]))
-        try:
-            await self._deliver(
-                conversation_id,
-                message["id"],
-                message["author"],
-                message["type"],
-                message["payload"],
-            )
-        except ServiceError as error:
-            return _error(502, f"the agent did not take it: {error}")
-        finally:
-            self._changed(conversation_id)
-        return JSONResponse({"ok": True, "id": message["id"]})
+
+        async def again(login: Login) -> Response:
+            store, _ = self._parts()
+            try:
+                conversation_id, message = await store.agent_message(request.path_params["id"])
+            except KeyError as error:
+                return _error(404, str(error.args[0]))
+            if message["author"] != login.agent.name and not login.agent.admin:
+                return _error(
+                    403,
+                    f"{message['author']} wrote this message: only they or an admin can "
+                    "send it again",
+                )
+            try:
+                await self._deliver(
+                    conversation_id,
+                    message["id"],
+                    message["author"],
+                    message["type"],
+                    message["payload"],
+                )
+            except ServiceError as error:
+                return _error(502, f"the agent did not take it: {error}")
+            finally:
+                self._changed(conversation_id)
+            return JSONResponse({"ok": True, "id": message["id"]})
+
+        return await self._as_agent(request, again)
 
     async def _deliver(
         self, conversation_id: str, message_id: str, agent_name: str, type: str, payload: Any
     ) -> None:
-        store, agent = self._parts()
+        store, client = self._parts()
         try:
-            await agent.call(
+            await client.call(
                 "/message-from-agent",
                 {
                     "remoteConversationId": conversation_id,
@@ -368,28 +560,60 @@ class Desk:
             raise
         await store.mark_delivery(message_id, None)
 
-    async def _close_by_agent(self, conversation_id: str, data: _AgentAction) -> Response:
-        store, agent = self._parts()
-        current = await store.conversation(conversation_id)
-        if current["status"] == "closed":
-            raise DeskConflict("the conversation is closed already")
-        await agent.call("/stop-hitl", {"remoteConversationId": conversation_id})
-        await store.close_conversation(conversation_id, data.agent)
+    async def _close_by_agent(
+        self, conversation_id: str, agent: Agent, data: _NoFields
+    ) -> Response:
+        store, client = self._parts()
+        await store.check_can_close(conversation_id, agent.name, admin=agent.admin)
+        await client.call("/stop-hitl", {"remoteConversationId": conversation_id})
+        await store.close_by_agent(conversation_id, agent.name)
         return JSONResponse({"ok": True})
 
     async def events(self, request: Request) -> Response:
-        return StreamingResponse(
-            self.updates.stream(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-        )
+        async def stream(login: Login) -> Response:
+            return StreamingResponse(
+                self.updates.stream(),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            )
+
+        return await self._as_agent(request, stream)
+
+    # --- the pages ------------------------------------------------------------------------------
 
     async def page(self, request: Request) -> Response:
-        return html_page(__package__ or __name__, "page.html")
+        """The desk, for a logged-in agent; anyone else is sent to the login page."""
+        store, _ = self._parts()
+        try:
+            await login_of(request, store.accounts)
+        except AuthError:
+            return RedirectResponse("login", status_code=303)
+        return _guarded(html_page(__package__ or __name__, "page.html"))
+
+    async def login_page(self, request: Request) -> Response:
+        return _guarded(html_page(__package__ or __name__, "login.html"))
 
 
-class _BadReply(ValueError):
-    pass
+class _BadRequest(ValueError):
+    """A body that is not the JSON object the route takes."""
+
+
+async def _parse(request: Request, model: type[_Body]) -> _Body:
+    try:
+        return model.model_validate(await request.json())
+    except ClientDisconnect:
+        raise _BadRequest("the body was cut off (or over the size limit)") from None
+    except ValidationError as error:
+        raise _BadRequest(format_validation_error(error)) from None
+    except ValueError as error:
+        raise _BadRequest(f"the body is not JSON: {error}") from None
+
+
+def _guarded(response: Response) -> Response:
+    """No framing by other sites (clickjacking) and no URLs leaked to them."""
+    response.headers["x-frame-options"] = "DENY"
+    response.headers["referrer-policy"] = "same-origin"
+    return response
 
 
 def _reply_payload(data: _AgentReply) -> dict[str, Any]:
@@ -408,7 +632,7 @@ def _reply_payload(data: _AgentReply) -> dict[str, Any]:
 
 
 def create_desk_app(settings: DeskSettings, desk: Desk | None = None) -> Starlette:
-    """The desk's ASGI app; it opens its SQLite file when it starts."""
+    """The desk's ASGI app; it opens (and migrates) its database when it starts."""
     desk = desk or Desk(settings)
 
     @contextlib.asynccontextmanager
@@ -431,6 +655,11 @@ def create_desk_app(settings: DeskSettings, desk: Desk | None = None) -> Starlet
     return Starlette(
         routes=[
             Route("/", desk.page),
+            Route("/login", desk.login_page),
+            Route("/api/login", desk.login, methods=["POST"]),
+            Route("/api/logout", desk.logout, methods=["POST"]),
+            Route("/api/tokens", desk.new_token, methods=["POST"]),
+            Route("/api/me", desk.me),
             Route("/api/conversations", desk.list_conversations),
             Route("/api/conversations/{id}", desk.get_conversation),
             Route("/api/conversations/{id}/claim", desk.claim, methods=["POST"]),
@@ -440,5 +669,6 @@ def create_desk_app(settings: DeskSettings, desk: Desk | None = None) -> Starlet
             Route("/api/events", desk.events),
             Route("/{operation}", desk.protocol, methods=["POST"]),
         ],
+        middleware=[Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)],
         lifespan=lifespan,
     )

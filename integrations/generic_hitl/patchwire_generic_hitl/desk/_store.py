@@ -1,7 +1,7 @@
-"""The desk's own SQLite file: the people, the conversations waiting for a human, their messages.
+"""The desk's data: the people, the conversations waiting for a human, their messages.
 
-The desk is a reference service, so its schema is created on open rather than migrated; a new
-release of the desk that changes it says so in its changelog.
+Accounts and logins (:mod:`._accounts`) and what the protocol routes remember (:mod:`._memory`)
+live in the same database and are reached from here, so one ``DeskStore`` is the desk's state.
 """
 
 from __future__ import annotations
@@ -9,91 +9,77 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-__all__ = ["DeskConflict", "DeskStore", "Status"]
+from patchwire_generic_hitl.desk._accounts import Accounts, Agent
+from patchwire_generic_hitl.desk._database import open_engine
+from patchwire_generic_hitl.desk._memory import Memory
+from patchwire_generic_hitl.desk._tables import ConversationRow, MessageRow, PersonRow, now
+
+__all__ = [
+    "UNNAMED",
+    "DeskConflict",
+    "DeskForbidden",
+    "DeskStore",
+    "HistoryEntry",
+    "Status",
+    "add_agent",
+    "display_name",
+]
 
 Status = Literal["waiting", "claimed", "closed"]
+HistoryEntry = tuple[Literal["user", "bot"], str, dict[str, Any]]
+"""One message of the transcript patchwire hands over: who (user or bot), type, payload."""
+
+UNNAMED = frozenset({"", "Unknown User"})
+"""Names that say nobody told us the user's name (the ``hitl`` plugin's placeholder)."""
+BOT_AUTHOR = "Bot"
+
+CLOSE_NOTES = {
+    "unclaimed": "Nobody claimed this conversation before the bot ended it: the wait for an "
+    "agent ran out, or the user left.",
+    "ended": "The conversation was ended on the user's side.",
+}
+"""The desk's own line in the history when patchwire closes a conversation, by its state then."""
 
 
 class DeskConflict(ValueError):
     """An action that does not fit the conversation's state (claimed by another agent, closed)."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+class DeskForbidden(PermissionError):
+    """The logged-in agent may not do this (someone else's conversation, not an admin)."""
 
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
-class _Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSON,
-        datetime: DateTime(timezone=True),
-    }
-
-
-class PersonRow(_Base):
-    __tablename__ = "people"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(500))
-    email: Mapped[str | None] = mapped_column(String(500))
-    picture_url: Mapped[str | None] = mapped_column(Text)
-
-
-class ConversationRow(_Base):
-    __tablename__ = "conversations"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    person_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
-    patchwire_conversation_id: Mapped[str | None] = mapped_column(String(100))
-    title: Mapped[str | None] = mapped_column(Text)
-    description: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="waiting")
-    agent: Mapped[str | None] = mapped_column(String(200))
-    closed_by: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=_now)
-    updated_at: Mapped[datetime] = mapped_column(default=_now)
-
-
-class MessageRow(_Base):
-    __tablename__ = "messages"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    id: Mapped[str] = mapped_column(String(40), unique=True)
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
-    author_kind: Mapped[str] = mapped_column(String(10))
-    author: Mapped[str] = mapped_column(String(500))
-    type: Mapped[str] = mapped_column(String(40))
-    payload: Mapped[dict[str, Any]]
-    delivery: Mapped[str] = mapped_column(String(20), default="delivered")
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
-
-
 def _timestamp(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def display_name(person: PersonRow) -> str:
+    """The user's name, or "Visitor" and a short id when patchwire did not know it."""
+    if person.name.strip() not in UNNAMED:
+        return person.name
+    return person.email or f"Visitor {person.id[-4:]}"
 
 
 class DeskStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self.accounts = Accounts(self._session)
+        self.memory = Memory(self._session)
 
     @classmethod
-    async def open(cls, path: Path) -> DeskStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-        async with engine.begin() as connection:
-            await connection.run_sync(_Base.metadata.create_all)
-        return cls(engine)
+    async def open(cls, database: Path | str) -> DeskStore:
+        """Open (and create or migrate) the database: a SQLite path or a database URL."""
+        return cls(await open_engine(database))
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -114,20 +100,46 @@ class DeskStore:
         *,
         title: str | None,
         description: str | None,
-        history: list[tuple[str, str, str, dict[str, Any]]],
+        history: list[HistoryEntry],
     ) -> str:
-        """A waiting conversation; ``history`` is (author kind, author, type, payload)."""
+        """A waiting conversation with the transcript patchwire handed over.
+
+        The bot's lines that repeat what one of our agents said to this person in an earlier
+        conversation are shown as that agent's: patchwire's transcript calls them the bot's.
+        """
         async with self._session.begin() as session:
-            if await session.get(PersonRow, person_id) is None:
+            person = await session.get(PersonRow, person_id)
+            if person is None:
                 raise KeyError(f"no person {person_id!r}: create it with /createRemoteUser")
+            earlier = await self._earlier_agent_lines(session, person_id)
             conversation = ConversationRow(
                 id=_new_id("conv"), person_id=person_id, title=title, description=description
             )
             session.add(conversation)
             await session.flush()
-            for kind, author, type, payload in history:
-                session.add(self._message(conversation.id, kind, author, type, payload))
+            for source, type, payload in history:
+                kind, author, delivery = "user", display_name(person), "delivered"
+                if source == "bot":
+                    kind, author = "bot", BOT_AUTHOR
+                    agent = _take_match(earlier, type, payload)
+                    if agent is not None:
+                        kind, author, delivery = "agent", agent, "history"
+                message = self._message(conversation.id, kind, author, type, payload)
+                message.delivery = delivery
+                session.add(message)
         return conversation.id
+
+    @staticmethod
+    async def _earlier_agent_lines(
+        session: AsyncSession, person_id: str
+    ) -> list[tuple[str, dict[str, Any], str]]:
+        rows = await session.scalars(
+            select(MessageRow)
+            .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+            .where(ConversationRow.person_id == person_id, MessageRow.author_kind == "agent")
+            .order_by(MessageRow.seq)
+        )
+        return [(row.type, row.payload, row.author) for row in rows]
 
     @staticmethod
     def _message(
@@ -140,52 +152,63 @@ class DeskStore:
             author=author,
             type=type,
             payload=payload,
+            delivery="delivered",
         )
 
-    async def _conversation(self, session: Any, conversation_id: str) -> ConversationRow:
+    async def _conversation(self, session: AsyncSession, conversation_id: str) -> ConversationRow:
         found = await session.get(ConversationRow, conversation_id)
         if found is None:
             raise KeyError(f"no conversation {conversation_id!r}")
-        assert isinstance(found, ConversationRow)
         return found
 
     async def person_name(self, person_id: str) -> str | None:
+        """The name the desk shows for the person (see :func:`display_name`)."""
         async with self._session() as session:
             person = await session.get(PersonRow, person_id)
-            return person.name if person else None
+            return display_name(person) if person else None
 
     async def conversation_person(self, conversation_id: str) -> str:
         async with self._session() as session:
             return (await self._conversation(session, conversation_id)).person_id
 
     async def add_message(
-        self,
-        conversation_id: str,
-        *,
-        kind: str,
-        author: str,
-        type: str,
-        payload: dict[str, Any],
-        agent: str | None = None,
+        self, conversation_id: str, *, kind: str, author: str, type: str, payload: dict[str, Any]
     ) -> str:
-        """Store a message; with ``agent`` set, only that agent's claimed conversation takes it."""
+        """Store a message from the user or the bot (patchwire's ``/botSendsMessage``)."""
         async with self._session.begin() as session:
             conversation = await self._conversation(session, conversation_id)
             if conversation.status == "closed":
                 raise DeskConflict("the conversation is closed")
-            if agent is not None and conversation.agent != agent:
-                owner = conversation.agent or "nobody"
-                raise DeskConflict(f"claim the conversation first (claimed by {owner})")
             message = self._message(conversation_id, kind, author, type, payload)
             session.add(message)
-            conversation.updated_at = _now()
+            conversation.updated_at = now()
+        return message.id
+
+    async def add_reply(
+        self, conversation_id: str, agent: str, *, admin: bool, type: str, payload: dict[str, Any]
+    ) -> str:
+        """Store an agent's reply: only in a conversation they claimed (or any, as an admin)."""
+        async with self._session.begin() as session:
+            conversation = await self._conversation(session, conversation_id)
+            if conversation.status == "closed":
+                raise DeskConflict("the conversation is closed")
+            if conversation.agent is None:
+                raise DeskConflict("claim the conversation first (nobody has claimed it)")
+            if conversation.agent != agent and not admin:
+                raise DeskForbidden(
+                    f"{conversation.agent} claimed this conversation: only they or an admin "
+                    "can reply"
+                )
+            message = self._message(conversation_id, "agent", agent, type, payload)
+            session.add(message)
+            conversation.updated_at = now()
         return message.id
 
     async def agent_message(self, message_id: str) -> tuple[str, dict[str, Any]]:
-        """The conversation and view of a message an agent wrote (to deliver it again)."""
+        """The conversation and view of a message an agent wrote here (to deliver it again)."""
         async with self._session() as session:
             message = await session.scalar(select(MessageRow).where(MessageRow.id == message_id))
-        if message is None or message.author_kind != "agent":
+        if message is None or message.author_kind != "agent" or message.delivery == "history":
             raise KeyError(f"no agent message {message_id!r}")
         return message.conversation_id, _message_view(message)
 
@@ -209,7 +232,7 @@ class DeskStore:
                 raise DeskConflict(f"already claimed by {conversation.agent}")
             conversation.agent = agent
             conversation.status = "claimed"
-            conversation.updated_at = _now()
+            conversation.updated_at = now()
             return True
 
     async def release(self, conversation_id: str, agent: str) -> None:
@@ -220,15 +243,45 @@ class DeskStore:
                 conversation.agent = None
                 conversation.status = "waiting"
 
-    async def close_conversation(self, conversation_id: str, closed_by: str) -> bool:
-        """True when this call closed it (False: it was closed already)."""
+    async def check_can_close(self, conversation_id: str, agent: str, *, admin: bool) -> None:
+        """Raise unless ``agent`` may close it: the claimer, or an admin."""
+        async with self._session() as session:
+            conversation = await self._conversation(session, conversation_id)
+        if conversation.status == "closed":
+            raise DeskConflict("the conversation is closed already")
+        if admin or conversation.agent == agent:
+            return
+        if conversation.agent is None:
+            raise DeskForbidden("nobody claimed this conversation: claim it first, or ask an admin")
+        raise DeskForbidden(
+            f"{conversation.agent} claimed this conversation: only they or an admin can close it"
+        )
+
+    async def close_by_agent(self, conversation_id: str, agent: str) -> bool:
+        """Closed in the desk by ``agent``; True when this call closed it."""
+        return await self._close(conversation_id, closed_by=agent, reason="agent")
+
+    async def close_by_patchwire(self, conversation_id: str) -> bool:
+        """Closed by patchwire (``/closeRemoteTicket``); the history says how it ended."""
+        async with self._session() as session:
+            claimed = (await self._conversation(session, conversation_id)).agent is not None
+        reason = "ended" if claimed else "unclaimed"
+        return await self._close(conversation_id, closed_by="the bot", reason=reason)
+
+    async def _close(self, conversation_id: str, *, closed_by: str, reason: str) -> bool:
         async with self._session.begin() as session:
             conversation = await self._conversation(session, conversation_id)
             if conversation.status == "closed":
                 return False
             conversation.status = "closed"
             conversation.closed_by = closed_by
-            conversation.updated_at = _now()
+            conversation.closed_reason = reason
+            conversation.updated_at = now()
+            note = CLOSE_NOTES.get(reason)
+            if note is not None:
+                session.add(
+                    self._message(conversation_id, "system", "Desk", "text", {"text": note})
+                )
             return True
 
     async def link(self, conversation_id: str, patchwire_conversation_id: str) -> None:
@@ -266,6 +319,17 @@ class DeskStore:
         return view
 
 
+def _take_match(
+    earlier: list[tuple[str, dict[str, Any], str]], type: str, payload: dict[str, Any]
+) -> str | None:
+    """The agent who wrote this exact message before (each earlier message matches once)."""
+    for index, (their_type, their_payload, author) in enumerate(earlier):
+        if their_type == type and their_payload == payload:
+            del earlier[index]
+            return author
+    return None
+
+
 def _conversation_view(conversation: ConversationRow, person: PersonRow) -> dict[str, Any]:
     return {
         "id": conversation.id,
@@ -274,7 +338,13 @@ def _conversation_view(conversation: ConversationRow, person: PersonRow) -> dict
         "status": conversation.status,
         "agent": conversation.agent,
         "closedBy": conversation.closed_by,
-        "person": {"id": person.id, "name": person.name, "email": person.email},
+        "closedReason": conversation.closed_reason,
+        "person": {
+            "id": person.id,
+            "name": person.name,
+            "displayName": display_name(person),
+            "email": person.email,
+        },
         "createdAt": _timestamp(conversation.created_at),
         "updatedAt": _timestamp(conversation.updated_at),
     }
@@ -291,3 +361,17 @@ def _message_view(message: MessageRow) -> dict[str, Any]:
         "error": message.error,
         "createdAt": _timestamp(message.created_at),
     }
+
+
+async def add_agent(
+    database: Path | str, name: str, password: str, *, admin: bool = False, replace: bool = False
+) -> Agent:
+    """Open the desk's database, add (or, with ``replace``, reset) an account, close it again.
+
+    What ``patchwire desk add-agent`` and ``patchwire demo`` run, before or beside a desk.
+    """
+    store = await DeskStore.open(database)
+    try:
+        return await store.accounts.add(name, password, admin=admin, replace=replace)
+    finally:
+        await store.close()

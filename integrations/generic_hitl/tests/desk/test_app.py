@@ -5,92 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
-from patchwire.testing.loopback import LoopbackServer
 from patchwire_generic_hitl import (
     HEADER,
     ServiceClient,
     ServiceError,
     sign,
 )
-from patchwire_generic_hitl._definition import GenericHitlConfiguration
 
-from ..conftest import SECRET, Contract
-from .conftest import RunningDesk, webhook_app
-
-
-class FakeAgent(Contract):
-    """patchwire's side as the desk sees it, strict about the webhook contract."""
-
-    def __init__(self) -> None:
-        super().__init__("openapi-botpress-webhook.json", "/webhooks/desk")
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.down = False
-
-    async def handle(self, request: Request) -> Response:
-        refused = await self.refusal(request)
-        if refused is not None:
-            return refused
-        raw = await request.body()
-        if self.down:
-            return JSONResponse({"error": "restarting"}, status_code=503)
-        self.calls.append((request.path_params["path"], json.loads(raw)))
-        return JSONResponse({"ok": True})
-
-
-@pytest.fixture
-async def agent(agent_port: int) -> AsyncIterator[FakeAgent]:
-    fake = FakeAgent()
-    served = await LoopbackServer(webhook_app(fake.handle), agent_port).start()
-    yield fake
-    await served.stop()
-    assert fake.invalid == [], "desk calls that break the webhook contract"
-
-
-@pytest.fixture
-def patchwire(desk: RunningDesk) -> ServiceClient:
-    """The calls patchwire's generic-hitl makes, signed as it signs them."""
-    return ServiceClient(
-        GenericHitlConfiguration(endpoint_base_url=desk.url, signing_secret=SECRET)
-    )
-
-
-async def handed_off(patchwire: ServiceClient) -> str:
-    user = await patchwire.call(
-        "/createRemoteUser",
-        {"type": "createRemoteUser", "payload": {"role": "end-user", "name": "Ada"}},
-    )
-    conversation = await patchwire.call(
-        "/createRemoteConversation",
-        {
-            "type": "createRemoteConversation",
-            "payload": {
-                "userId": user["id"],
-                "title": "Order late",
-                "messages": [],
-                "messageHistory": [
-                    {
-                        "source": {"type": "user", "userId": "u1"},
-                        "type": "text",
-                        "payload": {"text": "where is my order?"},
-                    },
-                    {
-                        "source": {"type": "bot"},
-                        "type": "choice",
-                        "payload": {"text": "Pick one", "options": [{"label": "A", "value": "a"}]},
-                    },
-                ],
-            },
-        },
-    )
-    return str(conversation["id"])
+from ..conftest import SECRET
+from .conftest import FakeAgent, RunningDesk, handed_off
 
 
 async def test_a_handoff_shows_in_the_queue_with_its_history(
@@ -98,7 +26,8 @@ async def test_a_handoff_shows_in_the_queue_with_its_history(
 ) -> None:
     remote = await handed_off(patchwire)
     [listed] = await desk.conversations()
-    assert (listed["id"], listed["status"], listed["person"]["name"]) == (remote, "waiting", "Ada")
+    assert (listed["id"], listed["status"], listed["title"]) == (remote, "waiting", "Order late")
+    assert listed["person"]["displayName"] == "Ada"
     history = (await desk.conversation(remote))["messages"]
     assert [(m["authorKind"], m["author"], m["type"]) for m in history] == [
         ("user", "Ada", "text"),
@@ -206,7 +135,7 @@ async def test_the_desk_keeps_agents_to_their_own_conversations(
     early = await desk.act(remote, "messages", agent="Alice", type="text", text="hi")
     assert (early.status_code, early.json()["error"]) == (
         409,
-        "claim the conversation first (claimed by nobody)",
+        "claim the conversation first (nobody has claimed it)",
     )
     assert (await desk.act(remote, "claim", agent="Alice")).status_code == 200
     taken = await desk.act(remote, "claim", agent="Bob")
@@ -238,7 +167,7 @@ async def test_an_agent_that_is_down_loses_nothing(
     ]
     assert message["delivery"] == "failed" and "503" in message["error"]
     agent.down = False
-    again = await desk.api.post(f"/api/messages/{message['id']}/redeliver")
+    again = await desk.redeliver(message["id"], agent="Alice")
     assert again.status_code == 200, again.text
     [message] = [
         m for m in (await desk.conversation(remote))["messages"] if m["authorKind"] == "agent"
@@ -251,11 +180,10 @@ async def test_an_agent_that_is_down_loses_nothing(
 async def test_pages_hear_of_every_change(desk: RunningDesk, patchwire: ServiceClient) -> None:
     notices: list[dict[str, Any]] = []
 
+    client = await desk.agent("Alice")
+
     async def listen() -> None:
-        async with (
-            httpx.AsyncClient(base_url=desk.url) as client,
-            client.stream("GET", "/api/events") as stream,
-        ):
+        async with client.stream("GET", "/api/events") as stream:
             async for line in stream.aiter_lines():
                 if line.startswith("data: "):
                     notices.append(json.loads(line.removeprefix("data: ")))
@@ -268,8 +196,45 @@ async def test_pages_hear_of_every_change(desk: RunningDesk, patchwire: ServiceC
     assert notices == [{"conversationId": remote}]
 
 
-async def test_the_page_is_served(desk: RunningDesk, tmp_path: Path) -> None:
+async def test_the_page_sends_strangers_to_the_login_page(desk: RunningDesk) -> None:
     response = await desk.api.get("/")
-    assert response.status_code == 200
-    assert "<title>Agent desk</title>" in response.text
-    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert (response.status_code, response.headers["location"]) == (303, "login")
+    login = await desk.api.get("/login")
+    assert login.status_code == 200 and "<title>Log in · Agent desk</title>" in login.text
+    assert "default-src 'self'" in login.headers["content-security-policy"]
+    assert login.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["forged", "signed"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_an_oversized_body_is_413_and_stores_nothing(
+    desk: RunningDesk, patchwire: ServiceClient, signed: bool, chunked: bool
+) -> None:
+    remote = await handed_off(patchwire)
+    body = json.dumps(
+        {
+            "type": "botSendsMessage",
+            "remoteConversationId": remote,
+            "remoteUserId": "BOT",
+            "payload": {"type": "text", "text": "x" * (2 * 1024 * 1024)},
+        }
+    ).encode()
+    headers = {HEADER: sign(SECRET, body) if signed else "t=1,v1=00"}
+
+    sent: list[int] = []
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            sent.append(1)
+            yield body[start : start + 64 * 1024]
+
+    content: bytes | AsyncIterator[bytes] = pieces() if chunked else body
+    try:
+        response = await desk.api.post("/botSendsMessage", content=content, headers=headers)
+        assert response.status_code == 413, response.text
+    except httpx.TransportError:
+        assert chunked, "the desk may close before a chunked upload is all written"
+    if chunked:
+        assert len(sent) < len(body) // (64 * 1024), "the desk read the whole body"
+    messages = (await desk.conversation(remote))["messages"]
+    assert [m["payload"].get("text", "")[:5] for m in messages] == ["where", "Pick "]

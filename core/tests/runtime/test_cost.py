@@ -1,0 +1,82 @@
+"""What one message in and its reply out cost the database, pinned so a regression fails CI.
+
+Counted on a running background loop (as `patchwire serve` runs it), after a first message has
+warmed the caches, on both backends: at most 12 statements in at most 4 transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import event
+
+from patchwire.runtime import MessageContext
+
+from .conftest import Agent
+
+Start = Callable[..., Awaitable[Agent]]
+
+MAX_STATEMENTS = 12
+MAX_TRANSACTIONS = 4
+
+
+async def test_a_message_in_and_its_reply_out_cost_at_most_12_statements_in_4_transactions(
+    start_agent: Start,
+) -> None:
+    async def handler(ctx: MessageContext) -> None:
+        await ctx.reply(f"re: {ctx.text}")
+
+    agent = await start_agent(handler, plugins=("first",))
+    stop = asyncio.Event()
+    background = asyncio.create_task(agent.runtime.run_background(stop))
+    await agent.runtime.ready()
+
+    async def exchange(text: str) -> None:
+        sent = len(agent.recorder.sent)
+        await agent.receive(text)
+        deadline = time.monotonic() + 10
+        while len(agent.recorder.sent) == sent or agent.runtime._tasks:
+            assert time.monotonic() < deadline, "no reply"
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+
+    await exchange("warm up")
+    statements: list[str] = []
+    transactions: list[int] = []
+    engine = agent.runtime.store.engine.sync_engine
+
+    def on_statement(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):
+            statements.append(statement.split("\n")[0][:80])
+
+    def on_begin(_connection: Any) -> None:
+        transactions.append(1)
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "begin", on_begin)
+    try:
+        ctx = agent.runtime.context("chat")
+        user = await ctx.get_or_create_user(tags={"id": "u1"})
+        conversation = await ctx.get_or_create_conversation(channel="channel", tags={"id": "c1"})
+        statements.clear()
+        transactions.clear()
+        sent = len(agent.recorder.sent)
+        await ctx.receive_message(
+            conversation_id=conversation.id, user_id=user.id, type="text", payload={"text": "x"}
+        )
+        deadline = time.monotonic() + 10
+        while len(agent.recorder.sent) == sent or agent.runtime._tasks:
+            assert time.monotonic() < deadline, "no reply"
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "begin", on_begin)
+        stop.set()
+        await background
+    print(f"{len(statements)} statements in {len(transactions)} transactions:", *statements)
+    assert len(statements) <= MAX_STATEMENTS, statements
+    assert len(transactions) <= MAX_TRANSACTIONS, statements
