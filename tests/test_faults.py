@@ -417,3 +417,58 @@ async def test_a_failed_start_says_so_once_and_the_bot_answers_after(
     assert texts.count(HANDOFF) == 1 and texts.count(FAILED_TEXT) == 1
     assert desk.conversations == {}, "no remote conversation was created"
     assert not any("went wrong" in text for text in texts), "no generic error on top"
+
+
+async def test_two_servers_on_one_postgresql_behave_as_one(
+    helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any, tmp_path: Path
+) -> None:
+    """A chat listener on server A receives the bot's reply to a message posted on server B."""
+    _, server = helpdesk
+    async with postgres_database() as url:
+        first, user = await make_agent(server.url, url, 0)
+        second = Agent(first.folder, url)
+        try:
+            await second.start()
+            on_second = httpx.AsyncClient(
+                base_url=f"{second.url}/webhooks/chat",
+                headers={"x-user-key": user.key},
+                timeout=30,
+            )
+            received: list[tuple[float, dict[str, Any]]] = []
+
+            async def listen() -> None:
+                path = f"/conversations/{user.conversation}/listen"
+                async with user.api.stream("GET", path) as stream:
+                    async for line in stream.aiter_lines():
+                        if line.startswith("data: {"):
+                            received.append((time.monotonic(), json.loads(line[6:])))
+
+            listener = asyncio.create_task(listen())
+            await asyncio.sleep(1)
+            posted = time.monotonic()
+            response = await on_second.post(
+                "/messages",
+                json={
+                    "conversationId": user.conversation,
+                    "payload": {"type": "text", "text": "across servers"},
+                },
+            )
+            assert response.status_code == 200, response.text
+
+            def replied() -> bool:
+                return any(
+                    signal["data"].get("payload", {}).get("text") == "bot: across servers"
+                    for _, signal in received
+                )
+
+            arrived = await until(replied, 10, "the reply on the other server's listener")
+            assert arrived - posted < 2, f"the reply took {arrived - posted:.2f} s"
+            created = [s for _, s in received if s["type"] == "message_created"]
+            assert [s["data"]["payload"]["text"] for s in created] == [
+                "across servers",
+                "bot: across servers",
+            ], "each signal once"
+            listener.cancel()
+            await on_second.aclose()
+        finally:
+            second.stop()

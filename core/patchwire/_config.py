@@ -48,7 +48,8 @@ __all__ = [
 
 CONFIG_FILENAME = "agent.toml"
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
-ALIAS_LENGTH = (2, 100)
+ALIAS_LENGTH = (2, 64)
+"""Aliases name namespaces in the store (`integration:<alias>:...`, at most 100 characters)."""
 LATEST = "latest"
 
 

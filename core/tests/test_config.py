@@ -196,11 +196,11 @@ def test_alias_rules() -> None:
     problem = alias_problem("Zendesk.EU", "x", "integration alias")
     assert problem is not None
     assert str(problem) == (
-        "bad-alias x: 'Zendesk.EU' is not a valid integration alias (2-100 characters: lowercase "
+        "bad-alias x: 'Zendesk.EU' is not a valid integration alias (2-64 characters: lowercase "
         "letters, digits, '-' or '_', starting with a letter, e.g. 'zendesk-eu')"
     )
     assert alias_problem("z", "x", "plugin alias") is not None
-    assert alias_problem("a" * 101, "x", "plugin alias") is not None
+    assert alias_problem("a" * 65, "x", "plugin alias") is not None
     assert alias_problem("9lives", "x", "plugin alias") is not None
 
 

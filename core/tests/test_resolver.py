@@ -165,7 +165,7 @@ def test_resolve_raises_config_error_with_every_problem() -> None:
 
 def test_bad_alias() -> None:
     assert lines(agent(integrations={"desk": DESK, "My Chat": "chat@latest"})) == [
-        "bad-alias integrations.\"My Chat\": 'My Chat' is not a valid integration alias (2-100 "
+        "bad-alias integrations.\"My Chat\": 'My Chat' is not a valid integration alias (2-64 "
         "characters: lowercase letters, digits, '-' or '_', starting with a letter, e.g. "
         "'my-chat')"
     ]

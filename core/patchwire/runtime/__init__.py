@@ -10,13 +10,14 @@ from patchwire.runtime._current import (
     plugins,
 )
 from patchwire.runtime._hooks import HOOK_NAMES, STOP, OutgoingMessage, Stop
-from patchwire.runtime._message_context import EventContext, MessageContext
+from patchwire.runtime._message_context import HUMAN_AGENT_METADATA, EventContext, MessageContext
 from patchwire.runtime._outbox import DeliveryError
 from patchwire.runtime._responder import ModelError
 from patchwire.runtime._runtime import NotRunnableError, Runtime
 
 __all__ = [
     "HOOK_NAMES",
+    "HUMAN_AGENT_METADATA",
     "STOP",
     "AgentCode",
     "Context",

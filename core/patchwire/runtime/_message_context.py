@@ -14,7 +14,10 @@ from patchwire.store import Conversation, Event, Message, User
 if TYPE_CHECKING:
     from patchwire.runtime._runtime import Runtime
 
-__all__ = ["EventContext", "MessageContext"]
+__all__ = ["HUMAN_AGENT_METADATA", "EventContext", "MessageContext"]
+
+HUMAN_AGENT_METADATA = "humanAgent"
+"""Metadata key of an outgoing message written by a human agent: ``{id, name, shownToModel}``."""
 
 
 class MessageContext(Context):
@@ -53,15 +56,37 @@ class MessageContext(Context):
         return await self._send(self.conversation, type, body)
 
     async def execute(self, *, instructions: str, history: int = 20) -> Message | None:
-        """Let the agent's model answer the conversation, and send its answer."""
+        """Let the agent's model answer the conversation, and send its answer.
+
+        The model sees the last ``history`` text messages: the user's as ``user`` turns, the
+        agent's own as ``assistant`` turns. A message a human agent wrote (metadata
+        ``humanAgent``, set by the HITL plugin) is never presented as the model's own: it is
+        a ``system`` note naming the human agent, or left out when its ``shownToModel`` is
+        false.
+        """
         page = await self.list_messages(self.conversation.id, limit=history)
         transcript = [
-            ("user" if item.direction == "incoming" else "assistant", str(item.payload["text"]))
+            turn
             for item in reversed(page.messages)
-            if "text" in item.payload
+            if "text" in item.payload and (turn := _turn(item)) is not None
         ]
         answer = await respond(self._runtime.model, instructions, transcript)
         return await self.reply(answer)
+
+
+def _turn(message: Message) -> tuple[str, str] | None:
+    """The transcript turn (role, text) of a message; None for one hidden from the model."""
+    text = str(message.payload["text"])
+    if message.direction == "incoming":
+        return ("user", text)
+    human = (message.metadata or {}).get(HUMAN_AGENT_METADATA)
+    if not isinstance(human, Mapping):
+        return ("assistant", text)
+    if human.get("shownToModel", True) is False:
+        return None
+    name = human.get("name")
+    who = f"The human agent {name}" if name else "A human agent"
+    return ("system", f"{who} (not you) wrote to the user: {text}")
 
 
 class EventContext(Context):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -605,31 +605,46 @@ class Store(WorkQueue):
     async def _message_context_in(
         self, session: AsyncSession, message_id: str
     ) -> tuple[Message, Conversation, User | None] | None:
-        found = (
-            await session.execute(
-                select(MessageRow, ConversationRow, UserRow)
-                .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
-                .outerjoin(UserRow, UserRow.id == MessageRow.user_id)
-                .where(MessageRow.id == message_id)
-            )
-        ).first()
-        if found is None:
+        row = (await session.execute(_MESSAGE_CONTEXT, {"message_id": message_id})).first()
+        if row is None:
             return None
-        message, conversation, user = found
-        ids = [message.id, conversation.id] + ([user.id] if user else [])
-        rows = await session.execute(
-            select(TagRow.kind, TagRow.owner_id, TagRow.key, TagRow.value).where(
-                TagRow.owner_id.in_(ids)
-            )
-        )
+        ids = [row.id, row.conversation_id] + ([row.user_id] if row.user_found else [])
+        found = await session.execute(_TAGS_OF, {"owners": ids})
         tags: dict[tuple[str, str], dict[str, str]] = {}
-        for kind, owner, key, value in rows:
+        for kind, owner, key, value in found:
             tags.setdefault((kind, owner), {})[key] = value
-        return (
-            self._message(message, tags.get(("message", message.id), {})),
-            self._conversation(conversation, tags.get(("conversation", conversation.id), {})),
-            self._user(user, tags.get(("user", user.id), {})) if user else None,
+        direction: Direction = "incoming" if row.direction == "incoming" else "outgoing"
+        message = Message(
+            id=row.id,
+            conversation_id=row.conversation_id,
+            user_id=row.user_id,
+            sequence=row.sequence,
+            direction=direction,
+            type=row.type,
+            payload=row.payload,
+            metadata=row.metadata,
+            status=row.status,
+            tags=tags.get(("message", row.id), {}),
+            created_at=row.created_at,
         )
+        conversation = Conversation(
+            id=row.conversation_id,
+            integration=row.conversation_integration,
+            channel=row.conversation_channel,
+            tags=tags.get(("conversation", row.conversation_id), {}),
+            created_at=row.conversation_created_at,
+        )
+        user = None
+        if row.user_found:
+            user = User(
+                id=row.user_found,
+                integration=row.user_integration,
+                name=row.user_name,
+                picture_url=row.user_picture_url,
+                tags=tags.get(("user", row.user_found), {}),
+                created_at=row.user_created_at,
+            )
+        return message, conversation, user
 
     async def find_messages(self, tags: Mapping[str, str]) -> list[Message]:
         async with self.sessions() as session:
@@ -877,6 +892,41 @@ def _event(row: EventRow) -> Event:
         user_id=row.user_id,
         created_at=row.created_at,
     )
+
+
+def _message_context_statement() -> Any:
+    """A message joined with its conversation and author, as plain columns (no ORM loading),
+    built once with a bound ``message_id``."""
+    messages, conversations, users = (
+        MessageRow.__table__,
+        ConversationRow.__table__,
+        UserRow.__table__,
+    )
+    return (
+        select(
+            messages,
+            conversations.c.integration.label("conversation_integration"),
+            conversations.c.channel.label("conversation_channel"),
+            conversations.c.created_at.label("conversation_created_at"),
+            users.c.id.label("user_found"),
+            users.c.integration.label("user_integration"),
+            users.c.name.label("user_name"),
+            users.c.picture_url.label("user_picture_url"),
+            users.c.created_at.label("user_created_at"),
+        )
+        .select_from(
+            messages.join(
+                conversations, conversations.c.id == messages.c.conversation_id
+            ).outerjoin(users, users.c.id == messages.c.user_id)
+        )
+        .where(messages.c.id == bindparam("message_id"))
+    )
+
+
+_MESSAGE_CONTEXT = _message_context_statement()
+_TAGS_OF = select(TagRow.kind, TagRow.owner_id, TagRow.key, TagRow.value).where(
+    TagRow.owner_id.in_(bindparam("owners", expanding=True))
+)
 
 
 def _column_values(row: Base) -> dict[str, Any]:

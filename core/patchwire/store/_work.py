@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -49,6 +49,52 @@ _JOB_COLUMNS = (
     JobRow.failing_since,
     JobRow.leased_by,
 )
+
+
+def _claim_statement(*, one_conversation: bool) -> Any:
+    """``UPDATE jobs ... WHERE id = (the oldest runnable job) AND still claimable RETURNING``.
+
+    Built once with bound parameters: the hot path reuses the statement (and SQLAlchemy's
+    compiled form of it) instead of building the expression for every claim.
+    """
+    candidate, earlier = aliased(JobRow), aliased(JobRow)
+    moment = bindparam("moment", type_=JobRow.available_at.type)
+
+    def claimable(job: Any) -> Any:
+        expired = and_(job.status == "running", job.leased_until < moment)
+        return or_(job.status == "pending", expired)
+
+    oldest = (
+        select(candidate.id)
+        .where(
+            claimable(candidate),
+            candidate.available_at <= moment,
+            ~exists().where(
+                earlier.conversation_id == candidate.conversation_id,
+                earlier.id < candidate.id,
+                earlier.status.in_(_UNFINISHED),
+            ),
+        )
+        .order_by(candidate.id)
+        .limit(1)
+    )
+    if one_conversation:
+        oldest = oldest.where(candidate.conversation_id == bindparam("conversation"))
+    return (
+        update(JobRow)
+        .where(JobRow.id == oldest.scalar_subquery(), claimable(JobRow))
+        .values(
+            status="running",
+            runs=JobRow.runs + 1,
+            leased_by=bindparam("owner"),
+            leased_until=bindparam("until", type_=JobRow.leased_until.type),
+        )
+        .returning(*_JOB_COLUMNS)
+    )
+
+
+_CLAIM_ANY = _claim_statement(one_conversation=False)
+_CLAIM_IN_CONVERSATION = _claim_statement(one_conversation=True)
 
 
 def _now() -> datetime:
@@ -201,42 +247,11 @@ class WorkQueue:
         self, session: AsyncSession, owner: str, lease: timedelta, conversation_id: str | None
     ) -> Job | None:
         moment = _now()
-        candidate, earlier = aliased(JobRow), aliased(JobRow)
-
-        def claimable(job: Any) -> Any:
-            return or_(
-                job.status == "pending",
-                and_(job.status == "running", job.leased_until < moment),
-            )
-
-        oldest = (
-            select(candidate.id)
-            .where(
-                claimable(candidate),
-                candidate.available_at <= moment,
-                ~exists().where(
-                    earlier.conversation_id == candidate.conversation_id,
-                    earlier.id < candidate.id,
-                    earlier.status.in_(_UNFINISHED),
-                ),
-            )
-            .order_by(candidate.id)
-            .limit(1)
-        )
+        statement = _CLAIM_ANY if conversation_id is None else _CLAIM_IN_CONVERSATION
+        parameters = {"moment": moment, "owner": owner, "until": moment + lease}
         if conversation_id is not None:
-            oldest = oldest.where(candidate.conversation_id == conversation_id)
-        statement = (
-            update(JobRow)
-            .where(JobRow.id == oldest.scalar_subquery(), claimable(JobRow))
-            .values(
-                status="running",
-                runs=JobRow.runs + 1,
-                leased_by=owner,
-                leased_until=moment + lease,
-            )
-            .returning(*_JOB_COLUMNS)
-        )
-        row = (await session.execute(statement)).first()
+            parameters["conversation"] = conversation_id
+        row = (await session.execute(statement, parameters)).first()
         return None if row is None else await self._with_subject(session, _job(row))
 
     async def _with_subject(self, session: AsyncSession, job: Job) -> Job:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from patchwire import ChannelDefinition, Integration, IntegrationDefinition
@@ -13,15 +14,20 @@ __all__ = ["MemoryChannel"]
 
 
 class MemoryChannel:
-    """The integration ``memory-channel`` with channel ``channel``, and its outbox."""
+    """The integration ``name`` with channel ``channel``, and its outbox.
 
-    def __init__(self) -> None:
+    ``types`` limits the message types the channel takes (every standard type by default),
+    to stand for a channel that cannot show some of them, such as SMS.
+    """
+
+    def __init__(self, name: str = "memory-channel", types: Sequence[str] | None = None) -> None:
         self.outbox: dict[str, list[Message]] = defaultdict(list)
+        messages = {t: m for t, m in PAYLOAD_MODELS.items() if types is None or t in types}
         self.integration = Integration(
             IntegrationDefinition(
-                name="memory-channel",
+                name=name,
                 version="1.0.0",
-                channels={"channel": ChannelDefinition(messages=dict(PAYLOAD_MODELS))},
+                channels={"channel": ChannelDefinition(messages=messages)},
             )
         )
 

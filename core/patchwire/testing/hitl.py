@@ -12,7 +12,9 @@ agent in its outside system) through a ``helpdesk`` fixture, and subclasses
         pass
 
 The suite starts a real runtime on a SQLite store with the ``hitl`` plugin bound to the
-integration, a user on an in-memory channel, and checks the whole handoff.
+integration, users on two in-memory channels (one takes every type, one text only), and
+checks the whole handoff from both sides: what the user sees and what the outside system
+receives.
 """
 
 from __future__ import annotations
@@ -30,9 +32,28 @@ from patchwire.store import Conversation as StoredConversation
 from patchwire.store import Message, Store
 from patchwire.testing.channel import MemoryChannel
 
-__all__ = ["Helpdesk", "HitlConformance", "HitlHarness", "start_harness"]
+__all__ = [
+    "ABORT_TEXT",
+    "INCOMPATIBLE_TEXT",
+    "JOINED_TEXT",
+    "TEXT_ONLY",
+    "Helpdesk",
+    "HitlConformance",
+    "HitlHarness",
+    "start_harness",
+]
 
 HELPDESK_ALIAS = "desk"
+USER_ALIAS = "user"
+TEXT_ONLY = "textonly"
+"""The alias of the harness's text-only user channel: ``say(..., via=TEXT_ONLY)``."""
+
+JOINED_TEXT = "A human agent has joined the conversation."
+INCOMPATIBLE_TEXT = (
+    "Sorry, the user can not receive this type of message. "
+    "Please resend your message as a text message."
+)
+ABORT_TEXT = "Something went wrong, you are not connected to a human agent..."
 
 
 class Helpdesk(Protocol):
@@ -54,9 +75,20 @@ class Helpdesk(Protocol):
     async def assign(self, remote_id: str, agent_name: str) -> None: ...
 
     async def reply(
-        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+        self,
+        remote_id: str,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        message_id: str,
+        agent_name: str = "Alice",
     ) -> None:
-        """Deliver an agent message to patchwire (``message_id`` is the provider's id)."""
+        """Deliver a message of agent ``agent_name`` to patchwire.
+
+        ``message_id`` is the provider's id (the same id again is a redelivery). The kit
+        sends ``text``, and ``image`` or ``file`` with a URL ending in the file's name. The
+        driver fails (an assertion) when patchwire answers the delivery other than 2xx.
+        """
 
     async def close(self, remote_id: str) -> None: ...
 
@@ -70,11 +102,14 @@ class Helpdesk(Protocol):
 class HitlHarness:
     runtime: Runtime
     channel: MemoryChannel
+    text_channel: MemoryChannel
     helpdesk: Helpdesk
     handled: list[str]
 
-    async def user_conversation(self, user: str = "u1") -> tuple[StoredConversation, str]:
-        ctx = self.runtime.context("user")
+    async def user_conversation(
+        self, user: str = "u1", *, via: str = USER_ALIAS
+    ) -> tuple[StoredConversation, str]:
+        ctx = self.runtime.context(via)
         found = await ctx.get_or_create_user(tags={"id": user}, name=f"User {user}")
         conversation = await ctx.get_or_create_conversation(channel="channel", tags={"id": user})
         return conversation, found.id
@@ -84,11 +119,12 @@ class HitlHarness:
         text: str,
         *,
         user: str = "u1",
+        via: str = USER_ALIAS,
         type: str = "text",
         payload: Mapping[str, Any] | None = None,
     ) -> Message:
-        conversation, user_id = await self.user_conversation(user)
-        message = await self.runtime.context("user").receive_message(
+        conversation, user_id = await self.user_conversation(user, via=via)
+        message = await self.runtime.context(via).receive_message(
             conversation_id=conversation.id,
             user_id=user_id,
             type=type,
@@ -102,9 +138,18 @@ class HitlHarness:
         """Run every queued job, including those the previous ones queued."""
         await self.runtime.process_pending()
 
-    async def user_sees(self, user: str = "u1") -> list[str]:
-        conversation, _ = await self.user_conversation(user)
-        return self.channel.texts(conversation.id)
+    async def user_sees(self, user: str = "u1", *, via: str = USER_ALIAS) -> list[str]:
+        conversation, _ = await self.user_conversation(user, via=via)
+        channel = self.text_channel if via == TEXT_ONLY else self.channel
+        return channel.texts(conversation.id)
+
+    async def hand_off(self, user: str = "u1", *, via: str = USER_ALIAS) -> str:
+        """The user types /starthitl; the remote id of the one session that opened."""
+        before = await self.helpdesk.opened()
+        await self.say("/starthitl", user=user, via=via)
+        opened = [remote for remote in await self.helpdesk.opened() if remote not in before]
+        assert len(opened) == 1, f"the handoff opened {len(opened)} sessions, not one"
+        return opened[0]
 
     async def start(self, user: str = "u1", **overrides: Any) -> str:
         conversation, user_id = await self.user_conversation(user)
@@ -122,9 +167,9 @@ class HitlHarness:
 async def start_harness(
     helpdesk: Helpdesk, directory: Path, *, database_url: str | None = None, **plugin_config: Any
 ) -> HitlHarness:
-    """An agent on ``database_url`` (a SQLite file in ``directory`` by default) handing off to
-    ``helpdesk``."""
+    """An agent handing off to ``helpdesk``, on a SQLite file in ``directory`` by default."""
     channel = MemoryChannel()
+    text_channel = MemoryChannel("memory-text-channel", types=["text"])
     handled: list[str] = []
 
     async def handler(ctx: MessageContext) -> None:
@@ -140,7 +185,8 @@ async def start_harness(
     config = define_config(
         name="conformance",
         integrations={
-            "user": "memory-channel@latest",
+            USER_ALIAS: "memory-channel@latest",
+            TEXT_ONLY: "memory-text-channel@latest",
             HELPDESK_ALIAS: {
                 "version": f"{helpdesk.integration.definition.name}@latest",
                 "config": dict(helpdesk.configuration),
@@ -163,17 +209,24 @@ async def start_harness(
 
     catalog = Catalog.from_objects(
         interfaces=[installed().load("interface", "hitl")],  # type: ignore[list-item]
-        integrations=[channel.integration, helpdesk.integration],
+        integrations=[channel.integration, text_channel.integration, helpdesk.integration],
         plugins=[installed().load("plugin", "hitl")],  # type: ignore[list-item]
     )
     store = await Store.open(database_url or f"sqlite:///{directory / 'conformance.db'}")
     runtime = await Runtime.start(
         resolve(config, catalog),
         store=store,
-        code=AgentCode(None, (Conversation(channel="user.channel", handler=handler),)),
+        code=AgentCode(
+            None,
+            (
+                Conversation(
+                    channel=[f"{USER_ALIAS}.channel", f"{TEXT_ONLY}.channel"], handler=handler
+                ),
+            ),
+        ),
     )
     helpdesk.attach(runtime, HELPDESK_ALIAS)
-    return HitlHarness(runtime, channel, helpdesk, handled)
+    return HitlHarness(runtime, channel, text_channel, helpdesk, handled)
 
 
 class HitlConformance:
@@ -203,7 +256,7 @@ class HitlConformance:
         await hitl_harness.settle()
         assert "hello agent" in await hitl_harness.helpdesk.received(remote)
         seen = await hitl_harness.user_sees()
-        assert "A human agent has joined the conversation." in seen
+        assert JOINED_TEXT in seen
         assert "hello user" in seen
         assert "hello agent" not in hitl_harness.handled
 
@@ -271,3 +324,61 @@ class HitlConformance:
         await hitl_harness.say("still there?")
         assert "still there?" in hitl_harness.handled
         await asyncio.sleep(0)
+
+    async def test_agents_taking_turns_join_once_and_a_reassignment_is_a_transfer(
+        self, hitl_harness: HitlHarness
+    ) -> None:
+        remote = await hitl_harness.hand_off()
+        turns = ["Alice", "Bob", "Alice", "Bob"]
+        for n, agent in enumerate(turns):
+            await hitl_harness.helpdesk.reply(
+                remote, "text", {"text": f"turn {n}"}, message_id=f"turn-{n}", agent_name=agent
+            )
+            await hitl_harness.settle()
+        seen = await hitl_harness.user_sees()
+        assert seen.count(JOINED_TEXT) == 1, seen
+        assert [text for text in seen if text.startswith("turn ")] == [
+            f"turn {n}" for n in range(len(turns))
+        ]
+        await hitl_harness.helpdesk.assign(remote, "Carol")
+        await hitl_harness.settle()
+        seen = await hitl_harness.user_sees()
+        assert seen.count("Your conversation has been transferred to Carol.") == 1, seen
+        assert seen.count(JOINED_TEXT) == 1, seen
+
+    async def test_a_type_the_users_channel_cannot_show_is_explained_to_the_agent(
+        self, hitl_harness: HitlHarness
+    ) -> None:
+        remote = await hitl_harness.hand_off("t1", via=TEXT_ONLY)
+        await hitl_harness.helpdesk.reply(
+            remote, "image", {"imageUrl": "https://example.com/chart.png"}, message_id="img-1"
+        )
+        await hitl_harness.settle()
+        received = await hitl_harness.helpdesk.received(remote)
+        assert sum(INCOMPATIBLE_TEXT in text for text in received) == 1, received
+        seen = await hitl_harness.user_sees("t1", via=TEXT_ONLY)
+        assert not any("chart.png" in text for text in seen), seen
+        await hitl_harness.helpdesk.reply(
+            remote, "text", {"text": "here it is as text"}, message_id="txt-1"
+        )
+        await hitl_harness.settle()
+        assert "here it is as text" in await hitl_harness.user_sees("t1", via=TEXT_ONLY)
+
+    async def test_an_agent_message_with_no_linked_user_is_answered_with_the_abort_text(
+        self, hitl_harness: HitlHarness
+    ) -> None:
+        remote = await hitl_harness.hand_off()
+        conversation, _ = await hitl_harness.user_conversation()
+        found = await hitl_harness.runtime.plugins.hitl.actions.get_session(
+            conversation_id=conversation.id
+        )
+        downstream_id = found.model_dump()["session"]["downstream_conversation_id"]
+        helpdesk_ctx = hitl_harness.runtime.context(HELPDESK_ALIAS, "integration")
+        await helpdesk_ctx.update_conversation(downstream_id, tags={"hitl.upstream": ""})
+        await hitl_harness.helpdesk.reply(
+            remote, "text", {"text": "anyone there?"}, message_id="lost-1"
+        )
+        await hitl_harness.settle()
+        received = await hitl_harness.helpdesk.received(remote)
+        assert sum(ABORT_TEXT in text for text in received) == 1, received
+        assert "anyone there?" not in await hitl_harness.user_sees()

@@ -46,7 +46,7 @@ dependencies.hitl = { integrationAlias = "htil" }
     assert result.output.splitlines() == [
         f"{file}: config-invalid integrations.hitl.config.endpointBaseUrl: required key "
         "'endpointBaseUrl' is missing (add it)",
-        f"{file}: bad-alias integrations.Desk: 'Desk' is not a valid integration alias (2-100 "
+        f"{file}: bad-alias integrations.Desk: 'Desk' is not a valid integration alias (2-64 "
         "characters: lowercase letters, digits, '-' or '_', starting with a letter, e.g. 'desk')",
         f"{file}: not-installed integrations.Desk.version: no installed integration is named "
         "'helpscout' (installed: chat, generic-hitl, intercom, webchat, zendesk) "
@@ -72,7 +72,7 @@ def test_json_output_for_tools(tmp_path: Path) -> None:
                 "code": "bad-name",
                 "location": "name",
                 "message": "'x' is not a valid agent name",
-                "hint": "2-100 characters: lowercase letters, digits, '-' or '_', starting with "
+                "hint": "2-64 characters: lowercase letters, digits, '-' or '_', starting with "
                 "a letter",
             }
         ],

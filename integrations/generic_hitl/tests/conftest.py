@@ -193,13 +193,19 @@ class GenericHelpdesk:
         assert response.status_code == 200, response.text
 
     async def reply(
-        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+        self,
+        remote_id: str,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        message_id: str,
+        agent_name: str = "Alice",
     ) -> None:
         response = await self.post(
             "/message-from-agent",
             {
                 "remoteConversationId": remote_id,
-                "remoteUserId": "agent-Alice",
+                "remoteUserId": f"agent-{agent_name}",
                 "messageType": type,
                 "payload": dict(payload),
                 "messageId": message_id,

@@ -75,7 +75,13 @@ class IntercomHelpdesk:
         await self.deliver()
 
     async def reply(
-        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+        self,
+        remote_id: str,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        message_id: str,
+        agent_name: str = "Alice",
     ) -> None:
         """A teammate's reply; the same ``message_id`` again is Intercom redelivering it."""
         if message_id in self.by_message_id:
@@ -83,7 +89,7 @@ class IntercomHelpdesk:
                 response = await self.post(delivery.raw, delivery.headers)
                 assert response.status_code == 200, response.text
             return
-        admin = self.fake.admin_named("Alice")
+        admin = self.fake.admin_named(agent_name)
         body, attachments = _as_part(type, payload)
         self.fake.admin_reply(remote_id, admin, body, attachments=attachments)
         self.by_message_id[message_id] = await self.deliver()

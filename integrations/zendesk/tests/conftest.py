@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -89,18 +90,32 @@ class ZendeskHelpdesk:
         await self.fake.deliver()
 
     async def reply(
-        self, remote_id: str, type: str, payload: Mapping[str, Any], *, message_id: str
+        self,
+        remote_id: str,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        message_id: str,
+        agent_name: str = "Alice",
     ) -> None:
         await self.ready()
         if message_id in self._replies:
             # Zendesk delivering the same comment again, as a new invocation.
             self.fake.redeliver(f'"comment_id": "{self._replies[message_id]}"'.encode())
-        else:
-            text = str(payload.get("text") or payload.get("markdown") or "")
-            self._replies[message_id] = self.fake.agent_comment(
-                int(remote_id), self.fake.agent("Alice"), text
-            )
-        await self.fake.deliver()
+            await self.fake.deliver()
+            return
+        text = str(payload.get("text") or payload.get("markdown") or "")
+        url = next((str(v) for k, v in payload.items() if k.endswith("Url")), None)
+        attachments = (
+            [(url.rsplit("/", 1)[-1], mimetypes.guess_type(url)[0] or "application/pdf")]
+            if url
+            else None
+        )
+        self._replies[message_id] = self.fake.agent_comment(
+            int(remote_id), self.fake.agent(agent_name), text, attachments=attachments
+        )
+        for response in await self.fake.deliver():
+            assert response.is_success, (response.status_code, response.text)
 
     async def close(self, remote_id: str) -> None:
         await self.ready()

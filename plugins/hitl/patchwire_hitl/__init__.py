@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from patchwire_hitl._config import NULL, HitlConfiguration, HitlConfigurationOverrides
 from patchwire_hitl._definition import (
+    GetSessionInput,
+    GetSessionOutput,
+    HumanAgent,
+    ListSessionsInput,
+    ListSessionsOutput,
+    SessionInfo,
     StartHitlInput,
     StartHitlOutput,
     StopHitlInput,
@@ -12,7 +18,7 @@ from patchwire_hitl._definition import (
 )
 from patchwire_hitl._errors import HitlStartError
 from patchwire_hitl._plugin import plugin
-from patchwire_hitl._relay import AGENT_ROLE_TAG
+from patchwire_hitl._roles import AGENT_ROLE_TAG
 from patchwire_hitl._session import Session
 from patchwire_hitl._texts import DEFAULTS
 
@@ -20,10 +26,16 @@ __all__ = [
     "AGENT_ROLE_TAG",
     "DEFAULTS",
     "NULL",
+    "GetSessionInput",
+    "GetSessionOutput",
     "HitlConfiguration",
     "HitlConfigurationOverrides",
     "HitlStartError",
+    "HumanAgent",
+    "ListSessionsInput",
+    "ListSessionsOutput",
     "Session",
+    "SessionInfo",
     "StartHitlInput",
     "StartHitlOutput",
     "StopHitlInput",

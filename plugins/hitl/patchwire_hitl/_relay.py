@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from patchwire import STOP, Context
-from patchwire.store import Conversation, Event, Message
+from patchwire.runtime import HUMAN_AGENT_METADATA, MessageError
+from patchwire.store import Conversation, Event, Message, User
+from patchwire_hitl._assignment import assign
 from patchwire_hitl._ending import abort, agent_closed, assignment_timed_out, user_closed
+from patchwire_hitl._idle import IDLE_EVENT, arm, disarm, fire
 from patchwire_hitl._linking import downstream_user
+from patchwire_hitl._roles import is_human_agent
 from patchwire_hitl._session import Session
 from patchwire_hitl._sessions import Sessions
 from patchwire_hitl._texts import (
-    FALLBACK_AGENT_NAME,
+    ABORT_TEXT,
     RELAYED_TYPES,
     UNSUPPORTED_TYPE_TEXT,
     close_command,
 )
 
-__all__ = ["AGENT_ROLE_TAG", "LIFECYCLE_EVENTS", "before_incoming_event", "before_incoming_message"]
+__all__ = [
+    "LIFECYCLE_EVENTS",
+    "before_incoming_event",
+    "before_incoming_message",
+]
 
-AGENT_ROLE_TAG = "role"
-"""Integrations tag the users that stand for human agents ``role=agent``."""
+logger = logging.getLogger("patchwire_hitl")
 
-LIFECYCLE_EVENTS = ("hitl_started", "hitl_assigned", "hitl_stopped", "continue_workflow")
+LIFECYCLE_EVENTS = (
+    "hitl_started",
+    "hitl_assigned",
+    "hitl_transferred",
+    "hitl_stopped",
+    "continue_workflow",
+)
 
 
 async def before_incoming_message(ctx: Context, message: Message) -> Any:
@@ -61,51 +75,71 @@ async def _from_user(sessions: Sessions, session: Session, message: Message) -> 
         payload=payload,
         tags={sessions.names.upstream: message.id},
     )
+    await arm(sessions, session, message.created_at)
 
 
 async def _from_agent(sessions: Sessions, downstream: Conversation, message: Message) -> None:
     session = await sessions.for_downstream(downstream)
     if session is None:
-        return
+        if not await _linked(sessions, downstream):
+            logger.error(
+                "message %s on helpdesk conversation %s: no user conversation is linked to it",
+                message.id,
+                downstream.id,
+            )
+            await sessions.send_text(downstream.id, ABORT_TEXT)
+        return  # otherwise the session ended: nothing is said in a closed ticket
     author = await sessions.ctx.get_user(message.user_id) if message.user_id else None
-    if author is not None and author.tags.get(AGENT_ROLE_TAG) == "agent":
-        session = await _assign(sessions, session, author.id)
+    is_agent = is_human_agent(author)
+    if author is not None and is_agent:
+        session = await assign(sessions, session, author.id, explicit=False)
+    if not await _relay_to_user(sessions, session, message, author):
+        return
+    if is_agent:
+        await disarm(sessions, session)
+
+
+async def _linked(sessions: Sessions, downstream: Conversation) -> bool:
+    """Whether this helpdesk conversation belongs to a session of this plugin alias."""
+    upstream_id = downstream.tags.get(sessions.names.upstream)
+    return upstream_id is not None and await sessions.get(upstream_id) is not None
+
+
+async def _relay_to_user(
+    sessions: Sessions, session: Session, message: Message, author: User | None
+) -> bool:
+    """Send the agent's message on the user's channel; False when that channel refuses it.
+
+    The runtime checks the message against the user's channel definition before anything is
+    stored; a type that channel cannot show is explained to the agent instead.
+    """
     payload = {k: v for k, v in message.payload.items() if k != "userId"}
     tags = {sessions.names.downstream: message.id}
     additional = payload.pop("additionalData", None)
     if isinstance(additional, str):
-        tags[f"{sessions.ctx.alias}.additionalData"] = additional
-    shown_as = (
-        author.id if author is not None and session.configuration.use_human_agent_info else None
-    )
-    await sessions.ctx.send_message(
-        conversation_id=session.upstream_id,
-        type=message.type,
-        payload=payload,
-        user_id=shown_as,
-        tags=tags,
-    )
-
-
-async def _assign(sessions: Sessions, session: Session, agent_id: str) -> Session:
-    """Record the agent; the user hears "joined" only when the agent changes."""
-    if session.assigned_agent_id == agent_id:
-        return session
-    agent = await sessions.ctx.get_user(agent_id)
-    name = (agent.name if agent is not None else None) or FALLBACK_AGENT_NAME
-    if session.timeout_event_id is not None:
-        await sessions.ctx.cancel_event(session.timeout_event_id)
-    session = session.model_copy(
-        update={
-            "assigned_agent_id": agent_id,
-            "assigned_agent_name": name,
-            "timeout_event_id": None,
-        }
-    )
-    await sessions.save(session)
-    await sessions.say(session.upstream_id, session, "on_human_agent_assigned_message")
-    await sessions.lifecycle("hitl_assigned", session, agentId=agent_id, agentName=name)
-    return session
+        tags[sessions.names.additional_data] = additional
+    configuration = session.configuration
+    shown_as = author.id if author is not None and configuration.use_human_agent_info else None
+    human = {
+        "id": author.id if author is not None else None,
+        "name": author.name if author is not None else None,
+        "shownToModel": configuration.model_sees_human_agent_turns,
+    }
+    try:
+        await sessions.ctx.send_message(
+            conversation_id=session.upstream_id,
+            type=message.type,
+            payload=payload,
+            user_id=shown_as,
+            tags=tags,
+            metadata={HUMAN_AGENT_METADATA: human},
+        )
+    except MessageError as error:
+        logger.warning("agent message %s not relayed to the user: %s", message.id, error)
+        assert session.downstream_id is not None
+        await sessions.say(session.downstream_id, session, "on_incompatible_msg_type_message")
+        return False
+    return True
 
 
 async def before_incoming_event(ctx: Context, event: Event) -> Any:
@@ -120,13 +154,16 @@ async def before_incoming_event(ctx: Context, event: Event) -> Any:
         ):
             await assignment_timed_out(sessions, session)
         return STOP
+    if event.type == f"{ctx.alias}.{IDLE_EVENT}":
+        await fire(sessions, event)
+        return STOP
     if event.type in (f"{bound}.hitl_assigned", f"{bound}.hitl_stopped"):
         downstream_id = str(event.payload.get("conversationId", event.conversation_id or ""))
         downstream = await ctx.get_conversation(downstream_id)
         session = await sessions.for_downstream(downstream) if downstream else None
         if session is not None:
             if event.type.endswith(".hitl_assigned"):
-                await _assign(sessions, session, str(event.payload["userId"]))
+                await assign(sessions, session, str(event.payload["userId"]), explicit=True)
             else:
                 await agent_closed(sessions, session)
         return STOP

@@ -1,25 +1,33 @@
 """A session's record and the names the plugin keeps in the store.
 
-The upstream conversation's ``session`` state is the single source of truth for a session;
-tags (prefixed by the plugin alias, since tags are shared) link the two conversations and the
-two users both ways.
+The upstream conversation's ``session`` state is the single source of truth for a session,
+changed only by compare-and-set (``ctx.update_state``), so two processes handling the same
+session never both act on one change. Tags (prefixed by the plugin alias, since tags are
+shared) link the two conversations and the two users both ways, and index sessions for
+``list_sessions``; the index is only a way to find records, which are always re-read.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from patchwire import WireModel
 from patchwire_hitl._config import HitlConfiguration, HitlConfigurationOverrides
 
-__all__ = ["EndReason", "Names", "Session", "effective_configuration"]
+__all__ = ["EndReason", "Names", "Session", "SessionStatus", "effective_configuration"]
 
 EndReason = str
 """``patient-used-termination-command``, ``agent-closed-ticket``, ``agent-assignment-timeout``,
-``close-action-called``, ``internal-error`` or ``start-failed``."""
+``agent-response-timeout``, ``close-action-called``, ``internal-error`` or ``start-failed``."""
+
+SessionStatus = Literal["starting", "active", "ended"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Session(WireModel):
@@ -29,13 +37,29 @@ class Session(WireModel):
     downstream_id: str | None = None
     initiating_user_id: str
     configuration: HitlConfiguration
-    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime = Field(default_factory=_now)
     start_message_id: str | None = None
     assigned_agent_id: str | None = None
     assigned_agent_name: str | None = None
+    assigned_at: datetime | None = None
     timeout_event_id: str | None = None
+    idle_wait_id: str | None = None
+    """Set while a user message waits for a human reply (the pending idle timer's token)."""
+    idle_event_id: str | None = None
+    idle_since: datetime | None = None
+    """When the user message that armed the pending idle timer was received."""
+    idle_notified: bool = False
+    """The user was told the agent is idle; no new timer until a human replies."""
     ended_at: datetime | None = None
     end_reason: EndReason | None = None
+    last_message_id: str | None = None
+    """The user's conversation's newest message when the session ended (transcript's end)."""
+
+    @property
+    def status(self) -> SessionStatus:
+        if self.active:
+            return "active"
+        return "starting" if self.ended_at is None else "ended"
 
 
 class Names:
@@ -45,6 +69,18 @@ class Names:
         self.downstream = f"{alias}.downstream"
         self.upstream = f"{alias}.upstream"
         self.integration = f"{alias}.integrationAlias"
+        self.status = f"{alias}.sessionState"
+        self.agent = f"{alias}.humanAgentId"
+        self.end_reason = f"{alias}.hitlEndReason"
+        self.additional_data = f"{alias}.additionalData"
+
+    def index(self, session: Session) -> dict[str, str]:
+        """The upstream conversation's tags that let ``list_sessions`` find this session."""
+        return {
+            self.status: session.status,
+            self.agent: session.assigned_agent_id or "",
+            self.end_reason: session.end_reason or "",
+        }
 
 
 SESSION_STATE = "session"

@@ -1,7 +1,8 @@
-"""Reading and writing sessions through the host API of one plugin alias."""
+"""Reading and changing sessions through the host API of one plugin alias."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,10 @@ from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._session import SESSION_STATE, EndReason, Names, Session
 from patchwire_hitl._texts import text_for
 
-__all__ = ["Sessions"]
+__all__ = ["Sessions", "Step"]
+
+Step = Callable[[Session | None], Session | None]
+"""A pure change of a session record: the new record, or None to leave it as it is."""
 
 
 class Sessions:
@@ -36,9 +40,37 @@ class Sessions:
         stored = await self.ctx.get_state("conversation", upstream_id, SESSION_STATE)
         return None if stored is None else Session.model_validate(stored)
 
-    async def save(self, session: Session) -> None:
-        await self.ctx.set_state(
-            "conversation", session.upstream_id, SESSION_STATE, session.model_dump(mode="json")
+    async def change(self, upstream_id: str, step: Step) -> Session | None:
+        """Apply ``step`` to the stored record atomically; the new record, or None if it declined.
+
+        The record is compared and set in one transaction, so of two processes making the
+        same change (ending a session, say) exactly one gets the new record back and acts on
+        it. The index tags follow every change.
+        """
+        outcome: list[Session | None] = [None, None]
+
+        def change(stored: Any | None) -> Any | None:
+            current = None if stored is None else Session.model_validate(stored)
+            outcome[:] = [current, step(current)]
+            return stored if outcome[1] is None else outcome[1].model_dump(mode="json")
+
+        await self.ctx.update_state("conversation", upstream_id, SESSION_STATE, change)
+        before, changed = outcome
+        if changed is not None:
+            index = self.names.index(changed)
+            if before is None or self.names.index(before) != index:
+                await self.ctx.update_conversation(upstream_id, tags=index)
+        return changed
+
+    async def update(self, session: Session, **fields: Any) -> Session | None:
+        """Set ``fields`` on the session if it is still the same, still running one."""
+        return await self.change(
+            session.upstream_id,
+            lambda current: (
+                current.model_copy(update=fields)
+                if current is not None and current.id == session.id and current.ended_at is None
+                else None
+            ),
         )
 
     async def active(self, upstream_id: str) -> Session | None:
@@ -53,9 +85,17 @@ class Sessions:
         session = await self.active(upstream_id)
         return session if session is not None and session.downstream_id == downstream.id else None
 
-    async def say(self, conversation_id: str, session: Session | None, field: str) -> None:
+    async def say(
+        self,
+        conversation_id: str,
+        session: Session | None,
+        field: str,
+        *,
+        agent_name: str | None = None,
+    ) -> None:
         """Send a configured text as the bot (nothing for ``NULL``)."""
-        text = text_for(session.configuration if session else self.configuration, field)
+        configuration = session.configuration if session else self.configuration
+        text = text_for(configuration, field, agent_name=agent_name)
         if text is not None:
             await self.send_text(conversation_id, text)
 
@@ -64,14 +104,37 @@ class Sessions:
             conversation_id=conversation_id, type="text", payload={"text": text}
         )
 
-    async def mark_ended(self, session: Session, reason: EndReason) -> Session:
-        """Mark the session inactive (first, always: see the ordering invariant)."""
-        ended = session.model_copy(
-            update={"active": False, "end_reason": reason, "ended_at": datetime.now(UTC)}
-        )
-        await self.save(ended)
-        if session.timeout_event_id is not None:
-            await self.ctx.cancel_event(session.timeout_event_id)
+    async def mark_ended(self, session: Session, reason: EndReason) -> Session | None:
+        """Mark the session ended (first, always: see the ordering invariant).
+
+        Returns the ended record, or None when another handler ended it first: then the
+        caller does nothing more, so every end is acted on once.
+        """
+        newest = await self.ctx.list_messages(session.upstream_id, limit=1)
+        last_message_id = newest.messages[0].id if newest.messages else None
+        moment = datetime.now(UTC)
+        timers: list[str] = []
+
+        def end(current: Session | None) -> Session | None:
+            if current is None or current.id != session.id or current.ended_at is not None:
+                return None
+            timers[:] = [t for t in (current.timeout_event_id, current.idle_event_id) if t]
+            return current.model_copy(
+                update={
+                    "active": False,
+                    "end_reason": reason,
+                    "ended_at": moment,
+                    "last_message_id": last_message_id,
+                    "timeout_event_id": None,
+                    "idle_wait_id": None,
+                    "idle_event_id": None,
+                }
+            )
+
+        ended = await self.change(session.upstream_id, end)
+        if ended is not None:
+            for timer in timers:
+                await self.ctx.cancel_event(timer)
         return ended
 
     async def lifecycle(self, name: str, session: Session, **payload: Any) -> None:

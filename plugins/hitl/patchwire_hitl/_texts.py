@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_CLOSE_COMMAND",
     "FALLBACK_AGENT_NAME",
     "FALLBACK_USER_NAME",
+    "IDLE_END_DEFAULT",
     "RELAYED_TYPES",
     "UNSUPPORTED_TYPE_TEXT",
     "close_command",
@@ -23,6 +24,9 @@ DEFAULTS: Final = {
         "I have escalated this conversation to a human agent. They should be with you shortly."
     ),
     "on_human_agent_assigned_message": "A human agent has joined the conversation.",
+    "on_human_agent_transferred_message": (
+        "Your conversation has been transferred to {agentName}."
+    ),
     "on_hitl_stopped_message": (
         "The human agent closed the conversation. I will continue assisting you."
     ),
@@ -38,11 +42,17 @@ DEFAULTS: Final = {
         "No human agent is available at the moment. Please try again later. "
         "I will continue assisting you for the time being."
     ),
+    "on_agent_idle_message": (
+        "The human agent has not answered yet. They will reply as soon as they can."
+    ),
     "on_hitl_start_failed_message": (
         "Sorry, I could not connect you with a human agent. Please try again later."
     ),
 }
-"""The built-in text of each message field (the reference system's, and ours for start failures)."""
+"""The built-in text of each message field (the reference system's, and ours for the rest)."""
+
+IDLE_END_DEFAULT: Final = "The human agent has not answered in time. I will continue assisting you."
+"""``on_agent_idle_message``'s built-in text when the session ends on agent idle."""
 
 RELAYED_TYPES: Final = ("text", "image", "video", "audio", "file", "bloc")
 UNSUPPORTED_TYPE_TEXT: Final = (
@@ -55,12 +65,22 @@ FALLBACK_USER_NAME: Final = "Unknown User"
 DEFAULT_CLOSE_COMMAND: Final = "/end"
 
 
-def text_for(config: HitlConfiguration, field: str) -> str | None:
-    """The text to send for ``field``: None for ``NULL``, the built-in one when empty."""
+def text_for(config: HitlConfiguration, field: str, *, agent_name: str | None = None) -> str | None:
+    """The text to send for ``field``: None for ``NULL``, the built-in one when empty.
+
+    ``{agentName}`` in the text becomes ``agent_name`` when one is given.
+    """
     value = getattr(config, field)
     if value == NULL:
         return None
-    return value or DEFAULTS[field]
+    text = value or _built_in(config, field)
+    return text if agent_name is None else text.replace("{agentName}", agent_name)
+
+
+def _built_in(config: HitlConfiguration, field: str) -> str:
+    if field == "on_agent_idle_message" and config.end_session_on_agent_idle:
+        return IDLE_END_DEFAULT
+    return DEFAULTS[field]
 
 
 def close_command(config: HitlConfiguration) -> str | None:

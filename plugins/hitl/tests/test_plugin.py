@@ -86,7 +86,7 @@ async def test_unsupported_user_types_are_refused_with_the_fixed_text(
     assert not any("pick" in text for text in await helpdesk.received(remote))
 
 
-async def test_implicit_assignment_counts_agents_only_and_joins_once_per_agent(
+async def test_implicit_assignment_counts_agents_only_and_a_new_agent_is_a_transfer(
     harness_with: Start, helpdesk: MemoryHelpdesk
 ) -> None:
     harness = await harness_with()
@@ -111,7 +111,9 @@ async def test_implicit_assignment_counts_agents_only_and_joins_once_per_agent(
     assert (await harness.user_sees()).count(JOINED) == 1
     await helpdesk.assign(remote, "Bob")
     await harness.settle()
-    assert (await harness.user_sees()).count(JOINED) == 2
+    seen = await harness.user_sees()
+    assert seen.count(JOINED) == 1
+    assert seen.count("Your conversation has been transferred to Bob.") == 1
     assert (await session_of(harness)).assigned_agent_name == "Bob"
 
 

@@ -41,7 +41,7 @@ from patchwire.integrations.chat._requests import (
     check_chat_id,
     read_body,
 )
-from patchwire.integrations.chat._signals import Broadcaster
+from patchwire.integrations.chat._signals import Broadcaster, Relay, Signals
 
 __all__ = ["ChatApi", "refusal"]
 
@@ -58,10 +58,18 @@ _Endpoint = Callable[["ChatApi", _Call], Awaitable[Response]]
 class ChatApi:
     """One chat API: a repository, its limits, and the listeners of this process."""
 
-    def __init__(self, repository: ChatRepository, config: ChatConfiguration) -> None:
+    def __init__(self, repository: ChatRepository, config: ChatConfiguration, relay: Relay) -> None:
         self.repository = repository
         self.config = config
-        self.broadcaster = Broadcaster(config.listener_queue_size)
+        self.signals = Signals(relay, Broadcaster(config.listener_queue_size), self._load_signal)
+
+    async def _load_signal(self, signal_type: str, record_id: str) -> dict[str, Any] | None:
+        """A signal's data read again from the store (for one too large to broadcast)."""
+        if signal_type == "event_created":
+            event = await self.repository.get_event(record_id)
+            return None if event is None else event.signal()
+        message = await self.repository.get_message(record_id)
+        return None if message is None else message.signal()
 
     def routes(self) -> list[Route]:
         """One Starlette route per operation, answering refusals in the API's error shape."""
@@ -186,14 +194,14 @@ class ChatApi:
     async def listen_conversation(self, call: _Call) -> Response:
         user = await self._user(call)
         conversation = await self._conversation(call.params["id"], user)
-        listener = self.broadcaster.open(conversation.id, user.id)
+        listener = self.signals.listeners.open(conversation.id, user.id)
 
         async def stream() -> AsyncIterator[str]:
             try:
                 async for frame in listener.frames(self.config.keepalive_seconds):
                     yield frame
             finally:
-                self.broadcaster.close(conversation.id, listener)
+                self.signals.listeners.close(conversation.id, listener)
 
         return StreamingResponse(
             stream(),
@@ -211,7 +219,7 @@ class ChatApi:
         if participant is None:
             raise not_found(f"user {body.user_id!r} does not exist")
         if await self.repository.add_participant(conversation.id, participant.id):
-            self.publish_participant(conversation.id, participant.id, added=True)
+            await self.publish_participant(conversation.id, participant.id, added=True)
         return _json({"participant": participant.wire()})
 
     async def remove_participant(self, call: _Call) -> Response:
@@ -227,8 +235,8 @@ class ChatApi:
             raise not_found(
                 f"user {participant_id!r} is not a participant of conversation {conversation.id!r}"
             )
-        self.publish_participant(conversation.id, participant_id, added=False)
-        self.broadcaster.disconnect(conversation.id, participant_id)
+        await self.publish_participant(conversation.id, participant_id, added=False)
+        await self.signals.disconnect(conversation.id, participant_id)
         return _json({})
 
     async def get_participant(self, call: _Call) -> Response:
@@ -262,7 +270,7 @@ class ChatApi:
         message = await self.repository.receive_message(
             conversation.id, user.id, message_type, payload, body.metadata
         )
-        self.publish_message(message)
+        await self.publish_message(message)
         return _json({"message": message.wire()})
 
     async def get_message(self, call: _Call) -> Response:
@@ -276,7 +284,7 @@ class ChatApi:
         if message.user_id != user.id:
             raise forbidden(f"message {message.id!r} was sent by another user; delete your own")
         await self.repository.delete_message(message.id)
-        self.broadcaster.publish(
+        await self.signals.publish(
             message.conversation_id,
             "message_deleted",
             {"id": message.id, "conversationId": message.conversation_id, "userId": user.id},
@@ -298,14 +306,16 @@ class ChatApi:
         await self._conversation(message.conversation_id, user)
         return message
 
-    def publish_message(self, message: ChatMessage) -> None:
-        self.broadcaster.publish(message.conversation_id, "message_created", message.signal())
+    async def publish_message(self, message: ChatMessage) -> None:
+        await self.signals.publish(message.conversation_id, "message_created", message.signal())
 
-    def publish_event(self, event: ChatEvent) -> None:
-        self.broadcaster.publish(event.conversation_id, "event_created", event.signal())
+    async def publish_event(self, event: ChatEvent) -> None:
+        await self.signals.publish(event.conversation_id, "event_created", event.signal())
 
-    def publish_participant(self, conversation_id: str, user_id: str, *, added: bool) -> None:
-        self.broadcaster.publish(
+    async def publish_participant(
+        self, conversation_id: str, user_id: str, *, added: bool
+    ) -> None:
+        await self.signals.publish(
             conversation_id,
             "participant_added" if added else "participant_removed",
             {"conversationId": conversation_id, "participantId": user_id},
@@ -318,7 +328,7 @@ class ChatApi:
         body: CreateEventBody = await self._body(call, CreateEventBody)
         conversation = await self._conversation(body.conversation_id, user)
         event = await self.repository.create_event(conversation.id, user.id, body.payload)
-        self.publish_event(event)
+        await self.publish_event(event)
         return _json({"event": event.wire()})
 
     async def get_event(self, call: _Call) -> Response:

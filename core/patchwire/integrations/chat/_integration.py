@@ -69,7 +69,7 @@ def build_chat_integration(
         if found is None:
             config = configuration.model_validate(ctx.configuration)
             repository = ContextRepository(ctx, CHANNEL)
-            found = instances[ctx] = (ChatApi(repository, config), repository)
+            found = instances[ctx] = (ChatApi(repository, config, ctx), repository)
         return found
 
     @integration.routes
@@ -92,12 +92,12 @@ def build_chat_integration(
         api, repository = instance(ctx)
         chat_message, joined = await repository.outgoing(message)
         if joined is not None:
-            api.publish_participant(chat_message.conversation_id, joined, added=True)
-        api.publish_message(chat_message)
+            await api.publish_participant(chat_message.conversation_id, joined, added=True)
+        await api.publish_message(chat_message)
 
     async def deliver_event(ctx: Any, event: Any) -> None:
         api, repository = instance(ctx)
-        api.publish_event(await repository.outgoing_event(event))
+        await api.publish_event(await repository.outgoing_event(event))
 
     integration.sender(CHANNEL)(deliver)
     integration.event_sender(CHANNEL)(deliver_event)

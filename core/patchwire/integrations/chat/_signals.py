@@ -1,4 +1,9 @@
-"""Fan-out of conversation signals to server-sent-event listeners in this process.
+"""Fan-out of conversation signals to server-sent-event listeners, in every server process.
+
+``Signals`` sends each signal with the host's ``broadcast`` (PostgreSQL ``NOTIFY`` when several
+processes share the database), and each process's ``Broadcaster`` hands it to the listeners
+connected there: a client listening on one server receives what another produced. A message or
+event too large for one broadcast travels as its id, and each process reads it from the store.
 
 Each listener has a bounded queue. A listener too slow to drain it is disconnected rather than
 allowed to grow memory without bound; since every signal describes something stored first, a
@@ -9,10 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
-__all__ = ["Broadcaster", "Listener"]
+__all__ = ["Broadcaster", "Listener", "Relay", "Signals"]
+
+logger = logging.getLogger("patchwire.chat")
+
+Loader = Callable[[str, str], Awaitable[dict[str, Any] | None]]
+"""``(signal type, record id)`` -> the signal's data, read from the store (None if gone)."""
+
+
+class Relay(Protocol):
+    """What ``Signals`` needs of the host: ``Context.broadcast`` and ``on_broadcast``."""
+
+    async def broadcast(self, topic: str, data: Any) -> None: ...
+    def on_broadcast(self, callback: Callable[[str, Any], None]) -> Callable[[], None]: ...
 
 KEEPALIVE = "data: ping\n\n"
 """A message event (not an SSE comment): the official client's watchdog only counts those."""
@@ -101,3 +119,49 @@ class Broadcaster:
             listener.end()
             self.close(conversation_id, listener)
         return len(listeners)
+
+
+class Signals:
+    """Signals for the listeners of every process sharing the agent's database."""
+
+    def __init__(self, relay: Relay, listeners: Broadcaster, load: Loader) -> None:
+        self.listeners = listeners
+        self._relay = relay
+        self._load = load
+        self._loading: set[asyncio.Task[None]] = set()
+        relay.on_broadcast(self._received)
+
+    async def publish(self, conversation_id: str, signal_type: str, data: dict[str, Any]) -> None:
+        signal = {"conversationId": conversation_id, "type": signal_type}
+        try:
+            await self._relay.broadcast("signal", {**signal, "data": data})
+        except ValueError:  # too large for one broadcast: send the id, listeners read the rest
+            await self._relay.broadcast("signal", {**signal, "id": data["id"]})
+
+    async def disconnect(self, conversation_id: str, user_id: str) -> None:
+        """End a removed participant's streams, wherever they are connected."""
+        await self._relay.broadcast(
+            "disconnect", {"conversationId": conversation_id, "userId": user_id}
+        )
+
+    def _received(self, topic: str, data: Any) -> None:
+        conversation_id = str(data["conversationId"])
+        if topic == "disconnect":
+            self.listeners.disconnect(conversation_id, str(data["userId"]))
+        elif "data" in data:
+            self.listeners.publish(conversation_id, str(data["type"]), data["data"])
+        elif self.listeners.listener_count(conversation_id):
+            task = asyncio.get_running_loop().create_task(
+                self._publish_loaded(conversation_id, str(data["type"]), str(data["id"]))
+            )
+            self._loading.add(task)
+            task.add_done_callback(self._loading.discard)
+
+    async def _publish_loaded(self, conversation_id: str, signal_type: str, record_id: str) -> None:
+        try:
+            found = await self._load(signal_type, record_id)
+        except Exception:
+            logger.exception("reading %s %s for its listeners failed", signal_type, record_id)
+            return
+        if found is not None:
+            self.listeners.publish(conversation_id, signal_type, found)

@@ -1,0 +1,147 @@
+"""The example support agent, black-box through the Chat API, handing off to generic-hitl.
+
+The real ``examples/support-agent`` (agent.toml and agent.py) talks to the generic-hitl fake
+service over loopback HTTP, with a model behind ``ctx.execute`` that records what it is
+asked; the human agents act through the conformance kit's generic-hitl driver (signed
+webhooks). Nothing here reaches into the plugin: what is checked is what the user reads,
+what the service receives and what the model is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from integrations.generic_hitl.tests.conftest import SECRET, FakeService, GenericHelpdesk
+from integrations.generic_hitl.tests.conftest import service as service  # the fixture
+from patchwire._config import ModelConfig
+from patchwire.runtime import activate
+from patchwire.server import LoadedAgent, open_agent
+from patchwire.testing.loopback import LoopbackServer
+from tests.test_swap import User
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "support-agent"
+JOINED = "A human agent has joined the conversation."
+IDLE = "The human agent has not answered yet. They will reply as soon as they can."
+
+
+class FakeModel:
+    """An OpenAI-compatible endpoint that keeps every request's messages."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[dict[str, str]]] = []
+
+    async def complete(self, request: Request) -> JSONResponse:
+        self.requests.append((await request.json())["messages"])
+        return JSONResponse({"choices": [{"message": {"content": "the model's answer"}}]})
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[tuple[FakeModel, str]]:
+    fake = FakeModel()
+    app = Starlette(routes=[Route("/v1/chat/completions", fake.complete, methods=["POST"])])
+    async with LoopbackServer(app) as server:
+        yield fake, f"{server.url}/v1"
+
+
+@pytest.fixture
+async def agent(
+    service: FakeService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[LoadedAgent]:
+    monkeypatch.setenv("HITL_ENDPOINT_BASE_URL", service.url)
+    monkeypatch.setenv("HITL_SIGNING_SECRET", SECRET)
+    loaded = await open_agent(
+        EXAMPLE / "agent.toml", database_url=f"sqlite:///{tmp_path / 'agent.db'}"
+    )
+    try:
+        with activate(loaded.runtime):
+            yield loaded
+    finally:
+        await loaded.close()
+
+
+@pytest.fixture
+async def user(agent: LoadedAgent) -> AsyncIterator[User]:
+    person = User(agent)
+    await person.open()
+    yield person
+    await person.api.aclose()
+
+
+async def test_the_bot_leads_the_user_to_a_human(user: User) -> None:
+    await user.say("hello")
+    await user.say("I want a human")
+    await user.say("can I talk to a real person?")
+    await user.say("thanks, bot")
+    welcome, human, person, echo = await user.sees()
+    assert "/starthitl" in welcome
+    assert "/starthitl" in human and human == person
+    assert echo == "You said: thanks, bot"
+
+
+async def test_a_whole_handoff_with_two_agents_idle_time_and_a_hand_back(
+    agent: LoadedAgent, user: User, service: FakeService, model: tuple[FakeModel, str]
+) -> None:
+    fake_model, model_url = model
+    agent.runtime.model = ModelConfig(
+        provider="openai-compatible", base_url=model_url, model="support"
+    )
+    helpdesk = GenericHelpdesk(service)
+    helpdesk.attach(agent.runtime, "hitl")
+    hitl: Any = agent.runtime.plugins.hitl.actions
+    session_config = agent.runtime.context("hitl", "plugin")
+    session_config.configuration = session_config.configuration.model_copy(  # type: ignore[union-attr]
+        update={"agent_idle_timeout_seconds": 0.4}
+    )
+
+    await user.say("my parcel never arrived")
+    await user.say("/starthitl")
+    [remote] = await helpdesk.opened()
+    for n, name in enumerate(["Alice", "Bob", "Alice"]):
+        await helpdesk.reply(
+            remote, "text", {"text": f"{name} here ({n})"}, message_id=f"m{n}", agent_name=name
+        )
+        await agent.runtime.process_pending()
+    assert (await user.sees()).count(JOINED) == 1
+
+    await user.say("are you still there?")
+    await helpdesk.reply(remote, "text", {"text": "Yes, checking."}, message_id="prompt")
+    await asyncio.sleep(0.6)
+    await agent.runtime.process_pending()
+    assert IDLE not in await user.sees(), "a prompt human reply cancels the idle text"
+
+    await user.say("hello? any news?")
+    await asyncio.sleep(0.6)
+    await agent.runtime.process_pending()
+    await user.say("still waiting")
+    await asyncio.sleep(0.6)
+    await agent.runtime.process_pending()
+    assert (await user.sees()).count(IDLE) == 1
+
+    await user.say("/end")
+    await user.say("so where is my parcel?")
+    last_request = fake_model.requests[-1]
+    human_words = ["Alice here", "Bob here", "Yes, checking."]
+    assert not any(
+        turn["role"] == "assistant" and any(w in turn["content"] for w in human_words)
+        for turn in last_request
+    ), last_request
+    labelled = [t["content"] for t in last_request if t["role"] == "system"]
+    assert "A human agent (not you) wrote to the user: Bob here (1)" in labelled, last_request
+    assert (await user.sees())[-1] == "the model's answer"
+
+    [conversation] = await agent.runtime.context("chat").find_conversations(
+        {"chat.chatId": user.conversation_id}
+    )
+    found = await hitl.get_session(conversation_id=conversation.id)
+    assert found.session.agent.name == "A Human Agent"  # generic-hitl messages carry no name
+    assert found.session.end_reason == "patient-used-termination-command"
+    assert found.session.active is False
