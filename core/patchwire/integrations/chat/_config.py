@@ -9,7 +9,10 @@ from pydantic import AfterValidator, Field
 
 from patchwire._models import WireModel
 
-__all__ = ["ChatConfiguration"]
+__all__ = ["MAX_REQUEST_BYTES", "ChatConfiguration"]
+
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+"""The highest ``maxRequestBytes`` one may configure (the server's own limit for the routes)."""
 
 _ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 
@@ -38,7 +41,7 @@ class ChatConfiguration(WireModel):
 
     encryption_key: str | None = Field(default=None, min_length=32)
     allowed_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
-    max_request_bytes: int = Field(default=128 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_request_bytes: int = Field(default=128 * 1024, ge=1024, le=MAX_REQUEST_BYTES)
     page_size: int = Field(default=20, ge=1, le=100)
     keepalive_seconds: float = Field(default=15.0, gt=0, le=55)
     listener_queue_size: int = Field(default=1000, ge=10)

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from patchwire._definitions import ChannelDefinition, IntegrationDefinition
 from patchwire._packages import Integration
 from patchwire.integrations.chat._api import ChatApi, refusal
-from patchwire.integrations.chat._config import ChatConfiguration
+from patchwire.integrations.chat._config import MAX_REQUEST_BYTES, ChatConfiguration
 from patchwire.integrations.chat._host import ContextRepository
 from patchwire.messages import PAYLOAD_MODELS
 
@@ -58,7 +58,8 @@ def build_chat_integration(
             )
         },
     )
-    integration = Integration(definition)
+    # The configured maxRequestBytes is the limit that answers, in the API's error shape.
+    integration = Integration(definition, max_body_bytes=MAX_REQUEST_BYTES)
     instances: weakref.WeakKeyDictionary[Any, tuple[ChatApi, ContextRepository]] = (
         weakref.WeakKeyDictionary()
     )

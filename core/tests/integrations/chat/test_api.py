@@ -475,3 +475,16 @@ async def test_allowed_origins_get_a_grant_and_others_do_not(start_agent: StartA
 def test_allowed_origins_must_be_bare_origins(origin: str) -> None:
     with pytest.raises(ValidationError, match="is not an origin: write scheme://host"):
         ChatConfiguration.model_validate({"allowedOrigins": [origin]})
+
+
+async def test_the_configured_body_limit_is_the_one_that_answers(start_agent: StartAgent) -> None:
+    agent = await start_agent(maxRequestBytes=2 * 1024 * 1024)
+    transport = httpx.ASGITransport(app=agent.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/webhooks/chat") as http:
+        _, key = await new_user(http)
+        conversation_id = await new_conversation(http, key)
+        for size, status in ((1_500_000, 200), (3_000_000, 400)):
+            body = {"conversationId": conversation_id, "payload": {"blob": "x" * size}}
+            response = await http.post("/events", json=body, headers=key)
+            assert response.status_code == status, response.text[:200]
+        assert "over the limit of 2097152" in response.json()["message"]
