@@ -1,4 +1,8 @@
-"""The ASGI app: each integration's routes, health, and short URLs to integrations' pages."""
+"""The ASGI app: an index page, each integration's routes, health, and short URLs to pages.
+
+The lifespan hands the server (:class:`patchwire.server.Server`) the runtime's
+``begin_shutdown``, which ends event streams so stopping does not wait them out.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -18,7 +22,9 @@ from starlette.types import Receive, Scope, Send
 from patchwire._discovery import Catalog
 from patchwire.runtime import activate
 from patchwire.server._agent import LoadedAgent, open_agent
-from patchwire.server._mounts import webhook_mounts
+from patchwire.server._index import index_page
+from patchwire.server._mounts import AliasMount, webhook_mounts
+from patchwire.server._serving import SHUTDOWN_HOOK
 
 __all__ = ["AGENT_ENV", "create_app", "create_app_from_env"]
 
@@ -48,13 +54,15 @@ def create_app(
     webhooks = Router(default=no_alias)
     """``/webhooks/<alias>/...``: filled with one mount per alias once the agent is open."""
     served: set[str] = set()
+    mounted: list[AliasMount] = []
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Callable[[], None]]]:
         loaded = await open_agent(path, database_url=database_url, catalog=catalog)
         state["agent"] = loaded
         mounts = webhook_mounts(loaded.runtime, prefix="")
         webhooks.routes = list(mounts)
+        mounted[:] = mounts
         served.update(mount.path.lstrip("/") for mount in mounts)
         stop = asyncio.Event()
         with activate(loaded.runtime, process_wide=True):
@@ -64,11 +72,14 @@ def create_app(
                 "agent %r running (worker %s)", loaded.runtime.agent.name, loaded.runtime.worker_id
             )
             try:
-                yield
+                yield {SHUTDOWN_HOOK: loaded.runtime.begin_shutdown}
             finally:
                 stop.set()
                 await background
                 await loaded.close()
+
+    async def index(request: Request) -> Response:
+        return index_page(state["agent"].runtime, mounted)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -94,6 +105,7 @@ def create_app(
 
     return Starlette(
         routes=[
+            Route("/", index),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Mount("/webhooks", app=webhooks),
