@@ -11,13 +11,17 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import httpx
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from patchwire.server import free_port
 
@@ -263,3 +267,47 @@ def test_a_wheel_carries_the_demo_agent(tmp_path: Path) -> None:
         f"patchwire/_demo_agent/{name}": (examples / name).read_bytes()
         for name in ("agent.toml", "agent.py")
     }
+
+
+DEV_TOOLS = {"mypy", "ruff", "playwright", "pytest"}
+
+
+def _installed_by(target: str, venv: Path) -> set[str]:
+    """Every distribution ``make <target>`` installs into a fresh ``venv``: what its pip lines
+    name, and all they require (read from this environment's metadata), extras included."""
+    root = Path(__file__).resolve().parents[1]
+    planned = subprocess.run(
+        ["make", "-n", "-C", str(root), target, f"VENV={venv}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    wanted: list[tuple[str, frozenset[str]]] = []
+    for line in planned.splitlines():
+        if " -m pip install " not in line or "--upgrade pip" in line:
+            continue
+        for editable in re.findall(r"-e '?([^' ]+)'?", line):
+            folder, _, extras = editable.partition("[")
+            project = tomllib.loads((root / folder / "pyproject.toml").read_text())["project"]
+            wanted.append((project["name"], frozenset(extras.rstrip("]").split(",")) - {""}))
+    assert wanted, planned
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while wanted:
+        name, extras = wanted.pop()
+        if (canonicalize_name(name), extras) in seen:
+            continue
+        seen.add((canonicalize_name(name), extras))
+        for requirement in map(Requirement, metadata.requires(name) or []):
+            if requirement.marker is None or any(
+                requirement.marker.evaluate({"extra": extra}) for extra in {"", *extras}
+            ):
+                wanted.append((requirement.name, frozenset(requirement.extras)))
+    return {name for name, _ in seen}
+
+
+def test_make_demo_installs_no_dev_tools_and_make_test_does(tmp_path: Path) -> None:
+    demo = _installed_by("demo", tmp_path / "venv")
+    test = _installed_by("test", tmp_path / "venv")
+    assert {"patchwire", "patchwire-generic-hitl", "uvicorn", "argon2-cffi"} <= demo
+    assert demo & DEV_TOOLS == set()
+    assert test >= DEV_TOOLS and test >= demo

@@ -38,6 +38,7 @@ def demo(
     from patchwire import PatchwireError
     from patchwire.cli._serve import agent_folder, exit_on_problems
     from patchwire.demo import DEMO_DESK_AGENT, Demo, demo_agent_folder
+
     try:
         folder = agent_folder(path) if path is not None else demo_agent_folder()
     except PatchwireError as error:

@@ -6,7 +6,7 @@ from patchwire.server._limits import BodyLimit
 from patchwire.server._mounts import AliasMount, integration_mount, webhook_mounts
 from patchwire.server._pages import html_page
 from patchwire.server._ports import free_port
-from patchwire.server._serving import Server
+from patchwire.server._serving import Server, run_server
 
 __all__ = [
     "AGENT_ENV",
@@ -22,5 +22,6 @@ __all__ = [
     "html_page",
     "integration_mount",
     "open_agent",
+    "run_server",
     "webhook_mounts",
 ]

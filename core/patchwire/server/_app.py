@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patchwire._discovery import Catalog
+from patchwire._errors import PatchwireError
 from patchwire.runtime import activate
 from patchwire.server._agent import LoadedAgent, open_agent
 from patchwire.server._index import index_page
@@ -104,6 +106,7 @@ def create_app(
         return RedirectResponse(f"/webhooks/{alias}/")
 
     return Starlette(
+        middleware=[Middleware(_StartupErrors)],
         routes=[
             Route("/", index),
             Route("/healthz", healthz),
@@ -113,6 +116,38 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+class _StartupErrors:
+    """A :class:`PatchwireError` at startup (broken agent code, a config problem) reported as
+    its one-line message rather than a traceback; ``dev`` shows it after an edit broke the code,
+    and serves again on the next change."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        failures: list[Message] = []
+
+        async def held(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                failures.append(message)  # sent below, once it is known what failed
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, held)
+        except PatchwireError as error:
+            if failures:
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
+            raise
+        except BaseException:
+            for message in failures:
+                await send(message)
+            raise
 
 
 def create_app_from_env() -> Starlette:

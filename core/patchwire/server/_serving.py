@@ -17,7 +17,7 @@ from collections.abc import Callable
 import uvicorn
 from uvicorn.supervisors import ChangeReload
 
-__all__ = ["SHUTDOWN_HOOK", "Server", "run"]
+__all__ = ["SHUTDOWN_HOOK", "Server", "run_server"]
 
 SHUTDOWN_HOOK = "patchwire.begin_shutdown"
 """The lifespan state key of a ``() -> None`` that ends the app's long-lived responses."""
@@ -35,7 +35,7 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def run(config: uvicorn.Config) -> bool:
+def run_server(config: uvicorn.Config) -> bool:
     """``uvicorn.run`` with :class:`Server` (one process, or reloading); whether it started.
 
     A reloading supervisor counts as started: its server processes report their own errors.
