@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -160,3 +162,52 @@ def test_dev_watch_on_error_waits_for_the_fix_then_serves(
     output, _ = process.communicate(timeout=15)
     assert process.returncode == 0, output
     assert "Traceback" not in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["dev", "serve"])
+async def test_ctrl_c_with_open_streams_stops_at_once_without_a_traceback(
+    folder: Path, command: str
+) -> None:
+    (folder / "agent.py").write_text(WORKING_AGENT)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "patchwire.cli", command, str(folder), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=folder.parent,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not await asyncio.to_thread(_healthy, url):
+            assert process.poll() is None and time.monotonic() < deadline
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+            streams = []
+            for _ in range(2):
+                key = (await client.post(f"{url}/webhooks/chat/users", json={})).json()["key"]
+                headers = {"x-user-key": key}
+                created = await client.post(
+                    f"{url}/webhooks/chat/conversations", json={}, headers=headers
+                )
+                listen = f"{url}/webhooks/chat/conversations/{created.json()['conversation']['id']}"
+                stream = await stack.enter_async_context(
+                    client.stream("GET", f"{listen}/listen", headers=headers)
+                )
+                assert stream.status_code == 200
+                streams.append(stream)
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            for stream in streams:  # each ends cleanly: a cut chunked body would raise
+                async for _ in stream.aiter_bytes():
+                    pass
+        output, _ = await asyncio.to_thread(process.communicate, timeout=10)
+        stopped = time.monotonic() - signalled
+    finally:
+        process.kill()
+    assert (len(streams), process.returncode) == (2, 0), output
+    assert stopped < 5, output
+    assert "ERROR" not in output and "Traceback" not in output, output
