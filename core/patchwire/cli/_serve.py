@@ -47,7 +47,7 @@ def _problems(folder: Path) -> list[str]:
     from patchwire._config import config_path, load_config
     from patchwire._errors import ConfigError
     from patchwire._resolver import run
-    from patchwire.runtime._conversation import AgentCodeError, load_agent_code
+    from patchwire.runtime import AgentCodeError, load_agent_code
 
     try:
         resolution = run(load_config(folder))

@@ -6,11 +6,12 @@ from patchwire.server._limits import BodyLimit
 from patchwire.server._mounts import AliasMount, integration_mount, webhook_mounts
 from patchwire.server._pages import html_page
 from patchwire.server._ports import free_port
-from patchwire.server._serving import Server, run_server
+from patchwire.server._serving import SHUTDOWN_HOOK, Server, run_server
 
 __all__ = [
     "AGENT_ENV",
     "DATABASE_ENV",
+    "SHUTDOWN_HOOK",
     "AliasMount",
     "BodyLimit",
     "LoadedAgent",

@@ -125,7 +125,6 @@ class Broadcaster:
             self.close(conversation_id, listener)
         return len(listeners)
 
-
     def end_all(self) -> None:
         """End every stream, and those opened from now on: the server is shutting down."""
         self._ended = True
