@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from patchwire.server import free_port
 
@@ -72,6 +80,7 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
         output, _ = process.communicate(timeout=20)
     assert process.returncode == 0, output
     assert output.rstrip().endswith("stopped"), output
+    assert "ERROR" not in output and "Traceback" not in output, output
 
 
 def test_the_demo_answers_on_both_urls_and_stops_on_ctrl_c(demo: RunningDemo) -> None:
@@ -86,6 +95,57 @@ def test_the_demo_answers_on_both_urls_and_stops_on_ctrl_c(demo: RunningDemo) ->
         login = client.post("/api/login", json={"name": name, "password": password})
         assert login.status_code == 200, login.text
         assert "<title>Agent desk</title>" in client.get("/").text
+
+
+async def test_ctrl_c_with_open_chat_streams_ends_them_and_exits_at_once(
+    demo: RunningDemo,
+) -> None:
+    agent_url = demo.chat_url.rsplit("/", 1)[0]
+    async with contextlib.AsyncExitStack() as streams:
+        client = await streams.enter_async_context(httpx.AsyncClient(timeout=10))
+        opened = []
+        for alias in ("chat", "webchat", "webchat"):
+            api = f"{agent_url}/webhooks/{alias}"
+            user = (await client.post(f"{api}/users", json={})).json()
+            headers = {"x-user-key": user["key"]}
+            created = await client.post(f"{api}/conversations", json={}, headers=headers)
+            listen = f"{api}/conversations/{created.json()['conversation']['id']}/listen"
+            stream = await streams.enter_async_context(
+                client.stream("GET", listen, headers=headers)
+            )
+            assert stream.status_code == 200, await stream.aread()
+            opened.append(stream)
+        signalled = time.monotonic()
+        demo.process.send_signal(signal.SIGINT)
+        # Each stream ends cleanly (an unfinished chunked body would raise here).
+        for stream in opened:
+            async for _ in stream.aiter_bytes():
+                pass
+        streams_ended = time.monotonic() - signalled
+    returncode = await asyncio.to_thread(demo.process.wait, 5)
+    stopped = time.monotonic() - signalled
+    assert (len(opened), returncode) == (3, 0)
+    assert streams_ended < 1 and stopped < 5, (streams_ended, stopped)
+
+
+def test_an_explicit_busy_port_is_an_error_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = subprocess.run(
+            [sys.executable, "-m", "patchwire.cli", "demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert process.returncode == 1, process.stdout + process.stderr
+    assert process.stdout == ""
+    assert process.stderr.splitlines() == [
+        f"error: port {port} (--port {port}) is in use on 127.0.0.1: stop what listens there, "
+        "pass another --port, or leave --port out to use a free port"
+    ]
 
 
 @pytest.mark.browser
@@ -182,3 +242,47 @@ def test_a_wheel_carries_the_demo_agent(tmp_path: Path) -> None:
         f"patchwire/_demo_agent/{name}": (examples / name).read_bytes()
         for name in ("agent.toml", "agent.py")
     }
+
+
+DEV_TOOLS = {"mypy", "ruff", "playwright", "pytest"}
+
+
+def _installed_by(target: str, venv: Path) -> set[str]:
+    """Every distribution ``make <target>`` installs into a fresh ``venv``: what its pip lines
+    name, and all they require (read from this environment's metadata), extras included."""
+    root = Path(__file__).resolve().parents[1]
+    planned = subprocess.run(
+        ["make", "-n", "-C", str(root), target, f"VENV={venv}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    wanted: list[tuple[str, frozenset[str]]] = []
+    for line in planned.splitlines():
+        if " -m pip install " not in line or "--upgrade pip" in line:
+            continue
+        for editable in re.findall(r"-e '?([^' ]+)'?", line):
+            folder, _, extras = editable.partition("[")
+            project = tomllib.loads((root / folder / "pyproject.toml").read_text())["project"]
+            wanted.append((project["name"], frozenset(extras.rstrip("]").split(",")) - {""}))
+    assert wanted, planned
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while wanted:
+        name, extras = wanted.pop()
+        if (canonicalize_name(name), extras) in seen:
+            continue
+        seen.add((canonicalize_name(name), extras))
+        for requirement in map(Requirement, metadata.requires(name) or []):
+            if requirement.marker is None or any(
+                requirement.marker.evaluate({"extra": extra}) for extra in {"", *extras}
+            ):
+                wanted.append((requirement.name, frozenset(requirement.extras)))
+    return {name for name, _ in seen}
+
+
+def test_make_demo_installs_no_dev_tools_and_make_test_does(tmp_path: Path) -> None:
+    demo = _installed_by("demo", tmp_path / "venv")
+    test = _installed_by("test", tmp_path / "venv")
+    assert {"patchwire", "patchwire-generic-hitl", "uvicorn", "argon2-cffi"} <= demo
+    assert demo & DEV_TOOLS == set()
+    assert test >= DEV_TOOLS and test >= demo

@@ -16,8 +16,14 @@ def demo(
         Path | None,
         typer.Argument(help="An agent folder binding generic-hitl (default: the example agent)."),
     ] = None,
-    port: Annotated[int, typer.Option(help="The agent's port (another if it is taken).")] = 8080,
-    desk_port: Annotated[int, typer.Option(help="The desk's port (another if taken).")] = 8090,
+    port: Annotated[
+        int | None,
+        typer.Option(help="The agent's port [default: 8080, or a free one if it is taken]."),
+    ] = None,
+    desk_port: Annotated[
+        int | None,
+        typer.Option(help="The desk's port [default: 8090, or a free one if it is taken]."),
+    ] = None,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -32,7 +38,6 @@ def demo(
     from patchwire import PatchwireError
     from patchwire.cli._serve import agent_folder, exit_on_problems
     from patchwire.demo import DEMO_DESK_AGENT, Demo, demo_agent_folder
-    from patchwire.server import free_port
 
     try:
         folder = agent_folder(path) if path is not None else demo_agent_folder()
@@ -43,8 +48,8 @@ def demo(
         session = Demo(
             folder,
             (data or Path(scratch)).resolve(),
-            agent_port=free_port(port),
-            desk_port=free_port(desk_port),
+            agent_port=_port(port, 8080, "--port"),
+            desk_port=_port(desk_port, 8090, "--desk-port"),
         )
         session.configure()
         exit_on_problems(folder)
@@ -63,3 +68,20 @@ def demo(
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
     typer.echo("stopped")
+
+
+def _port(given: int | None, default: int, option: str) -> int:
+    """The port asked for, which must be free; without one, ``default`` or any free port."""
+    from patchwire.server import free_port
+    from patchwire.server._ports import port_is_free
+
+    if given is None:
+        return free_port(default)
+    if not port_is_free(given):
+        typer.echo(
+            f"error: port {given} ({option} {given}) is in use on 127.0.0.1: stop what listens "
+            f"there, pass another {option}, or leave {option} out to use a free port",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return given

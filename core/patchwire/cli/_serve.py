@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,22 +31,39 @@ def agent_folder(path: Path) -> Path:
 
 def exit_on_problems(folder: Path) -> None:
     """Fail fast with the check's own lines before any server starts."""
-    from patchwire._config import config_path, load_config
-    from patchwire._errors import ConfigError
-    from patchwire._resolver import run
-
-    try:
-        problems = run(load_config(folder)).problems
-    except ConfigError as error:
-        problems = error.problems
+    problems = _problems(folder)
     if problems:
         for problem in problems:
-            typer.echo(f"{config_path(folder)}: {problem}", err=True)
+            typer.echo(problem, err=True)
         raise typer.Exit(1)
 
 
+def _problems(folder: Path) -> list[str]:
+    """What keeps the agent from starting, one line each: its config, then its code.
+
+    The code is imported here, once, so that a missing file, a syntax error or a failing
+    import is one line naming the file and line rather than a server's startup traceback.
+    """
+    from patchwire._config import config_path, load_config
+    from patchwire._errors import ConfigError
+    from patchwire._resolver import run
+    from patchwire.runtime import AgentCodeError, load_agent_code
+
+    try:
+        resolution = run(load_config(folder))
+    except ConfigError as error:
+        return [f"{config_path(folder)}: {problem}" for problem in error.problems]
+    if resolution.agent is None:
+        return [f"{config_path(folder)}: {problem}" for problem in resolution.problems]
+    if resolution.agent.module is not None:
+        try:
+            load_agent_code(resolution.agent.module)
+        except AgentCodeError as error:
+            return [f"error: {error}"]
+    return []
+
+
 def _prepare(folder: Path, database_url: str | None) -> None:
-    exit_on_problems(folder)
     os.environ["PATCHWIRE_AGENT"] = str(folder)
     if database_url:
         os.environ["PATCHWIRE_DATABASE_URL"] = database_url
@@ -93,13 +110,12 @@ def serve(
     """Run the agent for production: register integrations once, then serve."""
     import asyncio
 
-    import uvicorn
-
     folder = agent_folder(path)
+    exit_on_problems(folder)
     _prepare(folder, database_url)
     asyncio.run(_register(folder))
     _print_urls(folder, host, port)
-    uvicorn.run(
+    _run(
         "patchwire.server:create_app_from_env",
         factory=True,
         host=host,
@@ -114,14 +130,25 @@ def dev(
     path: AgentPath = Path("."),
     host: Host = "127.0.0.1",
     port: Port = 8080,
+    watch_on_error: Annotated[
+        bool,
+        typer.Option(
+            "--watch-on-error",
+            help="When agent.toml or the agent code is broken, print why and wait for a fix "
+            "instead of exiting.",
+        ),
+    ] = False,
 ) -> None:
     """Run the agent locally on a SQLite file, restarting when its folder changes."""
-    import uvicorn
-
     folder = agent_folder(path)
+    if watch_on_error:
+        for problem in _problems(folder):
+            typer.echo(problem, err=True)
+    else:
+        exit_on_problems(folder)
     _prepare(folder, None)
     _print_urls(folder, host, port)
-    uvicorn.run(
+    _run(
         "patchwire.server:create_app_from_env",
         factory=True,
         host=host,
@@ -132,3 +159,17 @@ def dev(
         timeout_graceful_shutdown=5,
         log_level="info",
     )
+
+
+def _run(app: str, **options: Any) -> None:
+    """Serve until Ctrl-C; exit 1 when the server could not start (uvicorn said why)."""
+    import uvicorn
+
+    from patchwire.server import run_server
+
+    if options.get("workers", 1) > 1:
+        # Each worker process runs uvicorn's own server: open streams hold its shutdown.
+        uvicorn.run(app, **options)
+        return
+    if not run_server(uvicorn.Config(app, **options)):
+        raise typer.Exit(1)

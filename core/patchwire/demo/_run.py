@@ -17,7 +17,7 @@ import patchwire
 from patchwire._config import PackageRef, load_config
 from patchwire._errors import PatchwireError
 from patchwire.demo._desk import add_desk_agent, desk_app
-from patchwire.server import create_app
+from patchwire.server import Server, create_app
 
 __all__ = ["DEMO_AGENT", "DEMO_DESK_AGENT", "Demo", "demo_agent_folder"]
 
@@ -39,8 +39,8 @@ def demo_agent_folder() -> Path:
     )
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signals to :meth:`Demo.serve`, which stops both."""
+class _Server(Server):
+    """A server that leaves signals to :meth:`Demo.serve`, which stops both."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -1,7 +1,12 @@
 """The runtime: host API, hook pipeline, agent code, and the durable processing loop."""
 
 from patchwire.runtime._context import Context, MessageError
-from patchwire.runtime._conversation import AgentCode, Conversation, load_agent_code
+from patchwire.runtime._conversation import (
+    AgentCode,
+    AgentCodeError,
+    Conversation,
+    load_agent_code,
+)
 from patchwire.runtime._current import (
     NoAgentRunningError,
     activate,
@@ -20,6 +25,7 @@ __all__ = [
     "HUMAN_AGENT_METADATA",
     "STOP",
     "AgentCode",
+    "AgentCodeError",
     "Context",
     "Conversation",
     "DeliveryError",

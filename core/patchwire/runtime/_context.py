@@ -426,6 +426,11 @@ class Context:
 
         return self.store.notifier.subscribe(SIGNALS, received)
 
+    def on_shutdown(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` when the server begins to shut down, before it waits for open
+        requests: end long-lived responses (event streams) there. Returns the undo."""
+        return self._runtime.on_shutdown(callback)
+
     async def get_event(self, event_id: str) -> Event | None:
         return await self.store.get_event(event_id)
 

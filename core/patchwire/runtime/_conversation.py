@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,28 @@ class AgentCodeError(PatchwireError):
     """The agent module cannot be imported or declares nothing to run."""
 
 
+def _import_failure(path: Path, error: Exception) -> str:
+    """``file:line: what failed: what to do``, at the agent's own line where it broke."""
+    if isinstance(error, SyntaxError):
+        where = f"{error.filename or path}:{error.lineno}"
+        return f"{where}: {type(error).__name__}: {error.msg}: fix it and run again"
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith("<")  # importlib's own frames
+    ]
+    own = [frame for frame in frames if Path(frame.filename).is_relative_to(path.parent)]
+    frame = (own or frames)[-1]
+    if isinstance(error, ModuleNotFoundError):
+        todo = f"install what provides {error.name!r} where patchwire runs, or fix the import"
+    else:
+        todo = "fix the code there and run again"
+    return (
+        f"{frame.filename}:{frame.lineno}: {type(error).__name__}: {error} "
+        f"(while importing {path.name}): {todo}"
+    )
+
+
 def load_agent_code(path: Path) -> AgentCode:
     """Import the agent module from its file and collect its ``Conversation`` objects."""
     if not path.is_file():
@@ -100,7 +123,7 @@ def load_agent_code(path: Path) -> AgentCode:
         spec.loader.exec_module(module)
     except Exception as error:
         del sys.modules[name]
-        raise AgentCodeError(f"importing {path} failed: {type(error).__name__}: {error}") from error
+        raise AgentCodeError(_import_failure(path, error)) from None
     conversations = tuple(
         value for value in vars(module).values() if isinstance(value, Conversation)
     )

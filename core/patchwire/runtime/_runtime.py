@@ -112,6 +112,7 @@ class Runtime:
         self._recheck = True
         """Whether the next idle moment asks the store when work falls due next."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._on_shutdown: list[Callable[[], None]] = []
         self.integrations = Namespace("integration", {})
         self.plugins = Namespace("plugin", {})
 
@@ -413,6 +414,20 @@ class Runtime:
         """Wait for the jobs this process is running."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def on_shutdown(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` when the server begins to shut down; returns the undo."""
+        self._on_shutdown.append(callback)
+        return lambda: self._on_shutdown.remove(callback)
+
+    def begin_shutdown(self) -> None:
+        """The server takes no more requests: end long-lived responses (event streams) now.
+
+        The server waits for open responses before it stops the runtime; a stream left open
+        would hold it until its graceful-shutdown timeout, then be cancelled with an error.
+        """
+        for callback in list(self._on_shutdown):
+            callback()
 
     async def stop(self) -> None:
         """Finish the jobs in hand, then close what packages kept per alias (``ctx.local``)."""

@@ -1,4 +1,8 @@
-"""The ASGI app: each integration's routes, health, and short URLs to integrations' pages."""
+"""The ASGI app: an index page, each integration's routes, health, and short URLs to pages.
+
+The lifespan hands the server (:class:`patchwire.server.Server`) the runtime's
+``begin_shutdown``, which ends event streams so stopping does not wait them out.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,23 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patchwire._discovery import Catalog
+from patchwire._errors import PatchwireError
 from patchwire.runtime import activate
 from patchwire.server._agent import LoadedAgent, open_agent
-from patchwire.server._mounts import webhook_mounts
+from patchwire.server._index import index_page
+from patchwire.server._mounts import AliasMount, webhook_mounts
+from patchwire.server._serving import SHUTDOWN_HOOK
 
 __all__ = ["AGENT_ENV", "create_app", "create_app_from_env"]
 
@@ -48,13 +56,15 @@ def create_app(
     webhooks = Router(default=no_alias)
     """``/webhooks/<alias>/...``: filled with one mount per alias once the agent is open."""
     served: set[str] = set()
+    mounted: list[AliasMount] = []
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Callable[[], None]]]:
         loaded = await open_agent(path, database_url=database_url, catalog=catalog)
         state["agent"] = loaded
         mounts = webhook_mounts(loaded.runtime, prefix="")
         webhooks.routes = list(mounts)
+        mounted[:] = mounts
         served.update(mount.path.lstrip("/") for mount in mounts)
         stop = asyncio.Event()
         with activate(loaded.runtime, process_wide=True):
@@ -64,11 +74,14 @@ def create_app(
                 "agent %r running (worker %s)", loaded.runtime.agent.name, loaded.runtime.worker_id
             )
             try:
-                yield
+                yield {SHUTDOWN_HOOK: loaded.runtime.begin_shutdown}
             finally:
                 stop.set()
                 await background
                 await loaded.close()
+
+    async def index(request: Request) -> Response:
+        return index_page(state["agent"].runtime, mounted)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -93,7 +106,9 @@ def create_app(
         return RedirectResponse(f"/webhooks/{alias}/")
 
     return Starlette(
+        middleware=[Middleware(_StartupErrors)],
         routes=[
+            Route("/", index),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Mount("/webhooks", app=webhooks),
@@ -101,6 +116,38 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+class _StartupErrors:
+    """A :class:`PatchwireError` at startup (broken agent code, a config problem) reported as
+    its one-line message rather than a traceback; ``dev`` shows it after an edit broke the code,
+    and serves again on the next change."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        failures: list[Message] = []
+
+        async def held(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                failures.append(message)  # sent below, once it is known what failed
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, held)
+        except PatchwireError as error:
+            if failures:
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
+            raise
+        except BaseException:
+            for message in failures:
+                await send(message)
+            raise
 
 
 def create_app_from_env() -> Starlette:

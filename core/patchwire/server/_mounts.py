@@ -23,14 +23,14 @@ from patchwire._packages import Integration
 from patchwire.runtime import Runtime
 from patchwire.server._limits import BodyLimit
 
-__all__ = ["integration_mount", "webhook_mounts"]
+__all__ = ["AliasMount", "integration_mount", "webhook_mounts"]
 
 logger = logging.getLogger("patchwire.server")
 
 
-def webhook_mounts(runtime: Runtime, *, prefix: str = "/webhooks") -> list[Mount]:
+def webhook_mounts(runtime: Runtime, *, prefix: str = "/webhooks") -> list[AliasMount]:
     """One mount at ``<prefix>/<alias>`` per integration alias of ``runtime`` serving routes."""
-    mounts: list[Mount] = []
+    mounts: list[AliasMount] = []
     for alias, resolved in runtime.agent.integrations.items():
         package = resolved.package
         if isinstance(package, Integration) and package.routes_factory is not None:
@@ -41,7 +41,7 @@ def webhook_mounts(runtime: Runtime, *, prefix: str = "/webhooks") -> list[Mount
 
 def integration_mount(
     alias: str, integration: Integration, ctx: Any, *, prefix: str = "/webhooks"
-) -> Mount:
+) -> AliasMount:
     """``integration``'s routes, built with ``ctx`` (the alias's host API), mounted at
     ``<prefix>/<alias>``."""
     factory = integration.routes_factory
@@ -56,15 +56,31 @@ def integration_mount(
         )
     router = Router(routes=routes, default=_NotServed(alias, routes))
     app = _Incidents(alias, BodyLimit(router, integration.max_body_bytes))
-    return _AliasMount(f"{prefix}/{alias}", app=app)
+    return AliasMount(f"{prefix}/{alias}", app=app, serves_page=_serves_page(routes))
 
 
-class _AliasMount(Mount):
+def _serves_page(routes: Sequence[BaseRoute], prefix: str = "") -> bool:
+    """Whether the integration answers ``GET`` at its root, as the web chat's page does."""
+    for route in routes:
+        if isinstance(route, Route) and prefix + route.path == "/":
+            if route.methods is None or "GET" in route.methods:
+                return True
+        elif isinstance(route, Mount) and _serves_page(route.routes, prefix + route.path):
+            return True
+    return False
+
+
+class AliasMount(Mount):
     """A mount that also takes its own path without the trailing slash.
 
     Providers are given ``<publicUrl>/webhooks/<alias>`` and POST there; a redirect to the
     slashed URL would not be followed, so that path is the alias's root route ``/``.
+    ``serves_page`` tells the agent's index page whether to link the alias's root.
     """
+
+    def __init__(self, path: str, app: ASGIApp, *, serves_page: bool) -> None:
+        super().__init__(path, app=app)
+        self.serves_page = serves_page
 
     def matches(self, scope: Scope) -> tuple[Any, Scope]:
         path = scope.get("path", "")

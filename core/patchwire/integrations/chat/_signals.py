@@ -31,6 +31,7 @@ class Relay(Protocol):
 
     async def broadcast(self, topic: str, data: Any) -> None: ...
     def on_broadcast(self, callback: Callable[[str, Any], None]) -> Callable[[], None]: ...
+    def on_shutdown(self, callback: Callable[[], None]) -> Callable[[], None]: ...
 
 KEEPALIVE = "data: ping\n\n"
 """A message event (not an SSE comment): the official client's watchdog only counts those."""
@@ -78,6 +79,7 @@ class Broadcaster:
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
         self._listeners: dict[str, set[Listener]] = {}
+        self._ended = False
 
     def listener_count(self, conversation_id: str) -> int:
         return len(self._listeners.get(conversation_id, ()))
@@ -94,6 +96,9 @@ class Broadcaster:
     def open(self, conversation_id: str, user_id: str) -> Listener:
         """Start listening now, before the response starts, so no signal slips in between."""
         listener = Listener(user_id, self._queue_size)
+        if self._ended:
+            listener.end()
+            return listener
         self._listeners.setdefault(conversation_id, set()).add(listener)
         return listener
 
@@ -120,6 +125,14 @@ class Broadcaster:
             self.close(conversation_id, listener)
         return len(listeners)
 
+    def end_all(self) -> None:
+        """End every stream, and those opened from now on: the server is shutting down."""
+        self._ended = True
+        for conversation_id, listeners in list(self._listeners.items()):
+            for listener in list(listeners):
+                listener.end()
+                self.close(conversation_id, listener)
+
 
 class Signals:
     """Signals for the listeners of every process sharing the agent's database."""
@@ -130,6 +143,7 @@ class Signals:
         self._load = load
         self._loading: set[asyncio.Task[None]] = set()
         relay.on_broadcast(self._received)
+        relay.on_shutdown(listeners.end_all)
 
     async def publish(self, conversation_id: str, signal_type: str, data: dict[str, Any]) -> None:
         signal = {"conversationId": conversation_id, "type": signal_type}

@@ -78,3 +78,18 @@ async def test_disconnecting_a_full_listener_still_ends_it() -> None:
     broadcaster.disconnect("c1", "u1")
     frames = [json.loads(f[6:]) async for f in listener.frames(keepalive_seconds=5)]
     assert [f["data"]["id"] for f in frames] == [1, 2]
+
+
+async def test_shutdown_ends_every_stream_after_what_was_queued_and_any_opened_later() -> None:
+    broadcaster = Broadcaster(queue_size=10)
+    streams = [broadcaster.open(f"c{n % 3}", f"u{n}") for n in range(7)]
+    broadcaster.publish("c0", "message_created", {"id": "before"})
+    broadcaster.end_all()
+    broadcaster.publish("c0", "message_created", {"id": "after"})
+    late = broadcaster.open("c0", "late")
+    ended = [
+        [json.loads(f[6:])["data"]["id"] async for f in stream.frames(keepalive_seconds=5)]
+        for stream in [*streams, late]
+    ]
+    assert ended == [["before"], [], [], ["before"], [], [], ["before"], []]
+    assert [broadcaster.listener_count(f"c{n}") for n in range(3)] == [0, 0, 0]
