@@ -1,0 +1,130 @@
+"""Issue 16's "done when", from an empty folder, as a third-party author would go.
+
+``patchwire new`` writes the packages; pip installs them editable into a throwaway virtual
+environment (nothing downloaded: the environment sees this interpreter's packages); then the
+installed patchwire lists and checks them, and their own tests, ruff and mypy run on them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from patchwire.testing import ThrowawayEnvironment
+
+pytestmark = pytest.mark.slow
+
+TOOLS = Path(sys.executable).parent
+
+
+def _install_editable(environment: ThrowawayEnvironment, package: Path) -> None:
+    """``pip install -e 'package[test]'``: its dependencies are already there, so no index."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(environment.python),
+            "install",
+            "--quiet",
+            "--no-index",
+            "--no-build-isolation",
+            "-e",
+            f"{package}[test]",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _new(environment: ThrowawayEnvironment, folder: Path, *arguments: str) -> Path:
+    created = environment.run("new", *arguments, "--dir", str(folder))
+    assert created.returncode == 0, created.stderr
+    package = folder / f"patchwire-{arguments[1]}"
+    assert package.is_dir(), created.stdout
+    return package
+
+
+def _lint(package: Path, module: str, cache: Path) -> None:
+    ruff = subprocess.run(
+        [str(TOOLS / "ruff"), "check", "--no-cache", "."],
+        cwd=package,
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout
+    mypy = subprocess.run(
+        [str(TOOLS / "mypy"), "--strict", "--cache-dir", str(cache), module, "tests"],
+        cwd=package,
+        capture_output=True,
+        text=True,
+    )
+    assert mypy.returncode == 0, mypy.stdout
+
+
+def _pytest(environment: ThrowawayEnvironment, package: Path) -> list[ElementTree.Element]:
+    """The package's own test run, in the environment; one element per test case."""
+    report = package / "report.xml"
+    subprocess.run(
+        [str(environment.python), "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        cwd=package,
+        capture_output=True,
+        text=True,
+    )
+    return list(ElementTree.parse(report).getroot().iter("testcase"))
+
+
+def test_a_new_integration_installs_lints_and_fails_naming_what_is_left(tmp_path: Path) -> None:
+    environment = ThrowawayEnvironment(tmp_path / "venv")
+    folder = tmp_path / "work"
+    folder.mkdir()
+    package = _new(environment, folder, "integration", "acmedesk", "--implements", "hitl")
+    _install_editable(environment, package)
+
+    listed = environment.run("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [acmedesk] = [i for i in json.loads(listed.stdout)["integrations"] if i["name"] == "acmedesk"]
+    assert acmedesk["implementation_keys"] == ["hitl<hitlSession>"]
+    assert acmedesk["distribution"] == "patchwire-acmedesk"
+    assert acmedesk["version"] == acmedesk["definition_version"] == "0.1.0"
+
+    _lint(package, "patchwire_acmedesk", tmp_path / "mypy")
+
+    cases = _pytest(environment, package)
+    conformance = [case for case in cases if "TestAcmedesk" in case.get("classname", "")]
+    assert len(conformance) >= 10, "the kit's conformance tests did not run"
+    assert not [case for case in cases if case.find("error") is not None], "errors, not failures"
+    failures = [f for case in conformance if (f := case.find("failure")) is not None]
+    assert failures, "the stubs passed the conformance kit"
+    reports = [f"{failure.get('message', '')}\n{failure.text or ''}" for failure in failures]
+    assert all("not implemented: " in report for report in reports), reports
+    assert any(report.startswith("not implemented: create_user") for report in reports)
+
+
+def test_a_new_plugin_installs_passes_its_tests_and_checks_clean(tmp_path: Path) -> None:
+    environment = ThrowawayEnvironment(tmp_path / "venv")
+    folder = tmp_path / "work"
+    folder.mkdir()
+    package = _new(environment, folder, "plugin", "greeter")
+    _install_editable(environment, package)
+    _lint(package, "patchwire_greeter", tmp_path / "mypy")
+
+    cases = _pytest(environment, package)
+    assert len(cases) == 3
+    assert all(len(case) == 0 for case in cases), "a test of the new plugin did not pass"
+
+    agent = folder / "agent"
+    assert environment.run("init", str(agent)).returncode == 0
+    toml = agent / "agent.toml"
+    toml.write_text(
+        toml.read_text() + '\n[plugins.greeter]\nversion = "greeter@latest"\n'
+        'config = { greeting = "Welcome" }\n'
+    )
+    checked = environment.run("check", str(agent))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
