@@ -8,8 +8,10 @@ installed patchwire lists and checks them, and their own tests, ruff and mypy ru
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import textwrap
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -128,3 +130,122 @@ def test_a_new_plugin_installs_passes_its_tests_and_checks_clean(tmp_path: Path)
     )
     checked = environment.run("check", str(agent))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+_USER = """
+    answer = await client(ctx).call(
+        "POST", "/users", {"name": data.name}, idempotency_key=ctx.idempotency_key()
+    )
+    user = await ctx.get_or_create_user(tags={"acmeUserId": answer["id"]}, name=data.name)
+    return CreateUserOutput(user_id=user.id)
+"""
+_START = """
+    transcript = [as_text(entry.type, entry.payload) for entry in data.message_history]
+    answer = await client(ctx).call(
+        "POST", "/conversations", {"transcript": transcript},
+        idempotency_key=ctx.idempotency_key(),
+    )
+    conversation = await ctx.create_conversation(channel="hitl", tags={"acmeId": answer["id"]})
+    return StartHitlOutput(conversation_id=conversation.id)
+"""
+_STOP = """
+    conversation = await ctx.get_conversation(data.conversation_id)
+    assert conversation is not None
+    await client(ctx).call(
+        "POST", f"/conversations/{conversation.tags['acmeId']}/close",
+        idempotency_key=ctx.idempotency_key(),
+    )
+    return StopHitlOutput()
+"""
+_SEND = """
+    conversation = await ctx.get_conversation(message.conversation_id)
+    assert conversation is not None
+    payload = {k: v for k, v in message.payload.items() if k not in ("userId", "additionalData")}
+    await client(ctx).call(
+        "POST", f"/conversations/{conversation.tags['acmeId']}/messages",
+        {"text": as_text(message.type, payload)}, idempotency_key=message.id,
+    )
+"""
+_FIND = """
+    [conversation] = await ctx.find_conversations(
+        {"acmeId": delivery.remote_conversation_id}, own=True
+    )
+"""
+_AGENT = """
+    agent = await ctx.get_or_create_user(
+        tags={"acmeAgent": delivery.data["agent"], "role": "agent"}, name=delivery.data["agent"]
+    )
+"""
+PIECES = {
+    "create_user": _USER,
+    "start_hitl": _START,
+    "stop_hitl": _STOP,
+    **{f"hitl.{kind}": _SEND for kind in ("text", "image", "audio", "video", "file", "bloc")},
+    "hitl_assigned webhook": _FIND
+    + _AGENT
+    + """
+    await emit_hitl_assigned(
+        ctx, HitlAssigned(conversation_id=conversation.id, user_id=agent.id),
+        conversation_id=conversation.id,
+    )
+""",
+    "hitl_stopped webhook": _FIND
+    + """
+    await emit_hitl_stopped(
+        ctx, HitlStopped(conversation_id=conversation.id), conversation_id=conversation.id
+    )
+""",
+    "hitl incoming messages": _FIND
+    + _AGENT
+    + """
+    await ctx.receive_message(
+        conversation_id=conversation.id, user_id=agent.id, type=delivery.data["type"],
+        payload=delivery.data["payload"], dedupe_key=delivery.id,
+    )
+""",
+}
+"""What an author writes in place of each stub, following docs/authoring.md (the fake
+service's API is the scaffold's)."""
+
+
+def test_the_integration_scaffold_completed_as_the_guide_says_passes_the_kit(
+    tmp_path: Path,
+) -> None:
+    arguments = ["new", "integration", "acmedesk", "--implements", "hitl", "--dir", str(tmp_path)]
+    created = subprocess.run(
+        [sys.executable, "-m", "patchwire.cli", *arguments],
+        capture_output=True,
+        text=True,
+    )
+    assert created.returncode == 0, created.stderr
+    package = tmp_path / "patchwire-acmedesk"
+    source = package / "patchwire_acmedesk" / "_integration.py"
+    code = source.read_text().replace(
+        "from patchwire.runtime import",
+        "from patchwire.messages import as_text\nfrom patchwire.runtime import",
+    )
+    for piece, body in PIECES.items():
+        stub = f'    raise not_implemented("{piece}")\n'
+        assert code.count(stub) == 1, piece
+        code = code.replace(stub, textwrap.indent(textwrap.dedent(body).lstrip("\n"), "    "))
+    assert "raise not_implemented(" not in code
+    source.write_text(code)
+
+    cases = _pytest_in_place(package)
+    assert len(cases) >= 11
+    assert all(len(case) == 0 for case in cases), [
+        (case.get("name"), [child.get("message") for child in case]) for case in cases
+    ]
+
+
+def _pytest_in_place(package: Path) -> list[ElementTree.Element]:
+    """The package's tests with this interpreter, the package importable from its folder (the
+    kit takes the integration object itself, so nothing needs installing)."""
+    report = package / "report.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        cwd=package,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(package)},
+    )
+    return list(ElementTree.parse(report).getroot().iter("testcase"))

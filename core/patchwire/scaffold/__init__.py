@@ -124,6 +124,8 @@ def _pieces(interface: InterfaceDefinition) -> dict[str, Any]:
         for channel_name, channel in interface.channels.items()
     ]
     imports: dict[str, set[str]] = defaultdict(set)
+    for module, names in _INTEGRATION_IMPORTS.items():
+        imports[module].update(names)
     for piece in [*actions, *events]:
         for model in piece.models.values():
             imports[model.module].add(model.name)
@@ -131,8 +133,36 @@ def _pieces(interface: InterfaceDefinition) -> dict[str, Any]:
         "actions": actions,
         "events": events,
         "channels": channels,
-        "model_imports": {module: sorted(names) for module, names in sorted(imports.items())},
+        "imports": _sorted_imports(imports),
     }
+
+
+_INTEGRATION_IMPORTS = {
+    "patchwire": ["Context", "Integration", "WireModel"],
+    "patchwire.runtime": ["MessageError"],
+    "patchwire.store": ["Message"],
+    "patchwire.webhooks": [
+        "PATCHWIRE_SIGNATURE", "Key", "Refused", "TagValue", "WebhookVerifier", "parse_body"
+    ],
+    "pydantic": ["Field"],
+    "starlette.requests": ["Request"],
+    "starlette.responses": ["JSONResponse", "Response"],
+    "starlette.routing": ["BaseRoute", "Route"],
+}
+"""The outside imports of ``_integration.py`` beside the interface's models: one sorted
+block with them, in the order ruff's isort keeps (the models' module varies)."""
+
+
+def _name_order(name: str) -> tuple[int, str]:
+    kind = 0 if name.isupper() and len(name) > 1 else 1 if name[0].isupper() else 2
+    return kind, name.lower()
+
+
+def _sorted_imports(imports: dict[str, set[str]]) -> list[tuple[str, list[str]]]:
+    return [
+        (module, sorted(imports[module], key=_name_order))
+        for module in sorted(imports, key=str.lower)
+    ]
 
 
 def _names(name: str, kind: str) -> dict[str, str]:
@@ -201,6 +231,14 @@ def render_integration(name: str, interface: InterfaceDefinition, directory: Pat
         else interface.name,
         "patchwire_range": _patchwire_range(),
     }
+    definition_imports: dict[str, set[str]] = {
+        "patchwire": {"IntegrationDefinition", "WireModel", "implements"},
+        context["interface_module"]: {"definition as interface"},
+        "pydantic": {"Field"},
+    }
+    if interface.entities:
+        definition_imports["patchwire"].add("EntityDefinition")
+    context["definition_imports"] = _sorted_imports(definition_imports)
     return _render("integration", directory / context["distribution"], context)
 
 

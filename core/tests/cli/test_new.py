@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -78,6 +79,10 @@ async def test_the_stubs_follow_the_interface_and_each_names_itself(
     assert "``sku`` (str, required): min length 3; The product's stock keeping unit." in source
     assert "HitlConformance" not in (root / "tests" / "test_conformance.py").read_text()
     assert '"patchwire-hitl' not in (root / "pyproject.toml").read_text()
+
+    ruff = Path(sys.executable).parent / "ruff"
+    linted = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=root, capture_output=True)
+    assert linted.returncode == 0, linted.stdout.decode()
 
     monkeypatch.syspath_prepend(str(root))
     package = importlib.import_module("patchwire_shop_desk")
