@@ -61,6 +61,13 @@ def _lint(package: Path, module: str, cache: Path) -> None:
         text=True,
     )
     assert ruff.returncode == 0, ruff.stdout
+    formatted = subprocess.run(
+        [str(TOOLS / "ruff"), "format", "--check", "--no-cache", "."],
+        cwd=package,
+        capture_output=True,
+        text=True,
+    )
+    assert formatted.returncode == 0, formatted.stdout
     mypy = subprocess.run(
         [str(TOOLS / "mypy"), "--strict", "--cache-dir", str(cache), module, "tests"],
         cwd=package,

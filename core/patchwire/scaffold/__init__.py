@@ -21,10 +21,18 @@ from pydantic.fields import FieldInfo
 from patchwire._definitions import InterfaceDefinition
 from patchwire._errors import PatchwireError
 
-__all__ = ["NAME_PATTERN", "ScaffoldError", "render_integration", "render_plugin"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "NAME_PATTERN",
+    "ScaffoldError",
+    "render_integration",
+    "render_plugin",
+]
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 """A package name: lowercase letters and digits, words separated by single hyphens."""
+MAX_NAME_LENGTH = 16
+"""Long enough for a product's name, short enough for the generated lines to fit ruff's 100."""
 
 _TEMPLATES = Path(__file__).parent
 _SUFFIX = ".jinja"
@@ -166,6 +174,11 @@ def _sorted_imports(imports: dict[str, set[str]]) -> list[tuple[str, list[str]]]
 
 
 def _names(name: str, kind: str) -> dict[str, str]:
+    if len(name) > MAX_NAME_LENGTH:
+        raise ScaffoldError(
+            f"{name!r} is too long for a {kind} name: at most {MAX_NAME_LENGTH} characters "
+            f"(it has {len(name)}); it becomes module and class names in the generated code"
+        )
     if not NAME_PATTERN.fullmatch(name):
         raise ScaffoldError(
             f"{name!r} is not a valid {kind} name: use lowercase letters and digits, words "

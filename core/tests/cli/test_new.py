@@ -129,6 +129,11 @@ def test_the_hitl_integration_gets_the_conformance_kit_and_its_plugin(tmp_path: 
             "'Greeter_Bot' is not a valid plugin name: use lowercase letters and digits",
         ),
         (
+            ["plugin", "much-too-long-a-name"],
+            "'much-too-long-a-name' is too long for a plugin name: "
+            "at most 16 characters (it has 20)",
+        ),
+        (
             ["integration", "desk", "--implements", "hitll"],
             "no installed interface is named 'hitll' (installed: hitl)",
         ),
