@@ -33,6 +33,7 @@ from patchwire._discovery import (
     EntryPointRecord,
     PackageFailure,
     PackageNotFoundError,
+    installed,
 )
 from patchwire._errors import (
     ActionInputError,
@@ -93,6 +94,7 @@ __all__ = [
     "check",
     "define_config",
     "implements",
+    "installed",
     "integrations",
     "load_config",
     "plugins",

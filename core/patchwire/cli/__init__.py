@@ -14,6 +14,7 @@ from patchwire.cli._desk import desk
 from patchwire.cli._init import init
 from patchwire.cli._jobs import jobs_app
 from patchwire.cli._list import list_packages
+from patchwire.cli._new import new_app
 from patchwire.cli._serve import dev, serve
 from patchwire.cli._typegen import typegen
 
@@ -36,6 +37,7 @@ app.command("typegen")(typegen)
 app.command("demo")(demo)
 app.add_typer(desk, name="desk")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(new_app, name="new")
 
 
 def main() -> None:

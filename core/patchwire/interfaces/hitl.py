@@ -127,25 +127,53 @@ definition = InterfaceDefinition(
         "create_user": ActionDefinition(
             input=CreateUserInput,
             output=CreateUserOutput,
-            description="Create or find the end user in the helpdesk and in patchwire.",
+            description=(
+                "Create or find the end user in the helpdesk and in patchwire. Return a "
+                "*patchwire* user id: make the user with ctx.get_or_create_user tagged with the "
+                "remote user's id, so the same remote user is always the same patchwire user."
+            ),
         ),
         "start_hitl": ActionDefinition(
             input=StartHitlInput,
             output=StartHitlOutput,
-            description="Open a helpdesk session carrying the conversation's history.",
+            description=(
+                "Open a helpdesk session carrying the conversation's history. userId is an id "
+                "create_user returned. Create a conversation on channel 'hitl' "
+                "(ctx.create_conversation tagged with the remote session's id) and return its id: "
+                "messages of that conversation are relayed to and from the session."
+            ),
         ),
         "stop_hitl": ActionDefinition(
             input=StopHitlInput,
             output=StopHitlOutput,
-            description="Close the helpdesk session.",
+            description=(
+                "Close the helpdesk session. conversationId is the 'hitl' conversation "
+                "start_hitl returned; emit no hitl_stopped for a close the plugin asked for."
+            ),
         ),
     },
     events={
-        "hitl_assigned": EventDefinition(payload=HitlAssigned),
-        "hitl_stopped": EventDefinition(payload=HitlStopped),
+        "hitl_assigned": EventDefinition(
+            payload=HitlAssigned,
+            description=(
+                "A human agent took the session (again on a reassignment). conversationId is the "
+                "'hitl' conversation; userId the agent's *patchwire* user id "
+                "(ctx.get_or_create_user tagged with the agent's remote id)."
+            ),
+        ),
+        "hitl_stopped": EventDefinition(
+            payload=HitlStopped,
+            description="The human agent closed the session; conversationId: the 'hitl' one.",
+        ),
     },
     channels={
         "hitl": ChannelDefinition(
+            description=(
+                "The helpdesk session. Outgoing payloads mix the message's fields with userId "
+                "(the patchwire user who wrote it; none: the bot) and additionalData; incoming "
+                "messages are the human agent's, received with ctx.receive_message under the "
+                "agent's patchwire user id and the provider's message id as dedupe_key."
+            ),
             messages={
                 "text": HitlText,
                 "image": HitlImage,

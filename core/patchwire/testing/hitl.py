@@ -26,7 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from patchwire import Catalog, Integration, PatchwireError, define_config, resolve
+from patchwire import (
+    Catalog,
+    Integration,
+    InterfaceDefinition,
+    PatchwireError,
+    Plugin,
+    define_config,
+    installed,
+    resolve,
+)
 from patchwire.runtime import AgentCode, Conversation, MessageContext, Runtime
 from patchwire.store import Conversation as StoredConversation
 from patchwire.store import Message, Store
@@ -34,6 +43,7 @@ from patchwire.testing.channel import MemoryChannel
 
 __all__ = [
     "ABORT_TEXT",
+    "HELPDESK_ALIAS",
     "INCOMPATIBLE_TEXT",
     "JOINED_TEXT",
     "TEXT_ONLY",
@@ -44,6 +54,7 @@ __all__ = [
 ]
 
 HELPDESK_ALIAS = "desk"
+"""The alias the harness installs the integration under unless told another one."""
 USER_ALIAS = "user"
 TEXT_ONLY = "textonly"
 """The alias of the harness's text-only user channel: ``say(..., via=TEXT_ONLY)``."""
@@ -105,6 +116,8 @@ class HitlHarness:
     text_channel: MemoryChannel
     helpdesk: Helpdesk
     handled: list[str]
+    alias: str = HELPDESK_ALIAS
+    """The alias the integration under test is installed under."""
 
     async def user_conversation(
         self, user: str = "u1", *, via: str = USER_ALIAS
@@ -165,9 +178,15 @@ class HitlHarness:
 
 
 async def start_harness(
-    helpdesk: Helpdesk, directory: Path, *, database_url: str | None = None, **plugin_config: Any
+    helpdesk: Helpdesk,
+    directory: Path,
+    *,
+    database_url: str | None = None,
+    alias: str = HELPDESK_ALIAS,
+    **plugin_config: Any,
 ) -> HitlHarness:
-    """An agent handing off to ``helpdesk``, on a SQLite file in ``directory`` by default."""
+    """An agent handing off to ``helpdesk`` installed as ``alias``, on a SQLite file in
+    ``directory`` by default."""
     channel = MemoryChannel()
     text_channel = MemoryChannel("memory-text-channel", types=["text"])
     handled: list[str] = []
@@ -187,7 +206,7 @@ async def start_harness(
         integrations={
             USER_ALIAS: "memory-channel@latest",
             TEXT_ONLY: "memory-text-channel@latest",
-            HELPDESK_ALIAS: {
+            alias: {
                 "version": f"{helpdesk.integration.definition.name}@latest",
                 "config": dict(helpdesk.configuration),
             },
@@ -198,19 +217,19 @@ async def start_harness(
                 "config": plugin_config,
                 "dependencies": {
                     "hitl": {
-                        "integrationAlias": HELPDESK_ALIAS,
+                        "integrationAlias": alias,
                         "integrationInterfaceAlias": helpdesk.implementation_key,
                     }
                 },
             }
         },
     )
-    from patchwire._discovery import installed
-
+    interface, plugin = installed().load("interface", "hitl"), _hitl_plugin()
+    assert isinstance(interface, InterfaceDefinition)
     catalog = Catalog.from_objects(
-        interfaces=[installed().load("interface", "hitl")],  # type: ignore[list-item]
+        interfaces=[interface],
         integrations=[channel.integration, text_channel.integration, helpdesk.integration],
-        plugins=[installed().load("plugin", "hitl")],  # type: ignore[list-item]
+        plugins=[plugin],
     )
     store = await Store.open(database_url or f"sqlite:///{directory / 'conformance.db'}")
     runtime = await Runtime.start(
@@ -225,8 +244,20 @@ async def start_harness(
             ),
         ),
     )
-    helpdesk.attach(runtime, HELPDESK_ALIAS)
-    return HitlHarness(runtime, channel, text_channel, helpdesk, handled)
+    helpdesk.attach(runtime, alias)
+    return HitlHarness(runtime, channel, text_channel, helpdesk, handled, alias)
+
+
+def _hitl_plugin() -> Plugin:
+    """The installed ``hitl`` plugin, which the harness hands off with."""
+    if "hitl" not in installed().names("plugin"):
+        raise PatchwireError(
+            "the HITL conformance kit needs the hitl plugin: pip install patchwire-hitl "
+            "(put it in your package's test extra)"
+        )
+    plugin = installed().load("plugin", "hitl")
+    assert isinstance(plugin, Plugin)
+    return plugin
 
 
 class HitlConformance:
@@ -373,7 +404,7 @@ class HitlConformance:
             conversation_id=conversation.id
         )
         downstream_id = found.model_dump()["session"]["downstream_conversation_id"]
-        helpdesk_ctx = hitl_harness.runtime.context(HELPDESK_ALIAS, "integration")
+        helpdesk_ctx = hitl_harness.runtime.context(hitl_harness.alias, "integration")
         await helpdesk_ctx.update_conversation(downstream_id, tags={"hitl.upstream": ""})
         await hitl_harness.helpdesk.reply(
             remote, "text", {"text": "anyone there?"}, message_id="lost-1"

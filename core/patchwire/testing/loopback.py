@@ -25,7 +25,7 @@ from patchwire.server import free_port, webhook_mounts
 if TYPE_CHECKING:
     from patchwire.runtime import Runtime
 
-__all__ = ["LoopbackServer", "free_port", "serve_routes"]
+__all__ = ["LoopbackServer", "call_routes", "free_port", "serve_routes"]
 
 
 class LoopbackServer:
@@ -89,3 +89,16 @@ async def serve_routes(runtime: Runtime, alias: str) -> AsyncIterator[httpx.Asyn
     base = f"{server.url}/webhooks/{alias}"
     async with server, httpx.AsyncClient(base_url=base, timeout=30) as http:
         yield http
+
+
+def call_routes(runtime: Runtime, alias: str) -> httpx.AsyncClient:
+    """The runtime's integration routes for ``alias`` called in process (no socket): a
+    client whose base URL is ``/webhooks/<alias>``, as the server mounts them.
+
+    For a test driver posting an outside system's webhooks; an exception in a route reaches
+    the caller (``serve_routes`` answers 500 instead, as a real server does).
+    """
+    app = Starlette(routes=webhook_mounts(runtime))
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=f"http://agent/webhooks/{alias}"
+    )

@@ -5,7 +5,8 @@
 
 ``hitl_harness`` starts a real agent (SQLite store, the ``hitl`` plugin bound to the
 integration under test, a user on an in-memory channel); it needs a ``helpdesk`` fixture (see
-:mod:`patchwire.testing.hitl`). ``hitl_harness_each_database`` is the same agent once on each
+:mod:`patchwire.testing.hitl`) and installs it under ``helpdesk_alias`` (``"desk"``; override
+the fixture for another). ``hitl_harness_each_database`` is the same agent once on each
 database, and ``helpdesk_routes`` an HTTP client for the helpdesk alias's routes, served as the
 server mounts them on loopback. ``chromium`` is Debian's headless chromium driven by
 Playwright, for testing pages; the test is skipped, saying why, where it is not installed.
@@ -30,10 +31,22 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture
-async def hitl_harness(helpdesk: Any, tmp_path: Path) -> AsyncIterator[HitlHarness]:
+def helpdesk_alias() -> str:
+    """The alias the integration under test is installed under; override it to test another."""
+    from patchwire.testing.hitl import HELPDESK_ALIAS
+
+    return HELPDESK_ALIAS
+
+
+@pytest.fixture
+async def hitl_harness(
+    helpdesk: Any, tmp_path: Path, helpdesk_alias: str
+) -> AsyncIterator[HitlHarness]:
     from patchwire.testing.hitl import start_harness
 
-    harness = await start_harness(helpdesk, tmp_path, agentAssignedTimeoutSeconds=0)
+    harness = await start_harness(
+        helpdesk, tmp_path, alias=helpdesk_alias, agentAssignedTimeoutSeconds=0
+    )
     yield harness
     await harness.runtime.stop()
     await harness.runtime.store.close()
@@ -41,12 +54,16 @@ async def hitl_harness(helpdesk: Any, tmp_path: Path) -> AsyncIterator[HitlHarne
 
 @pytest.fixture
 async def hitl_harness_each_database(
-    helpdesk: Any, tmp_path: Path, database_url: str
+    helpdesk: Any, tmp_path: Path, database_url: str, helpdesk_alias: str
 ) -> AsyncIterator[HitlHarness]:
     from patchwire.testing.hitl import start_harness
 
     harness = await start_harness(
-        helpdesk, tmp_path, database_url=database_url, agentAssignedTimeoutSeconds=0
+        helpdesk,
+        tmp_path,
+        database_url=database_url,
+        alias=helpdesk_alias,
+        agentAssignedTimeoutSeconds=0,
     )
     yield harness
     await harness.runtime.stop()
@@ -57,10 +74,10 @@ async def hitl_harness_each_database(
 async def helpdesk_routes(
     hitl_harness_each_database: HitlHarness,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    from patchwire.testing.hitl import HELPDESK_ALIAS
     from patchwire.testing.loopback import serve_routes
 
-    async with serve_routes(hitl_harness_each_database.runtime, HELPDESK_ALIAS) as http:
+    harness = hitl_harness_each_database
+    async with serve_routes(harness.runtime, harness.alias) as http:
         yield http
 
 
