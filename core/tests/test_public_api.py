@@ -1,0 +1,64 @@
+"""The public API is what ``patchwire.__all__`` says: pinned, so a change to it is deliberate."""
+
+from __future__ import annotations
+
+import patchwire
+
+PUBLIC = [
+    "ActionDefinition",
+    "ActionInputError",
+    "ActionNotFoundError",
+    "ActionOutputError",
+    "AgentConfig",
+    "AlreadyExistsError",
+    "Catalog",
+    "ChannelDefinition",
+    "ConfigError",
+    "Context",
+    "Conversation",
+    "DefinitionError",
+    "DuplicatePackageError",
+    "EntityDefinition",
+    "EntityRef",
+    "EntryPointRecord",
+    "EventContext",
+    "EventDefinition",
+    "Integration",
+    "IntegrationDefinition",
+    "IntegrationEntry",
+    "InterfaceDefinition",
+    "InterfaceImplementation",
+    "InterfaceRequirement",
+    "MessageContext",
+    "NoConfiguration",
+    "PackageFailure",
+    "PackageLoadError",
+    "PackageNotFoundError",
+    "PatchwireError",
+    "Plugin",
+    "PluginDefinition",
+    "PluginDependency",
+    "PluginEntry",
+    "Problem",
+    "ReportedError",
+    "RuntimeSettings",
+    "STOP",
+    "WireModel",
+    "check",
+    "define_config",
+    "implements",
+    "installed",
+    "integrations",
+    "load_config",
+    "plugins",
+    "resolve",
+]
+
+
+def test_the_public_api_is_pinned() -> None:
+    assert sorted(patchwire.__all__) == sorted(PUBLIC)
+
+
+def test_every_public_name_resolves() -> None:
+    for name in patchwire.__all__:
+        assert getattr(patchwire, name) is not None, name
