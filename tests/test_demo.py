@@ -97,7 +97,7 @@ def test_the_demo_answers_on_both_urls_and_stops_on_ctrl_c(demo: RunningDemo) ->
         assert "<title>Agent desk</title>" in client.get("/").text
 
 
-async def test_ctrl_c_with_open_chat_streams_ends_them_and_exits_at_once(
+async def test_ctrl_c_with_open_chat_and_desk_streams_ends_them_and_exits_at_once(
     demo: RunningDemo,
 ) -> None:
     agent_url = demo.chat_url.rsplit("/", 1)[0]
@@ -115,6 +115,13 @@ async def test_ctrl_c_with_open_chat_streams_ends_them_and_exits_at_once(
             )
             assert stream.status_code == 200, await stream.aread()
             opened.append(stream)
+        name, password = demo.desk_login
+        desk = await streams.enter_async_context(httpx.AsyncClient(base_url=demo.desk_url))
+        login = await desk.post("/api/login", json={"name": name, "password": password})
+        assert login.status_code == 200, login.text
+        updates = await streams.enter_async_context(desk.stream("GET", "/api/events"))
+        assert updates.status_code == 200, await updates.aread()
+        opened.append(updates)
         signalled = time.monotonic()
         demo.process.send_signal(signal.SIGINT)
         # Each stream ends cleanly (an unfinished chunked body would raise here).
@@ -124,7 +131,7 @@ async def test_ctrl_c_with_open_chat_streams_ends_them_and_exits_at_once(
         streams_ended = time.monotonic() - signalled
     returncode = await asyncio.to_thread(demo.process.wait, 5)
     stopped = time.monotonic() - signalled
-    assert (len(opened), returncode) == (3, 0)
+    assert (len(opened), returncode) == (4, 0)
     assert streams_ended < 1 and stopped < 5, (streams_ended, stopped)
 
 
