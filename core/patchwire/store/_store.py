@@ -6,11 +6,12 @@ database; the runtime's ``Context`` is the only caller.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -176,15 +177,24 @@ class Store(WorkQueue):
         Raises :class:`AlreadyExistsError` when they are taken, atomically across processes.
         """
         every = {**(tags or {}), **(identity or {})}
+        async with self._identified("user", integration, identity) as session:
+            row = await self._insert_user(session, integration, name, picture_url, every)
+            return self._user(row, every)
+
+    @contextlib.asynccontextmanager
+    async def _identified(
+        self, kind: str, integration: str, identity: Mapping[str, str] | None
+    ) -> AsyncIterator[AsyncSession]:
+        """A transaction that first claims ``identity`` (when given) for the record it creates;
+        a claim another record holds is :class:`AlreadyExistsError`."""
         try:
             async with self.sessions.begin() as session:
                 if identity:
-                    await self._guard_identity(session, "user", integration, identity)
-                row = await self._insert_user(session, integration, name, picture_url, every)
-                return self._user(row, every)
+                    await self._guard_identity(session, kind, integration, identity)
+                yield session
         except IntegrityError:
             if identity:
-                raise AlreadyExistsError("user", dict(identity)) from None
+                raise AlreadyExistsError(kind, dict(identity)) from None
             raise
 
     async def _guard_identity(
@@ -309,16 +319,9 @@ class Store(WorkQueue):
     ) -> Conversation:
         """A new conversation; ``identity`` tags work as for :meth:`create_user`."""
         every = {**(tags or {}), **(identity or {})}
-        try:
-            async with self.sessions.begin() as session:
-                if identity:
-                    await self._guard_identity(session, "conversation", integration, identity)
-                row = await self._insert_conversation(session, integration, channel, every)
-                return self._conversation(row, every)
-        except IntegrityError:
-            if identity:
-                raise AlreadyExistsError("conversation", dict(identity)) from None
-            raise
+        async with self._identified("conversation", integration, identity) as session:
+            row = await self._insert_conversation(session, integration, channel, every)
+            return self._conversation(row, every)
 
     async def _insert_conversation(
         self, session: AsyncSession, integration: str, channel: str, tags: Mapping[str, str]
@@ -380,7 +383,8 @@ class Store(WorkQueue):
 
     # --- messages --------------------------------------------------------------------------
 
-    def _message(self, row: MessageRow, tags: Mapping[str, str]) -> Message:
+    def _message(self, row: Any, tags: Mapping[str, str]) -> Message:
+        """A message record from its ORM row, or a result row with the same column names."""
         direction: Direction = "incoming" if row.direction == "incoming" else "outgoing"
         return Message(
             id=row.id,
@@ -613,20 +617,7 @@ class Store(WorkQueue):
         tags: dict[tuple[str, str], dict[str, str]] = {}
         for kind, owner, key, value in found:
             tags.setdefault((kind, owner), {})[key] = value
-        direction: Direction = "incoming" if row.direction == "incoming" else "outgoing"
-        message = Message(
-            id=row.id,
-            conversation_id=row.conversation_id,
-            user_id=row.user_id,
-            sequence=row.sequence,
-            direction=direction,
-            type=row.type,
-            payload=row.payload,
-            metadata=row.metadata,
-            status=row.status,
-            tags=tags.get(("message", row.id), {}),
-            created_at=row.created_at,
-        )
+        message = self._message(row, tags.get(("message", row.id), {}))
         conversation = Conversation(
             id=row.conversation_id,
             integration=row.conversation_integration,
@@ -904,7 +895,8 @@ def _message_context_statement() -> Any:
     )
     return (
         select(
-            messages,
+            *(column for column in messages.c if column.name != "metadata"),
+            messages.c.metadata.label("meta"),
             conversations.c.integration.label("conversation_integration"),
             conversations.c.channel.label("conversation_channel"),
             conversations.c.created_at.label("conversation_created_at"),
