@@ -54,12 +54,13 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """WAL (readers never wait for the writer) without a disk flush per commit; the busy
+    timeout is the dialect's (``store/_sqlite.py``)."""
     connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

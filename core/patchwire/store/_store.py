@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import uuid
@@ -33,7 +34,6 @@ from patchwire.store._records import (
     User,
 )
 from patchwire.store._tables import (
-    Base,
     ConversationRow,
     EventRow,
     IdempotencyKeyRow,
@@ -41,6 +41,7 @@ from patchwire.store._tables import (
     StateRow,
     TagRow,
     UserRow,
+    table,
 )
 from patchwire.store._work import AGENT_QUEUE, WorkQueue
 
@@ -103,45 +104,40 @@ class Store(WorkQueue):
     ) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {owner: {} for owner in owner_ids}
         if owner_ids:
-            rows = await session.execute(
-                select(TagRow.owner_id, TagRow.key, TagRow.value).where(
-                    TagRow.kind == kind, TagRow.owner_id.in_(owner_ids)
-                )
-            )
+            rows = await session.execute(_TAGS_OF_KIND, {"kind": kind, "owners": list(owner_ids)})
             for owner, key, value in rows:
                 found[owner][key] = value
         return found
 
     async def _set_tags(
-        self, session: AsyncSession, kind: TagKind, owner_id: str, tags: Mapping[str, str]
+        self,
+        session: AsyncSession,
+        kind: TagKind,
+        owner_id: str,
+        tags: Mapping[str, str],
+        *,
+        new: bool = False,
     ) -> None:
+        """Set ``tags`` on an owner, replacing the same keys (none to replace on a ``new`` one)."""
         if not tags:
             return
-        await session.execute(
-            delete(TagRow).where(
-                TagRow.kind == kind, TagRow.owner_id == owner_id, TagRow.key.in_(list(tags))
+        if not new:
+            await session.execute(
+                _DELETE_TAGS, {"kind": kind, "owner": owner_id, "keys": list(tags)}
             )
-        )
-        session.add_all(
-            TagRow(kind=kind, owner_id=owner_id, key=key, value=str(value))
-            for key, value in tags.items()
+        await session.execute(
+            _INSERT_TAG,
+            [
+                {"kind": kind, "owner_id": owner_id, "key": key, "value": str(value)}
+                for key, value in tags.items()
+            ],
         )
 
     async def _find_by_tags(
         self, session: AsyncSession, kind: TagKind, tags: Mapping[str, str]
     ) -> list[str]:
         """Owners carrying every given tag: one query over the ``(kind, key, value)`` index."""
-        if not tags:
-            raise ValueError("find by tags needs at least one tag")
-        matching = or_(
-            *(and_(TagRow.key == key, TagRow.value == str(value)) for key, value in tags.items())
-        )
-        rows = await session.execute(
-            select(TagRow.owner_id)
-            .where(TagRow.kind == kind, matching)
-            .group_by(TagRow.owner_id)
-            .having(func.count() == len(tags))
-        )
+        rows = await session.execute(_owners_tagged(len(tags)), _tag_parameters(kind, tags))
         return [row[0] for row in rows]
 
     # --- users -----------------------------------------------------------------------------
@@ -224,7 +220,7 @@ class Store(WorkQueue):
         )
         session.add(row)
         await session.flush()
-        await self._set_tags(session, "user", row.id, tags)
+        await self._set_tags(session, "user", row.id, tags, new=True)
         return row
 
     async def update_user(
@@ -337,7 +333,7 @@ class Store(WorkQueue):
         )
         session.add(row)
         await session.flush()
-        await self._set_tags(session, "conversation", row.id, tags)
+        await self._set_tags(session, "conversation", row.id, tags, new=True)
         return row
 
     async def update_conversation(
@@ -356,15 +352,18 @@ class Store(WorkQueue):
     async def find_conversations(
         self, tags: Mapping[str, str], *, integration: str | None = None
     ) -> list[Conversation]:
-        """Conversations carrying all ``tags``; only ``integration``'s when it is given."""
+        """Conversations carrying all ``tags``; only ``integration``'s when it is given.
+
+        One statement: the matching conversations joined with all their tags.
+        """
+        parameters = _tag_parameters("conversation", tags)
+        parameters["integration"] = integration
         async with self.sessions() as session:
-            ids = await self._find_by_tags(session, "conversation", tags)
-            query = select(ConversationRow).where(ConversationRow.id.in_(ids))
-            if integration is not None:
-                query = query.where(ConversationRow.integration == integration)
-            rows = (await session.scalars(query)).all()
-            all_tags = await self._tags(session, "conversation", ids)
-            return [self._conversation(row, all_tags[row.id]) for row in rows]
+            rows = await session.execute(_conversations_tagged(len(tags)), parameters)
+            found: dict[str, tuple[Any, dict[str, str]]] = {}
+            for row in rows:
+                found.setdefault(row.id, (row, {}))[1][row.tag_key] = row.tag_value
+            return [self._conversation(row, every) for row, every in found.values()]
 
     async def get_or_create_conversation(
         self, *, integration: str, channel: str, tags: Mapping[str, str]
@@ -420,37 +419,43 @@ class Store(WorkQueue):
         status ``queued`` and joins them (one statement reads and counts it), so a
         conversation's messages go out in order even while its outside system is down.
         """
-        counts: dict[str, Any] = {"next_sequence": ConversationRow.next_sequence + 1}
-        if direction == "outgoing":
-            waiting = ConversationRow.undelivered > 0
-            counts["undelivered"] = case((waiting, ConversationRow.undelivered + 1), else_=0)
         numbers = (
             await session.execute(
-                update(ConversationRow)
-                .where(ConversationRow.id == conversation_id)
-                .values(**counts, updated_at=now())
-                .returning(ConversationRow.next_sequence, ConversationRow.undelivered)
+                _NEXT_OUTGOING if direction == "outgoing" else _NEXT_INCOMING,
+                {"conversation": conversation_id, "moment": now()},
             )
         ).first()
         if numbers is None:
             raise NotFoundError("conversation", conversation_id)
         sequence, undelivered = numbers
-        row = MessageRow(
-            id=new_id(),
+        values = {
+            "id": new_id(),
+            "conversation_id": conversation_id,
+            "user_id": user_id,
+            "sequence": sequence - 1,
+            "direction": direction,
+            "type": type,
+            "payload": dict(payload),
+            "metadata": dict(metadata) if metadata is not None else None,
+            "status": "queued" if direction == "outgoing" and undelivered else status,
+            "effect_key": effect_key,
+            "created_at": now(),
+        }
+        await session.execute(_INSERT_MESSAGE, values)
+        await self._set_tags(session, "message", values["id"], tags or {}, new=True)
+        return Message(
+            id=values["id"],
             conversation_id=conversation_id,
             user_id=user_id,
-            sequence=sequence - 1,
+            sequence=values["sequence"],
             direction=direction,
             type=type,
-            payload=dict(payload),
-            meta=dict(metadata) if metadata is not None else None,
-            status="queued" if direction == "outgoing" and undelivered else status,
-            effect_key=effect_key,
-            created_at=now(),
+            payload=values["payload"],
+            metadata=values["metadata"],
+            status=values["status"],
+            tags=dict(tags or {}),
+            created_at=values["created_at"],
         )
-        await session.execute(insert(MessageRow).values(_column_values(row)))
-        await self._set_tags(session, "message", row.id, tags or {})
-        return self._message(row, dict(tags or {}))
 
     # --- outgoing delivery -----------------------------------------------------------------
 
@@ -916,14 +921,97 @@ def _message_context_statement() -> Any:
 
 
 _MESSAGE_CONTEXT = _message_context_statement()
-_TAGS_OF = select(TagRow.kind, TagRow.owner_id, TagRow.key, TagRow.value).where(
-    TagRow.owner_id.in_(bindparam("owners", expanding=True))
+_TAGS = table(TagRow)
+_TAGS_OF = select(_TAGS.c.kind, _TAGS.c.owner_id, _TAGS.c.key, _TAGS.c.value).where(
+    _TAGS.c.owner_id.in_(bindparam("owners", expanding=True))
 )
+_TAGS_OF_KIND = select(_TAGS.c.owner_id, _TAGS.c.key, _TAGS.c.value).where(
+    _TAGS.c.kind == bindparam("kind"), _TAGS.c.owner_id.in_(bindparam("owners", expanding=True))
+)
+_DELETE_TAGS = delete(_TAGS).where(
+    _TAGS.c.kind == bindparam("kind"),
+    _TAGS.c.owner_id == bindparam("owner"),
+    _TAGS.c.key.in_(bindparam("keys", expanding=True)),
+)
+_INSERT_TAG = insert(_TAGS)
+_INSERT_MESSAGE = insert(table(MessageRow))
 
 
-def _column_values(row: Base) -> dict[str, Any]:
-    """A new row's values, for one ``INSERT`` statement instead of an ORM flush."""
-    return {prop.key: getattr(row, prop.key) for prop in row.__mapper__.column_attrs}
+def _next_sequence(*, outgoing: bool) -> Any:
+    """Take a conversation's next sequence number; an outgoing message also joins its delivery
+    queue when earlier ones wait (``undelivered`` counts it), all in one statement."""
+    conversations = table(ConversationRow)
+    counts: dict[str, Any] = {"next_sequence": conversations.c.next_sequence + 1}
+    if outgoing:
+        waiting = conversations.c.undelivered > 0
+        counts["undelivered"] = case((waiting, conversations.c.undelivered + 1), else_=0)
+    return (
+        update(conversations)
+        .where(conversations.c.id == bindparam("conversation"))
+        .values(**counts, updated_at=bindparam("moment", type_=conversations.c.updated_at.type))
+        .returning(conversations.c.next_sequence, conversations.c.undelivered)
+    )
+
+
+_NEXT_INCOMING = _next_sequence(outgoing=False)
+_NEXT_OUTGOING = _next_sequence(outgoing=True)
+
+
+def _tag_parameters(kind: str, tags: Mapping[str, str]) -> dict[str, Any]:
+    if not tags:
+        raise ValueError("find by tags needs at least one tag")
+    parameters: dict[str, Any] = {"kind": kind}
+    for number, (key, value) in enumerate(tags.items()):
+        parameters[f"key_{number}"] = key
+        parameters[f"value_{number}"] = str(value)
+    return parameters
+
+
+@functools.cache
+def _owners_tagged(count: int) -> Any:
+    """Owners of one kind carrying ``count`` given tags (``key_N``/``value_N``), built once per
+    count so the hot path reuses the statement and its compiled form."""
+    matching = or_(
+        *(
+            and_(_TAGS.c.key == bindparam(f"key_{n}"), _TAGS.c.value == bindparam(f"value_{n}"))
+            for n in range(count)
+        )
+    )
+    return (
+        select(_TAGS.c.owner_id)
+        .where(_TAGS.c.kind == bindparam("kind"), matching)
+        .group_by(_TAGS.c.owner_id)
+        .having(func.count() == count)
+    )
+
+
+@functools.cache
+def _conversations_tagged(count: int) -> Any:
+    """Conversations carrying ``count`` given tags (of ``integration`` unless it is None),
+    each joined with all its tags (``tag_key``, ``tag_value``)."""
+    conversations, every = table(ConversationRow), _TAGS.alias("every")
+    owners = _owners_tagged(count).scalar_subquery()
+    integration = bindparam("integration", type_=conversations.c.integration.type)
+    return (
+        select(
+            conversations.c.id,
+            conversations.c.integration,
+            conversations.c.channel,
+            conversations.c.created_at,
+            every.c.key.label("tag_key"),
+            every.c.value.label("tag_value"),
+        )
+        .select_from(
+            conversations.join(
+                every,
+                and_(every.c.owner_id == conversations.c.id, every.c.kind == "conversation"),
+            )
+        )
+        .where(
+            conversations.c.id.in_(owners),
+            or_(integration.is_(None), conversations.c.integration == integration),
+        )
+    )
 
 
 def _state_key(scope: str, owner_id: str, namespace: str, name: str) -> tuple[Any, ...]:

@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from patchwire.store._notify import WORK, Notifier
 from patchwire.store._records import Job, ScheduledEvent
@@ -28,6 +29,7 @@ from patchwire.store._tables import (
     JobRow,
     MessageRow,
     ScheduledEventRow,
+    table,
 )
 
 __all__ = ["AGENT_QUEUE", "WorkQueue"]
@@ -54,45 +56,57 @@ _JOB_COLUMNS = (
 def _claim_statement(*, one_conversation: bool) -> Any:
     """``UPDATE jobs ... WHERE id = (the oldest runnable job) AND still claimable RETURNING``.
 
-    Built once with bound parameters: the hot path reuses the statement (and SQLAlchemy's
-    compiled form of it) instead of building the expression for every claim.
+    Built once with bound parameters, on the Core table: the hot path reuses the statement (and
+    SQLAlchemy's compiled form of it) instead of building the expression for every claim.
     """
-    candidate, earlier = aliased(JobRow), aliased(JobRow)
-    moment = bindparam("moment", type_=JobRow.available_at.type)
+    jobs = table(JobRow)
+    candidate, earlier = jobs.alias("candidate"), jobs.alias("earlier")
+    moment = bindparam("moment", type_=jobs.c.available_at.type)
 
     def claimable(job: Any) -> Any:
-        expired = and_(job.status == "running", job.leased_until < moment)
-        return or_(job.status == "pending", expired)
+        expired = and_(job.c.status == "running", job.c.leased_until < moment)
+        return or_(job.c.status == "pending", expired)
 
     oldest = (
-        select(candidate.id)
+        select(candidate.c.id)
         .where(
             claimable(candidate),
-            candidate.available_at <= moment,
+            candidate.c.available_at <= moment,
             ~exists().where(
-                earlier.conversation_id == candidate.conversation_id,
-                earlier.id < candidate.id,
-                earlier.status.in_(_UNFINISHED),
+                earlier.c.conversation_id == candidate.c.conversation_id,
+                earlier.c.id < candidate.c.id,
+                earlier.c.status.in_(_UNFINISHED),
             ),
         )
-        .order_by(candidate.id)
+        .order_by(candidate.c.id)
         .limit(1)
     )
     if one_conversation:
-        oldest = oldest.where(candidate.conversation_id == bindparam("conversation"))
+        oldest = oldest.where(candidate.c.conversation_id == bindparam("conversation"))
     return (
-        update(JobRow)
-        .where(JobRow.id == oldest.scalar_subquery(), claimable(JobRow))
+        update(jobs)
+        .where(jobs.c.id == oldest.scalar_subquery(), claimable(jobs))
         .values(
             status="running",
-            runs=JobRow.runs + 1,
+            runs=jobs.c.runs + 1,
             leased_by=bindparam("owner"),
-            leased_until=bindparam("until", type_=JobRow.leased_until.type),
+            leased_until=bindparam("until", type_=jobs.c.leased_until.type),
         )
-        .returning(*_JOB_COLUMNS)
+        .returning(*(jobs.c[column.key] for column in _JOB_COLUMNS))
     )
 
 
+_DELETE_JOB = delete(table(JobRow)).where(table(JobRow).c.id == bindparam("job"))
+_INSERT_JOB = insert(table(JobRow)).returning(table(JobRow).c.id)
+_MARK_SENT = (
+    update(table(MessageRow))
+    .where(table(MessageRow).c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="sent")
+)
+_REMEMBER = {
+    "sqlite": sqlite_insert(table(IdempotencyKeyRow)).on_conflict_do_nothing(),
+    "postgresql": postgresql_insert(table(IdempotencyKeyRow)).on_conflict_do_nothing(),
+}
 _CLAIM_ANY = _claim_statement(one_conversation=False)
 _CLAIM_IN_CONVERSATION = _claim_statement(one_conversation=True)
 
@@ -139,13 +153,16 @@ class WorkQueue:
     # --- idempotency -----------------------------------------------------------------------
 
     async def remember_in(self, session: AsyncSession, scope: str, key: str) -> bool:
-        """True the first time ``(scope, key)`` is seen, in the caller's transaction."""
-        try:
-            async with session.begin_nested():
-                session.add(IdempotencyKeyRow(scope=scope, key=key, created_at=_now()))
-        except IntegrityError:
-            return False
-        return True
+        """True the first time ``(scope, key)`` is seen, in the caller's transaction.
+
+        ``INSERT ... ON CONFLICT DO NOTHING``: a repeat inserts nothing and fails nothing, so
+        the caller's transaction needs no savepoint around it.
+        """
+        dialect = session.bind.dialect.name
+        result = await session.execute(
+            _REMEMBER[dialect], {"scope": scope, "key": key, "created_at": _now()}
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def remember(self, scope: str, key: str) -> bool:
         async with self.sessions.begin() as session:
@@ -203,20 +220,19 @@ class WorkQueue:
         """Queue a job in the caller's transaction; its id."""
         moment = _now()
         job_id = await session.scalar(
-            insert(JobRow)
-            .values(
-                conversation_id=conversation_id,
-                kind=kind,
-                payload=dict(payload),
-                status=status,
-                attempts=0,
-                runs=0,
-                last_error=last_error,
-                failing_since=failing_since,
-                available_at=available_at or moment,
-                created_at=moment,
-            )
-            .returning(JobRow.id)
+            _INSERT_JOB,
+            {
+                "conversation_id": conversation_id,
+                "kind": kind,
+                "payload": dict(payload),
+                "status": status,
+                "attempts": 0,
+                "runs": 0,
+                "last_error": last_error,
+                "failing_since": failing_since,
+                "available_at": available_at or moment,
+                "created_at": moment,
+            },
         )
         assert job_id is not None
         return int(job_id)
@@ -284,10 +300,8 @@ class WorkQueue:
         """
         async with self.sessions.begin() as session:
             if sent:
-                await session.execute(
-                    update(MessageRow).where(MessageRow.id.in_(list(sent))).values(status="sent")
-                )
-            await session.execute(delete(JobRow).where(JobRow.id == job.id))
+                await session.execute(_MARK_SENT, {"ids": list(sent)})
+            await session.execute(_DELETE_JOB, {"job": job.id})
             if then_claim is None:
                 return None
             owner, lease = then_claim
