@@ -95,7 +95,23 @@ def test_missing_agent_code_is_one_line_saying_what_to_do(folder: Path, command:
     file = folder.resolve() / "agent.py"
     assert (result.stdout, result.stderr) == (
         "",
-        f"error: agent code {file} does not exist (set `module` in agent.toml, or create it)\n",
+        f"error: {file}: the agent code does not exist: create it (patchwire init writes one), "
+        "or set `module` in agent.toml\n",
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["dev", "serve"])
+def test_a_channel_no_integration_offers_is_one_line(folder: Path, command: str) -> None:
+    (folder / "agent.py").write_text(WORKING_AGENT.replace('"chat.channel"', '"chat.chanel"'))
+    result = patchwire(command, str(folder), "--port", str(free_port()), cwd=folder.parent)
+    assert result.returncode == 1, result.stdout + result.stderr
+    file = folder.resolve() / "agent.py"
+    assert (result.stdout, result.stderr) == (
+        "",
+        f"{folder.resolve() / 'agent.toml'}: unknown-channel {file}:9: channel 'chat.chanel': "
+        "integration 'chat' has no channel 'chanel', so its handler would never run (did you "
+        "mean 'chat.channel'? channels offered: chat.channel)\n",
     )
 
 
