@@ -41,7 +41,8 @@ class CodeReport:
 
 def import_in_child(path: Path, timeout: float = IMPORT_TIMEOUT) -> CodeReport:
     """Import the agent module at ``path`` in a fresh interpreter and report on it."""
-    command = [sys.executable, "-m", "patchwire._agent_code", str(path)]
+    # -P: the working directory is not importable, as for the installed `patchwire` script.
+    command = [sys.executable, "-P", "-m", "patchwire._agent_code", str(path)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
