@@ -266,12 +266,15 @@ def _watching_ctrl_c() -> Iterator[list[bool]]:
 
     A ``KeyboardInterrupt`` a package raises itself is a broken package; one from the user
     must stop the program as usual. Signals reach the main thread only; elsewhere none can.
+    A handler installed from outside Python cannot be restored, so it is left alone.
     """
     pressed: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+    if previous is None:
         yield pressed
         return
-    previous = signal.getsignal(signal.SIGINT)
 
     def note(signum: int, frame: FrameType | None) -> None:
         pressed.append(True)
