@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Collection, Iterable, Mapping
@@ -64,7 +65,7 @@ def import_in_child(path: Path, timeout: float = IMPORT_TIMEOUT) -> CodeReport:
                 Problem(
                     "agent-crashed",
                     str(path),
-                    f"importing it ended the process (exit code {done.returncode}"
+                    f"importing it ended the process ({_ending(done.returncode)}"
                     + (f", last words: {said[-1].strip()!r})" if said else ")"),
                     f"run `python {path}` to see why",
                 )
@@ -74,6 +75,16 @@ def import_in_child(path: Path, timeout: float = IMPORT_TIMEOUT) -> CodeReport:
     if "problem" in sent:
         return CodeReport(problems=[Problem(**sent["problem"])])
     return CodeReport(channels=list(sent["channels"]))
+
+
+def _ending(returncode: int) -> str:
+    """``exit code 4``, or the signal that ended the process (a negative return code)."""
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        return f"killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"killed by signal {-returncode}"
 
 
 def channels_of(conversations: Iterable[Conversation]) -> list[str]:

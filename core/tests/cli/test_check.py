@@ -198,6 +198,11 @@ CODE_MISTAKES = {
         "agent-crashed {code}: importing it ended the process (exit code 4) (run `python {code}` "
         "to see why)",
     ),
+    "interrupts": (
+        "raise KeyboardInterrupt\n",
+        "agent-crashed {code}: importing it ended the process (killed by SIGINT, last words: "
+        "'KeyboardInterrupt') (run `python {code}` to see why)",
+    ),
     "no-handler": (
         "from patchwire import Conversation\nchat = Conversation(channel='chat.channel')\n",
         "no-handler {code}: a Conversation on chat.channel has no handler (pass handler=... or "
