@@ -83,9 +83,11 @@ def names(entries: object) -> list[str]:
 
 
 def agent(tmp_path: Path, alias: str, name: str) -> Path:
+    """An agent using one integration, with agent code that handles nothing."""
     (tmp_path / "agent.toml").write_text(
         f'name = "probe"\n[integrations]\n{alias} = "{name}@latest"\n'
     )
+    (tmp_path / "agent.py").write_text("")
     return tmp_path
 
 
@@ -154,3 +156,32 @@ def test_two_distributions_with_one_name_are_both_named(
     assert result.returncode == 1
     assert "duplicate-package" in result.stdout
     assert "acme-twin-a==1.0.0" in result.stdout and "acme-twin-b==2.0.0" in result.stdout
+
+
+def test_packages_exiting_or_interrupting_at_import_are_named_as_broken(
+    environment: ThrowawayEnvironment, tmp_path: Path
+) -> None:
+    exits = integration("exits", "import sys\nsys.exit(3)\n")
+    interrupts = integration("interrupts", "raise KeyboardInterrupt\n")
+    environment.write(exits)
+    environment.write(interrupts)
+    report = listed(environment)
+    broken = {entry["name"]: entry for entry in report["broken"]}  # type: ignore[attr-defined]
+    assert broken["exits"] == {
+        "kind": "integration",
+        "name": "exits",
+        "distribution": "acme-exits",
+        "version": "1.0.0",
+        "reason": "SystemExit: 3",
+    }
+    assert broken["interrupts"]["reason"] == "KeyboardInterrupt"
+    assert "chat" in names(report["integrations"])
+    folder = agent(tmp_path, "exits", "exits")
+    result = environment.run("check", str(folder))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{folder / 'agent.toml'}: broken-package integrations.exits.version: integration "
+        "'exits' from acme-exits==1.0.0 cannot be loaded: SystemExit: 3 (pip install --upgrade "
+        "acme-exits, or uninstall it; PATCHWIRE_STRICT_LOADING=1 shows the full error)",
+        f"{folder / 'agent.toml'}: 1 problem",
+    ]

@@ -199,10 +199,13 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"did you mean {close[0]!r}? " if close else ""
 
 
-def _as_written(raw: Any, loc: Sequence[str | int]) -> list[str | int]:
-    """Follow a pydantic error location through the raw input, in the user's spelling."""
+def _as_written(raw: Any, loc: Sequence[str | int]) -> tuple[list[str | int], Any]:
+    """Follow a pydantic error location through the raw input, in the user's spelling.
+
+    Returns the path and the deepest value found on it: the value as the user wrote it.
+    """
     path: list[str | int] = []
-    node = raw
+    node, found = raw, raw
     for part in loc:
         if isinstance(node, Mapping) and isinstance(part, str):
             for spelling in (part, to_snake(part), to_camel(part)):
@@ -214,8 +217,10 @@ def _as_written(raw: Any, loc: Sequence[str | int]) -> list[str | int]:
             node = node[part]
         else:
             node = None
+        if node is not None:
+            found = node
         path.append(part)
-    return path
+    return path, found
 
 
 def _field_names(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
@@ -261,12 +266,15 @@ def validation_problems(
 ) -> list[Problem]:
     """One problem per field a model rejects, located where the user wrote it.
 
-    With ``code`` every problem gets that code; otherwise the code says what kind of mistake it
-    is (``unknown-key``, ``missing-key``, ``bad-value``).
+    ``raw`` is the input as written, before ``${VAR}`` substitution: a rejected value is shown
+    from there, so a secret that came from the environment is shown as its ``${VAR}``, never
+    its value. With ``code`` every problem gets that code; otherwise the code says what kind of
+    mistake it is (``unknown-key``, ``missing-key``, ``bad-value``).
     """
     problems = []
     for item in error.errors(include_url=False):
         loc = [part for part in item["loc"] if isinstance(part, str | int)]
+        path, written = _as_written(raw, loc)
         kind = item["type"]
         hint = ""
         if kind == "extra_forbidden":
@@ -284,12 +292,13 @@ def validation_problems(
         else:
             message = error_message(item)
             if kind != "integration_entry" and not isinstance(item["input"], dict | list):
-                message += f" (got {item['input']!r})"
+                shown = item["input"] if isinstance(written, Mapping | list) else written
+                message += f" (got {shown!r})"
             default_code = "bad-value"
         problems.append(
             Problem(
                 code=code or default_code,
-                location=dotted([*prefix, *_as_written(raw, loc)]),
+                location=dotted([*prefix, *path]),
                 message=message,
                 hint=hint,
             )

@@ -3,7 +3,8 @@
 Entry points are scanned once per process and read as metadata (name, distribution, version);
 a package's module is imported only when someone asks for that package by name. Every load
 runs in its own ``try``: a broken package is recorded as a :class:`PackageFailure` and never
-stops the others.
+stops the others, even one that calls ``sys.exit()`` or raises ``KeyboardInterrupt`` while
+being imported (only a Ctrl-C the user really pressed gets through).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import contextlib
 import importlib
 import logging
 import os
+import signal
+import threading
 import traceback
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from types import FrameType
 from typing import Literal, TypeAlias
 
 from pydantic import ValidationError
@@ -191,48 +195,40 @@ class Catalog:
         if key in self._loaded:
             return self._loaded[key]
         record = self.record(kind, name)
-        try:
-            obj = _import(record.value)
-            expected = _expected_type(kind)
-            if not isinstance(obj, expected):
-                names = " or ".join(t.__name__ for t in expected)
-                raise PatchwireError(
-                    f"entry point {record.value!r} is a {type(obj).__name__}, not a {names}"
-                )
-            definition = _definition_of(obj)
-            if definition.name != name:
-                raise PatchwireError(
-                    f"entry point is named {name!r} but its definition is named "
-                    f"{definition.name!r}; the two must match"
-                )
-            problems = _package_problems(obj)
-            if problems:
-                raise PatchwireError("; ".join(problems))
-        except Exception as error:
-            if os.environ.get(STRICT_ENV) == "1":
-                raise
-            reason = _reason(error)
-            failure = PackageFailure(kind, name, record.distribution, record.version, reason)
-            self._failures[key] = failure
-            logger.warning(
-                "%s %r from %s cannot be loaded: %s (upgrade or uninstall %s)",
-                kind,
-                name,
-                record.pin,
-                reason,
-                record.distribution,
-            )
-            logger.debug("traceback of the failure:\n%s", traceback.format_exc())
-            raise PackageLoadError(
-                kind=kind,
-                name=name,
-                distribution=record.distribution,
-                version=record.version,
-                reason=reason,
-            ) from error
+        with _watching_ctrl_c() as pressed:
+            try:
+                obj = _checked(record)
+            except BaseException as error:
+                if pressed or os.environ.get(STRICT_ENV) == "1":
+                    raise
+                raise self._failed(record, error) from error
         self._failures.pop(key, None)
         self._loaded[key] = obj  # type: ignore[assignment]
         return obj
+
+    def _failed(self, record: EntryPointRecord, error: BaseException) -> PackageLoadError:
+        """Record why ``record`` cannot be loaded, and the error that says so."""
+        reason = _reason(error)
+        failure = PackageFailure(
+            record.kind, record.name, record.distribution, record.version, reason
+        )
+        self._failures[(record.kind, record.name)] = failure
+        logger.warning(
+            "%s %r from %s cannot be loaded: %s (upgrade or uninstall %s)",
+            record.kind,
+            record.name,
+            record.pin,
+            reason,
+            record.distribution,
+        )
+        logger.debug("traceback of the failure:\n%s", traceback.format_exc())
+        return PackageLoadError(
+            kind=record.kind,
+            name=record.name,
+            distribution=record.distribution,
+            version=record.version,
+            reason=reason,
+        )
 
     def load_all(self) -> None:
         """Load every installed package, recording failures (for ``patchwire list``)."""
@@ -241,6 +237,57 @@ class Catalog:
                 if len(found) == 1:
                     with contextlib.suppress(PackageLoadError):
                         self.load(kind, name)
+
+
+def _checked(record: EntryPointRecord) -> object:
+    """The object an entry point names, once it is the kind of package its group promises."""
+    obj = _import(record.value)
+    expected = _expected_type(record.kind)
+    if not isinstance(obj, expected):
+        names = " or ".join(t.__name__ for t in expected)
+        raise PatchwireError(
+            f"entry point {record.value!r} is a {type(obj).__name__}, not a {names}"
+        )
+    definition = _definition_of(obj)
+    if definition.name != record.name:
+        raise PatchwireError(
+            f"entry point is named {record.name!r} but its definition is named "
+            f"{definition.name!r}; the two must match"
+        )
+    problems = _package_problems(obj)
+    if problems:
+        raise PatchwireError("; ".join(problems))
+    return obj
+
+
+@contextlib.contextmanager
+def _watching_ctrl_c() -> Iterator[list[bool]]:
+    """Whether a real Ctrl-C (SIGINT) arrived while the body ran: a non-empty list if so.
+
+    A ``KeyboardInterrupt`` a package raises itself is a broken package; one from the user
+    must stop the program as usual. Signals reach the main thread only; elsewhere none can.
+    A handler installed from outside Python cannot be restored, so it is left alone.
+    """
+    pressed: list[bool] = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+    if previous is None:
+        yield pressed
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        pressed.append(True)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _definition_of(obj: object) -> InterfaceDefinition | IntegrationDefinition | PluginDefinition:

@@ -55,6 +55,9 @@ class Resolution:
     problems: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
     agent: ResolvedAgent | None = None
+    channels: dict[str, list[str]] = field(default_factory=dict)
+    """The channels of every enabled integration whose package loaded, by alias, even when its
+    configuration is invalid: agent code is checked against them in the same run."""
 
 
 def run(
@@ -89,7 +92,11 @@ def resolve(
     return resolution.agent
 
 
-def _pip_hint(name: str) -> str:
+def _not_installed_hint(name: str, available: list[str]) -> str:
+    """An installed name close to ``name``, else a guess at the distribution to install."""
+    close = did_you_mean(name, available)
+    if close:
+        return close.strip()
     return (
         f"pip install patchwire-{name} (a guess from the patchwire-<name> naming convention; "
         "check the package's documentation)"
@@ -106,6 +113,8 @@ class _Resolver:
         self.catalog = catalog
         self.environ = environ
         self.result = Resolution()
+        self.loaded: dict[str, tuple[EntryPointRecord, IntegrationDefinition]] = {}
+        """Enabled integrations whose package loaded, valid configuration or not."""
 
     def problem(self, code: str, location: str, message: str, hint: str = "") -> None:
         self.result.problems.append(Problem(code, location, message, hint))
@@ -129,7 +138,7 @@ class _Resolver:
         plugins = {
             alias: plugin
             for alias, entry in config.plugins.items()
-            if (plugin := self.plugin(alias, entry, integrations))
+            if (plugin := self.plugin(alias, entry))
         }
         if not self.result.problems:
             self.result.agent = ResolvedAgent(
@@ -168,14 +177,14 @@ class _Resolver:
         record, package = loaded
         assert isinstance(package, Integration | IntegrationDefinition)
         definition = package.definition if isinstance(package, Integration) else package
+        self.loaded[alias] = (record, definition)
+        self.result.channels[alias] = list(definition.all_channels)
         validated = self.package_config(definition.configuration, config, ["integrations", alias])
         if validated is None or len(self.result.problems) > count:
             return None
         return ResolvedIntegration(alias=alias, record=record, package=package, config=validated)
 
-    def plugin(
-        self, alias: str, entry: PluginEntry, integrations: dict[str, ResolvedIntegration]
-    ) -> ResolvedPlugin | None:
+    def plugin(self, alias: str, entry: PluginEntry) -> ResolvedPlugin | None:
         location = dotted(["plugins", alias])
         count = len(self.result.problems)
         found = alias_problem(alias, location, "plugin alias")
@@ -188,7 +197,7 @@ class _Resolver:
         assert isinstance(package, Plugin | PluginDefinition)
         definition = package.definition if isinstance(package, Plugin) else package
         validated = self.package_config(definition.configuration, entry.config, ["plugins", alias])
-        bindings = self.bindings(alias, record, definition, entry, integrations)
+        bindings = self.bindings(alias, record, definition, entry)
         if validated is None or len(self.result.problems) > count:
             return None
         return ResolvedPlugin(
@@ -223,7 +232,7 @@ class _Resolver:
             if ref.name in self.catalog.records[other]:
                 hint = f"{ref.name!r} is an installed {other}: move it to [{other}s]"
             else:
-                hint = did_you_mean(ref.name, error.available) + _pip_hint(ref.name)
+                hint = _not_installed_hint(ref.name, error.available)
             installed_names = ", ".join(error.available) or "none"
             self.problem(
                 "not-installed",
@@ -288,7 +297,7 @@ class _Resolver:
             self.result.problems += [
                 problem
                 for problem in validation_problems(
-                    error, raw=values, model=model, prefix=path, code="config-invalid"
+                    error, raw=config, model=model, prefix=path, code="config-invalid"
                 )
                 if problem.location not in already
             ]
@@ -300,7 +309,6 @@ class _Resolver:
         record: EntryPointRecord,
         definition: PluginDefinition,
         entry: PluginEntry,
-        integrations: dict[str, ResolvedIntegration],
     ) -> dict[str, ResolvedBinding]:
         requires = definition.requires
         location = ["plugins", alias, "dependencies"]
@@ -315,11 +323,7 @@ class _Resolver:
                     + f"its requirements: {', '.join(requires) or 'none'}",
                 )
                 continue
-            binding = self.binding(
-                _Need(alias, key, requires[key], record, definition),
-                dependency,
-                integrations,
-            )
+            binding = self.binding(_Need(alias, key, requires[key], record, definition), dependency)
             if binding is not None:
                 bindings[key] = binding
         for key, requirement in requires.items():
@@ -329,18 +333,13 @@ class _Resolver:
                     dotted(location),
                     f"requirement {key!r} ({requirement}) of plugin {definition.name!r} is not "
                     "bound to an integration",
-                    self.binding_suggestion(key, requirement, integrations),
+                    self.binding_suggestion(key, requirement),
                 )
         return bindings
 
-    def binding_suggestion(
-        self,
-        key: str,
-        requirement: InterfaceRequirement,
-        integrations: dict[str, ResolvedIntegration],
-    ) -> str:
-        for integration_alias, integration in integrations.items():
-            for implementation in integration.definition.implements:
+    def binding_suggestion(self, key: str, requirement: InterfaceRequirement) -> str:
+        for integration_alias, (_, definition) in self.loaded.items():
+            for implementation in definition.implements:
                 if implementation.interface.name == requirement.interface:
                     return (
                         f'add dependencies.{key} = {{ integrationAlias = "{integration_alias}", '
@@ -352,12 +351,7 @@ class _Resolver:
             f'integrationInterfaceAlias = "{requirement.interface}<...>" }}'
         )
 
-    def binding(
-        self,
-        need: _Need,
-        dependency: PluginDependency,
-        integrations: dict[str, ResolvedIntegration],
-    ) -> ResolvedBinding | None:
+    def binding(self, need: _Need, dependency: PluginDependency) -> ResolvedBinding | None:
         base = ["plugins", need.plugin_alias, "dependencies", need.key]
         alias_at = dotted([*base, "integrationAlias"])
         key_at = dotted([*base, "integrationInterfaceAlias"])
@@ -384,10 +378,10 @@ class _Resolver:
                 f"set enabled = true in [integrations.{target}] or bind another integration",
             )
             return None
-        integration = integrations.get(target)
-        if integration is None:
+        if target not in self.loaded:
             return None
-        implementation = self.implementation(need, integration, dependency, alias_at, key_at)
+        record, definition = self.loaded[target]
+        implementation = self.implementation(need, target, dependency, alias_at, key_at)
         if implementation is None:
             return None
         interface = implementation.interface
@@ -396,10 +390,10 @@ class _Resolver:
                 "interface-version",
                 key_at,
                 f"plugin {need.definition.name!r} ({_described(need.record)}) requires "
-                f"{need.requirement}, but integration {integration.definition.name!r} "
-                f"({_described(integration.record)}) implements {interface.name} "
+                f"{need.requirement}, but integration {definition.name!r} "
+                f"({_described(record)}) implements {interface.name} "
                 f"{interface.version}",
-                f"install a release of {integration.record.distribution} built on "
+                f"install a release of {record.distribution} built on "
                 f"{need.requirement}, or a release of {need.record.distribution} that accepts "
                 f"{interface.name} {interface.version}",
             )
@@ -411,17 +405,17 @@ class _Resolver:
     def implementation(
         self,
         need: _Need,
-        integration: ResolvedIntegration,
+        alias: str,
         dependency: PluginDependency,
         alias_at: str,
         key_at: str,
     ) -> InterfaceImplementation | None:
-        definition = integration.definition
+        _, definition = self.loaded[alias]
         wanted = need.requirement.interface
         offered = definition.implementation_keys
         offered_text = ", ".join(offered) if offered else "none: it implements no interface"
         matching = [item for item in definition.implements if item.interface.name == wanted]
-        described = f"integration {integration.alias!r} ({definition.name})"
+        described = f"integration {alias!r} ({definition.name})"
         key = dependency.integration_interface_alias
         if key is None:
             if len(matching) == 1:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import signal
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +96,50 @@ def test_from_objects_needs_nothing_installed() -> None:
 def test_the_installed_scan_happens_once_per_process() -> None:
     assert installed() is installed()
     assert "hitl" in installed().names("interface")
+
+
+@pytest.fixture
+def importing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Catalog]:
+    """A catalog of one integration whose module runs ``code`` when it is imported."""
+
+    def catalog(code: str) -> Catalog:
+        name = f"pw_importing_{len(list(tmp_path.iterdir()))}"
+        (tmp_path / f"{name}.py").write_text(code)
+        return Catalog.from_records(
+            [EntryPointRecord("integration", "odd", f"{name}:integration", "acme-odd", "1.0.0")]
+        )
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return catalog
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+        ("import sys\nsys.exit()\n", "SystemExit"),
+        ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+        ("raise BaseException('no more')\n", "BaseException: no more"),
+    ],
+)
+def test_a_package_raising_a_base_exception_at_import_is_broken_not_fatal(
+    importing: Callable[[str], Catalog], code: str, reason: str
+) -> None:
+    catalog = importing(code)
+    with pytest.raises(PackageLoadError) as raised:
+        catalog.load("integration", "odd")
+    assert str(raised.value) == f"integration 'odd' from acme-odd==1.0.0 cannot be loaded: {reason}"
+    assert [failure.reason for failure in catalog.failures] == [reason]
+
+
+def test_a_real_ctrl_c_while_importing_still_stops_the_program(
+    importing: Callable[[str], Catalog],
+) -> None:
+    catalog = importing(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
+    )
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        catalog.load("integration", "odd")
+    assert catalog.failures == []
+    assert signal.getsignal(signal.SIGINT) is handler

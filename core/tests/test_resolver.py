@@ -179,16 +179,16 @@ def test_bad_version() -> None:
     ]
 
 
-def test_not_installed_gives_the_pip_command_and_did_you_mean() -> None:
+def test_not_installed_suggests_an_installed_name_else_the_pip_command() -> None:
     assert lines(agent(integrations={"desk": DESK, "sf": "salesforce@latest"})) == [
         "not-installed integrations.sf.version: no installed integration is named 'salesforce' "
         "(installed: chat, desk, old-desk, twin) (pip install patchwire-salesforce (a guess from "
         "the patchwire-<name> naming convention; check the package's documentation))"
     ]
-    assert lines(agent(integrations={"desk": DESK, "chats": "chta@latest"}))[0].endswith(
-        "(did you mean 'chat'? pip install patchwire-chta (a guess from the patchwire-<name> "
-        "naming convention; check the package's documentation))"
-    )
+    assert lines(agent(integrations={"desk": DESK, "chats": "chta@latest"})) == [
+        "not-installed integrations.chats.version: no installed integration is named 'chta' "
+        "(installed: chat, desk, old-desk, twin) (did you mean 'chat'?)"
+    ]
 
 
 def test_a_plugin_named_as_an_integration_says_where_it_belongs() -> None:
@@ -514,3 +514,40 @@ def test_the_installed_hitl_packages_resolve() -> None:
         == "2.1.0"
     )
     assert resolution.notes == []
+
+
+def test_a_rejected_value_from_the_environment_is_shown_as_its_reference() -> None:
+    config = agent(
+        integrations={
+            "desk": {
+                "version": "desk@latest",
+                "config": {"subdomain": "acme", "clientId": "id", "retries": "${DESK_RETRIES}"},
+            }
+        }
+    )
+    [line] = lines(config, environ={"DESK_RETRIES": "s3cret-value"})
+    assert line == (
+        "config-invalid integrations.desk.config.retries: Input should be a valid integer, unable "
+        "to parse string as an integer (got '${DESK_RETRIES}')"
+    )
+
+
+def test_an_implementation_key_is_checked_even_when_the_integration_config_is_invalid() -> None:
+    config = agent(
+        integrations={"desk": {"version": "desk@latest", "config": {"subdomain": "acme"}}},
+        plugins={
+            "handoff": {
+                "version": "handoff@latest",
+                "dependencies": {
+                    "hitl": {"integrationAlias": "desk", "integrationInterfaceAlias": "hitl<tick>"}
+                },
+            }
+        },
+    )
+    assert lines(config) == [
+        "config-invalid integrations.desk.config.clientId: required key 'clientId' is missing "
+        "(add it)",
+        "unknown-implementation plugins.handoff.dependencies.hitl.integrationInterfaceAlias: "
+        "integration 'desk' (desk) offers no implementation key 'hitl<tick>' (did you mean "
+        "'hitl<hitlTicket>'? offered keys: hitl<hitlTicket>, survey)",
+    ]

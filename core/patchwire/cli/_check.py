@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from patchwire._config import AgentConfig
     from patchwire._problems import Problem
+    from patchwire._resolver import Resolution
 
 __all__ = ["check"]
 
@@ -29,7 +31,7 @@ def check(
         typer.Option("--online", help="Also ask each outside system whether the credentials work."),
     ] = False,
 ) -> None:
-    """Resolve agent.toml against the installed packages; exit 1 when anything is wrong."""
+    """Resolve agent.toml, import the agent code apart; exit 1 when anything is wrong."""
     from patchwire._config import config_path, load_config
     from patchwire._errors import ConfigError
     from patchwire._resolver import Resolution, run
@@ -43,6 +45,7 @@ def check(
     else:
         name = config.name
         resolution = run(config)
+        resolution.problems += _code_problems(config, resolution)
         if online and resolution.agent is not None:
             import asyncio
 
@@ -75,6 +78,16 @@ def check(
         raise typer.Exit(EXIT_USAGE)
     if resolution.problems:
         raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _code_problems(config: AgentConfig, resolution: Resolution) -> list[Problem]:
+    """The agent module's import problems, else its channels no integration offers."""
+    from patchwire._agent_code import channel_problems, import_in_child
+
+    report = import_in_child(config.module_path)
+    return report.problems + channel_problems(
+        config.module_path, report.channels, config.integrations, resolution.channels
+    )
 
 
 def _print_lines(file: Path, problems: list[Problem], notes: list[Problem]) -> None:

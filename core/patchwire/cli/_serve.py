@@ -42,25 +42,36 @@ def _problems(folder: Path) -> list[str]:
     """What keeps the agent from starting, one line each: its config, then its code.
 
     The code is imported here, once, so that a missing file, a syntax error or a failing
-    import is one line naming the file and line rather than a server's startup traceback.
+    import is one line naming the file and line rather than a server's startup traceback; then
+    its ``Conversation`` channels are checked against those the integrations offer.
     """
+    from patchwire._agent_code import channel_problems, channels_of
     from patchwire._config import config_path, load_config
     from patchwire._errors import ConfigError
     from patchwire._resolver import run
     from patchwire.runtime import AgentCodeError, load_agent_code
 
+    file = config_path(folder)
     try:
-        resolution = run(load_config(folder))
+        config = load_config(folder)
     except ConfigError as error:
-        return [f"{config_path(folder)}: {problem}" for problem in error.problems]
+        return [f"{file}: {problem}" for problem in error.problems]
+    resolution = run(config)
     if resolution.agent is None:
-        return [f"{config_path(folder)}: {problem}" for problem in resolution.problems]
-    if resolution.agent.module is not None:
-        try:
-            load_agent_code(resolution.agent.module)
-        except AgentCodeError as error:
-            return [f"error: {error}"]
-    return []
+        return [f"{file}: {problem}" for problem in resolution.problems]
+    if resolution.agent.module is None:
+        return []
+    try:
+        code = load_agent_code(resolution.agent.module)
+    except AgentCodeError as error:
+        return [f"error: {error}"]
+    unknown = channel_problems(
+        resolution.agent.module,
+        channels_of(code.conversations),
+        config.integrations,
+        resolution.channels,
+    )
+    return [f"{file}: {problem}" for problem in unknown]
 
 
 def _prepare(folder: Path, database_url: str | None) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from patchwire._errors import PatchwireError
+from patchwire._problems import Problem
 
 if TYPE_CHECKING:
     from patchwire.runtime._message_context import EventContext, MessageContext
@@ -82,14 +83,24 @@ class AgentCode:
 
 
 class AgentCodeError(PatchwireError):
-    """The agent module cannot be imported or declares nothing to run."""
+    """The agent module cannot be imported or declares nothing to run.
+
+    Reads ``file:line: what failed: what to do``; ``problem`` is the same as ``patchwire
+    check`` reports it.
+    """
+
+    def __init__(self, code: str, where: str, what: str, todo: str) -> None:
+        self.problem = Problem(code, where, what, todo)
+        super().__init__(f"{where}: {what}: {todo}")
 
 
-def _import_failure(path: Path, error: Exception) -> str:
-    """``file:line: what failed: what to do``, at the agent's own line where it broke."""
+def _import_failure(path: Path, error: BaseException) -> AgentCodeError:
+    """The failure at the agent's own line where it broke."""
     if isinstance(error, SyntaxError):
         where = f"{error.filename or path}:{error.lineno}"
-        return f"{where}: {type(error).__name__}: {error.msg}: fix it and run again"
+        return AgentCodeError(
+            "agent-syntax", where, f"{type(error).__name__}: {error.msg}", "fix it and run again"
+        )
     frames = [
         frame
         for frame in traceback.extract_tb(error.__traceback__)
@@ -101,9 +112,11 @@ def _import_failure(path: Path, error: Exception) -> str:
         todo = f"install what provides {error.name!r} where patchwire runs, or fix the import"
     else:
         todo = "fix the code there and run again"
-    return (
-        f"{frame.filename}:{frame.lineno}: {type(error).__name__}: {error} "
-        f"(while importing {path.name}): {todo}"
+    return AgentCodeError(
+        "agent-import",
+        f"{frame.filename}:{frame.lineno}",
+        f"{type(error).__name__}: {error} (while importing {path.name})",
+        todo,
     )
 
 
@@ -111,25 +124,33 @@ def load_agent_code(path: Path) -> AgentCode:
     """Import the agent module from its file and collect its ``Conversation`` objects."""
     if not path.is_file():
         raise AgentCodeError(
-            f"agent code {path} does not exist (set `module` in agent.toml, or create it)"
+            "no-agent-code",
+            str(path),
+            "the agent code does not exist",
+            "create it (patchwire init writes one), or set `module` in agent.toml",
         )
     name = f"_patchwire_agent_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise AgentCodeError(f"cannot import agent code {path}")
+        raise AgentCodeError(
+            "agent-import", str(path), "not an importable Python file", "name a .py file"
+        )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         del sys.modules[name]
-        raise AgentCodeError(_import_failure(path, error)) from None
+        raise _import_failure(path, error) from None
     conversations = tuple(
         value for value in vars(module).values() if isinstance(value, Conversation)
     )
     for conversation in conversations:
         if conversation.handler is None:
             raise AgentCodeError(
-                f"{path}: a Conversation on {conversation.channels} has no handler"
+                "no-handler",
+                str(path),
+                f"a Conversation on {', '.join(conversation.channels)} has no handler",
+                "pass handler=... or use it as a decorator on an async function",
             )
     return AgentCode(path=path, conversations=conversations)

@@ -4,10 +4,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from patchwire._agent_code import import_in_child
 from patchwire.cli import app
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -15,8 +18,23 @@ EXAMPLE = ROOT / "examples" / "support-agent"
 runner = CliRunner()
 
 
-def agent_file(tmp_path: Path, text: str) -> Path:
+CHAT_CODE = """
+from patchwire import Conversation, MessageContext
+
+
+async def handler(ctx: MessageContext) -> None:
+    await ctx.reply("hello")
+
+
+conversation = Conversation(channel=["chat.channel"], handler=handler)
+"""
+
+
+def agent_file(tmp_path: Path, text: str, code: str | None = "") -> Path:
+    """An agent folder with ``text`` as agent.toml and ``code`` (None: none) as agent.py."""
     (tmp_path / "agent.toml").write_text(text, encoding="utf-8")
+    if code is not None:
+        (tmp_path / "agent.py").write_text(code, encoding="utf-8")
     return tmp_path
 
 
@@ -151,3 +169,125 @@ config = { endpointBaseUrl = "http://127.0.0.1:9", signingSecret = "sixteen-char
         f"{folder / 'agent.toml'}: online integrations.hitl: http://127.0.0.1:9/ping kept failing"
     )
     assert summary == f"{folder / 'agent.toml'}: 1 problem"
+
+
+CHAT_AGENT = 'name = "code-agent"\n[integrations]\nchat = "chat@latest"\n'
+CODE_MISTAKES = {
+    "missing": (
+        None,
+        "no-agent-code {code}: the agent code does not exist (create it (patchwire init writes "
+        "one), or set `module` in agent.toml)",
+    ),
+    "syntax": (
+        "x = 1\ndef handler(:\n",
+        "agent-syntax {code}:2: SyntaxError: invalid syntax (fix it and run again)",
+    ),
+    "import": (
+        "import json\nimport no_such_module_for_patchwire\n",
+        "agent-import {code}:2: ModuleNotFoundError: No module named "
+        "'no_such_module_for_patchwire' (while importing agent.py) (install what provides "
+        "'no_such_module_for_patchwire' where patchwire runs, or fix the import)",
+    ),
+    "exits": (
+        "import sys\n\nsys.exit(3)\n",
+        "agent-import {code}:3: SystemExit: 3 (while importing agent.py) (fix the code there and "
+        "run again)",
+    ),
+    "crashes": (
+        "import os\nos._exit(4)\n",
+        "agent-crashed {code}: importing it ended the process (exit code 4) (run `python {code}` "
+        "to see why)",
+    ),
+    "interrupts": (
+        "raise KeyboardInterrupt\n",
+        "agent-crashed {code}: importing it ended the process (killed by SIGINT, last words: "
+        "'KeyboardInterrupt') (run `python {code}` to see why)",
+    ),
+    "no-handler": (
+        "from patchwire import Conversation\nchat = Conversation(channel='chat.channel')\n",
+        "no-handler {code}: a Conversation on chat.channel has no handler (pass handler=... or "
+        "use it as a decorator on an async function)",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CODE_MISTAKES))
+def test_agent_code_mistakes_are_one_line_with_file_and_line(tmp_path: Path, kind: str) -> None:
+    code, expected = CODE_MISTAKES[kind]
+    folder = agent_file(tmp_path, CHAT_AGENT, code)
+    result = runner.invoke(app, ["check", str(folder)])
+    assert result.exit_code == 1, result.output
+    file = folder / "agent.toml"
+    assert result.output.splitlines() == [
+        f"{file}: {expected.format(code=folder / 'agent.py')}",
+        f"{file}: 1 problem",
+    ]
+
+
+def test_agent_code_that_hangs_while_importing_is_one_line(tmp_path: Path) -> None:
+    code = tmp_path / "agent.py"
+    code.write_text("import threading\nthreading.Event().wait()\n")
+    report = import_in_child(code, timeout=0.5)
+    assert [str(problem) for problem in report.problems] == [
+        f"agent-timeout {code}: importing it took longer than 0.5 s (import should only define "
+        "handlers: move slow work into a handler)"
+    ]
+
+
+def test_every_problem_of_config_and_code_in_one_run_and_no_secret_shown(tmp_path: Path) -> None:
+    folder = agent_file(
+        tmp_path,
+        """name = "support-agent"
+[integrations]
+chat = "chat@latest"
+desk = "zendeks@latest"
+[integrations.hitl]
+version = "generic-hitl@latest"
+config = { signingSecret = "${PATCHWIRE_TEST_SECRET}" }
+[plugins.hitl]
+version = "hitl@latest"
+dependencies.hitl = { integrationAlias = "hitl", integrationInterfaceAlias = "hitl<hitlSesion>" }
+""",
+        """import threading, time
+
+from patchwire import Conversation, MessageContext
+
+
+async def handler(ctx: MessageContext) -> None:
+    await ctx.reply("hello")
+
+
+print("agent code may print while it is imported")
+threading.Thread(target=time.sleep, args=(60,)).start()  # and must not keep check waiting
+chat = Conversation(channel=["chat.chanel", "hitl.hitl"], handler=handler)
+other = Conversation(channel="chta.channel", handler=handler)
+""",
+    )
+    started = time.monotonic()
+    result = runner.invoke(
+        app, ["check", str(folder)], env={"PATCHWIRE_TEST_SECRET": "hunter2-secret"}
+    )
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 1
+    file, code = folder / "agent.toml", folder / "agent.py"
+    offered = "channels offered: chat.channel, hitl.hitl"
+    assert result.output.splitlines() == [
+        f"{file}: not-installed integrations.desk.version: no installed integration is named "
+        "'zendeks' (installed: chat, generic-hitl, intercom, webchat, zendesk) (did you mean "
+        "'zendesk'?)",
+        f"{file}: config-invalid integrations.hitl.config.endpointBaseUrl: required key "
+        "'endpointBaseUrl' is missing (add it)",
+        f"{file}: config-invalid integrations.hitl.config.signingSecret: String should have at "
+        "least 16 characters (got '${PATCHWIRE_TEST_SECRET}')",
+        f"{file}: unknown-implementation plugins.hitl.dependencies.hitl.integrationInterfaceAlias: "
+        "integration 'hitl' (generic-hitl) offers no implementation key 'hitl<hitlSesion>' (did "
+        "you mean 'hitl<hitlSession>'? offered keys: hitl<hitlSession>)",
+        f"{file}: unknown-channel {code}:12: channel 'chat.chanel': integration 'chat' has no "
+        f"channel 'chanel', so its handler would never run (did you mean 'chat.channel'? "
+        f"{offered})",
+        f"{file}: unknown-channel {code}:13: channel 'chta.channel': 'chta' is not an "
+        f"integration alias in agent.toml, so its handler would never run (did you mean "
+        f"'chat.channel'? {offered})",
+        f"{file}: 6 problems",
+    ]
+    assert "hunter2" not in result.output

@@ -51,6 +51,14 @@ def patchwire(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def refusal(command: str, folder: Path) -> str:
+    """What ``patchwire dev|serve FOLDER`` prints when it refuses to start (exit 1, no stdout)."""
+    result = patchwire(command, str(folder), "--port", str(free_port()), cwd=folder.parent)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == ""
+    return result.stderr
+
+
 BROKEN = {
     "syntax": (
         "x = 1\ndef handler(:\n",
@@ -78,24 +86,29 @@ def test_broken_agent_code_is_one_line_naming_file_and_line(
 ) -> None:
     code, expected = BROKEN[kind]
     (folder / "agent.py").write_text(code)
-    port = str(free_port())
     started = time.monotonic()
-    result = patchwire(command, str(folder), "--port", port, cwd=folder.parent)
+    said = refusal(command, folder)
     assert time.monotonic() - started < 30  # dev exits instead of watching
-    assert result.returncode == 1, result.stdout + result.stderr
-    file = folder.resolve() / "agent.py"
-    assert (result.stdout, result.stderr) == ("", f"error: {expected.format(file=file)}\n")
+    assert said == f"error: {expected.format(file=folder.resolve() / 'agent.py')}\n"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["dev", "serve"])
 def test_missing_agent_code_is_one_line_saying_what_to_do(folder: Path, command: str) -> None:
-    result = patchwire(command, str(folder), "--port", str(free_port()), cwd=folder.parent)
-    assert result.returncode == 1, result.stdout + result.stderr
-    file = folder.resolve() / "agent.py"
-    assert (result.stdout, result.stderr) == (
-        "",
-        f"error: agent code {file} does not exist (set `module` in agent.toml, or create it)\n",
+    assert refusal(command, folder) == (
+        f"error: {folder.resolve() / 'agent.py'}: the agent code does not exist: create it "
+        "(patchwire init writes one), or set `module` in agent.toml\n"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["dev", "serve"])
+def test_a_channel_no_integration_offers_is_one_line(folder: Path, command: str) -> None:
+    (folder / "agent.py").write_text(WORKING_AGENT.replace('"chat.channel"', '"chat.chanel"'))
+    assert refusal(command, folder) == (
+        f"{folder.resolve() / 'agent.toml'}: unknown-channel {folder.resolve() / 'agent.py'}:9: "
+        "channel 'chat.chanel': integration 'chat' has no channel 'chanel', so its handler "
+        "would never run (did you mean 'chat.channel'? channels offered: chat.channel)\n"
     )
 
 
