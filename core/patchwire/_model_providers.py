@@ -1,6 +1,6 @@
 """``[model]`` resolved: which provider and model answer ``ctx.execute``, and at which URL.
 
-- ``built-in``: the offline responder (also what no ``[model]`` means);
+- ``built-in``: the offline responder (also what no ``[model]`` and ``model = "built-in"`` mean);
 - ``openai``: OpenAI's API, its key from ``$OPENAI_API_KEY`` unless ``api_key`` names another;
 - ``openai-compatible``: any server speaking the Chat Completions API at ``base_url``
   (Ollama, vLLM, llama.cpp, a gateway).
@@ -64,9 +64,8 @@ def resolve_model(
         )
     elif (found := _url_problem(base_url)) is not None:
         problems.append(found)
-    if problems:
+    if problems or base_url is None:
         return None, problems
-    assert base_url is not None
     return ResolvedModel(
         provider=provider,
         model=model,
