@@ -25,7 +25,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from patchwire._errors import PatchwireError
 from patchwire._resolved import ResolvedModel
 
-__all__ = ["ModelError", "Responder", "Role", "built_in_reply"]
+__all__ = ["ModelError", "Responder", "Role"]
 
 Role = Literal["system", "user", "assistant"]
 
