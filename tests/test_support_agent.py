@@ -10,22 +10,18 @@ what the service receives and what the model is sent.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from integrations.generic_hitl.tests.conftest import SECRET, FakeService, GenericHelpdesk
 from integrations.generic_hitl.tests.conftest import service as service  # the fixture
-from patchwire._config import ModelConfig
 from patchwire.runtime import activate
 from patchwire.server import LoadedAgent, open_agent
-from patchwire.testing.loopback import LoopbackServer
+from patchwire.testing.chat_completions import FakeChatCompletions
 from tests.test_swap import User
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "support-agent"
@@ -33,34 +29,48 @@ JOINED = "A human agent has joined the conversation."
 IDLE = "The human agent has not answered yet. They will reply as soon as they can."
 
 
-class FakeModel:
-    """An OpenAI-compatible endpoint that keeps every request's messages."""
-
-    def __init__(self) -> None:
-        self.requests: list[list[dict[str, str]]] = []
-
-    async def complete(self, request: Request) -> JSONResponse:
-        self.requests.append((await request.json())["messages"])
-        return JSONResponse({"choices": [{"message": {"content": "the model's answer"}}]})
+MODEL_KEY = "sk-support-test"
+MODEL_TABLE = """
+[model]
+provider = "openai-compatible"
+base_url = "${MODEL_BASE_URL}"
+model = "support"
+api_key = "${MODEL_API_KEY}"
+"""
+"""What README says to add to the example's agent.toml for a real model."""
 
 
 @pytest.fixture
-async def model() -> AsyncIterator[tuple[FakeModel, str]]:
-    fake = FakeModel()
-    app = Starlette(routes=[Route("/v1/chat/completions", fake.complete, methods=["POST"])])
-    async with LoopbackServer(app) as server:
-        yield fake, f"{server.url}/v1"
+async def model(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeChatCompletions]:
+    fake = FakeChatCompletions(models={"support"}, api_key=MODEL_KEY, answer="the model's answer")
+    monkeypatch.setenv("MODEL_BASE_URL", fake.url)
+    monkeypatch.setenv("MODEL_API_KEY", MODEL_KEY)
+    async with fake.serve():
+        yield fake
+
+
+@pytest.fixture
+def model_table() -> str:
+    """No [model]: the example as it is, with the built-in responder."""
+    return ""
 
 
 @pytest.fixture
 async def agent(
-    service: FakeService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: FakeService,
+    model: FakeChatCompletions,
+    model_table: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[LoadedAgent]:
     monkeypatch.setenv("HITL_ENDPOINT_BASE_URL", service.url)
     monkeypatch.setenv("HITL_SIGNING_SECRET", SECRET)
-    loaded = await open_agent(
-        EXAMPLE / "agent.toml", database_url=f"sqlite:///{tmp_path / 'agent.db'}"
-    )
+    folder = tmp_path / "support-agent"
+    folder.mkdir()
+    shutil.copy(EXAMPLE / "agent.py", folder)
+    config = (EXAMPLE / "agent.toml").read_text(encoding="utf-8") + model_table
+    (folder / "agent.toml").write_text(config, encoding="utf-8")
+    loaded = await open_agent(folder, database_url=f"sqlite:///{tmp_path / 'agent.db'}")
     try:
         with activate(loaded.runtime):
             yield loaded
@@ -87,13 +97,10 @@ async def test_the_bot_leads_the_user_to_a_human(user: User) -> None:
     assert echo == "You said: thanks, bot"
 
 
+@pytest.mark.parametrize("model_table", [MODEL_TABLE], ids=["with-model"])
 async def test_a_whole_handoff_with_two_agents_idle_time_and_a_hand_back(
-    agent: LoadedAgent, user: User, service: FakeService, model: tuple[FakeModel, str]
+    agent: LoadedAgent, user: User, service: FakeService, model: FakeChatCompletions
 ) -> None:
-    fake_model, model_url = model
-    agent.runtime.model = ModelConfig(
-        provider="openai-compatible", base_url=model_url, model="support"
-    )
     helpdesk = GenericHelpdesk(service)
     helpdesk.attach(agent.runtime, "hitl")
     hitl: Any = agent.runtime.plugins.hitl.actions
@@ -128,7 +135,7 @@ async def test_a_whole_handoff_with_two_agents_idle_time_and_a_hand_back(
 
     await user.say("/end")
     await user.say("so where is my parcel?")
-    last_request = fake_model.requests[-1]
+    last_request = model.requests[-1].messages
     human_words = ["Alice here", "Bob here", "Yes, checking."]
     assert not any(
         turn["role"] == "assistant" and any(w in turn["content"] for w in human_words)
@@ -137,6 +144,7 @@ async def test_a_whole_handoff_with_two_agents_idle_time_and_a_hand_back(
     labelled = [t["content"] for t in last_request if t["role"] == "system"]
     assert "A human agent (not you) wrote to the user: Bob here (1)" in labelled, last_request
     assert (await user.sees())[-1] == "the model's answer"
+    assert len(model.requests) == 2, "asked before the handoff and after it, never during it"
 
     [conversation] = await agent.runtime.context("chat").find_conversations(
         {"chat.chatId": user.conversation_id}

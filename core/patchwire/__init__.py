@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from patchwire._config import (
     AgentConfig,
     IntegrationEntry,
+    ModelConfig,
     PluginDependency,
     PluginEntry,
     RuntimeSettings,
@@ -78,6 +79,8 @@ __all__ = [
     "InterfaceImplementation",
     "InterfaceRequirement",
     "MessageContext",
+    "ModelConfig",
+    "ModelError",
     "NoConfiguration",
     "PackageFailure",
     "PackageLoadError",
@@ -103,7 +106,16 @@ __all__ = [
 
 
 _RUNTIME_NAMES = frozenset(
-    {"Context", "Conversation", "EventContext", "MessageContext", "STOP", "integrations", "plugins"}
+    {
+        "Context",
+        "Conversation",
+        "EventContext",
+        "MessageContext",
+        "ModelError",
+        "STOP",
+        "integrations",
+        "plugins",
+    }
 )
 """Imported on first use, so that `patchwire check` never pays for the runtime's imports."""
 
@@ -114,6 +126,7 @@ if TYPE_CHECKING:
         Conversation,
         EventContext,
         MessageContext,
+        ModelError,
         integrations,
         plugins,
     )

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -33,6 +33,7 @@ __all__ = [
     "CONFIG_FILENAME",
     "AgentConfig",
     "IntegrationEntry",
+    "ModelConfig",
     "PackageRef",
     "PluginDependency",
     "PluginEntry",
@@ -95,13 +96,26 @@ def _short_form(value: Any) -> Any:
 
 
 class ModelConfig(WireModel):
-    """The ``[model]`` table: what answers ``ctx.execute``; none means the built-in responder."""
+    """The ``[model]`` table as written: what answers ``ctx.execute``.
 
-    provider: Literal["built-in", "openai-compatible"] = "built-in"
-    base_url: str | None = None
+    ``model = "openai:gpt-4.1-mini"`` names the provider and the model in one string; with
+    ``provider`` set, ``model`` is the server's model name as it is (Ollama's ``llama3.2:3b``
+    keeps its colon). Which providers exist and what each needs is checked by the resolver,
+    after ``${VAR}`` substitution, since any of these strings may come from the environment.
+    """
+
+    provider: str | None = None
     model: str | None = None
-    api_key: str | None = None
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
     timeout_seconds: float = Field(default=60, gt=0)
+    """How long one attempt may take; the SDK then retries up to ``max_retries`` times."""
+    max_retries: int = Field(default=2, ge=0)
+
+
+def _model_short_form(value: Any) -> Any:
+    """``model = "openai:gpt-4.1-mini"`` at the top means ``[model] model = "openai:..."``."""
+    return {"model": value} if isinstance(value, str) else value
 
 
 DEFAULT_ERROR_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
@@ -124,7 +138,7 @@ class AgentConfig(WireModel):
     name: str
     module: str = "agent.py"
     database_url: str | None = None
-    model: ModelConfig | None = None
+    model: Annotated[ModelConfig | None, BeforeValidator(_model_short_form)] = None
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     integrations: dict[str, Annotated[IntegrationEntry, BeforeValidator(_short_form)]] = Field(
         default_factory=dict
@@ -376,13 +390,15 @@ def define_config(
     plugins: Mapping[str, PluginEntry | Mapping[str, Any]] | None = None,
     module: str = "agent.py",
     database_url: str | None = None,
+    model: str | ModelConfig | Mapping[str, Any] | None = None,
     runtime: RuntimeSettings | Mapping[str, Any] | None = None,
     directory: str | Path | None = None,
 ) -> AgentConfig:
     """Build the agent.toml model in Python; raises ConfigError with every structural problem.
 
-    ``integrations`` takes the same short form (``{"chat": "chat@latest"}``) and long form as
-    agent.toml; nested keys may be camelCase or snake_case.
+    ``integrations`` and ``model`` take the same short forms (``{"chat": "chat@latest"}``,
+    ``"openai:gpt-4.1-mini"``) and long forms as agent.toml; nested keys may be camelCase or
+    snake_case.
     """
     raw: dict[str, Any] = {
         "name": name,
@@ -391,6 +407,8 @@ def define_config(
         "integrations": dict(integrations or {}),
         "plugins": dict(plugins or {}),
     }
+    if model is not None:
+        raw["model"] = model.model_dump() if isinstance(model, ModelConfig) else model
     if runtime is not None:
         raw["runtime"] = runtime.model_dump() if isinstance(runtime, RuntimeSettings) else runtime
     return _validate(raw, Path(directory).resolve() if directory is not None else None)

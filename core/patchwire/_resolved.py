@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from patchwire._config import ModelConfig, RuntimeSettings
+from patchwire._config import RuntimeSettings
 from patchwire._definitions import (
     IntegrationDefinition,
     InterfaceImplementation,
@@ -21,7 +21,13 @@ from patchwire._definitions import (
 from patchwire._discovery import EntryPointRecord
 from patchwire._packages import Integration, Plugin
 
-__all__ = ["ResolvedAgent", "ResolvedBinding", "ResolvedIntegration", "ResolvedPlugin"]
+__all__ = [
+    "ResolvedAgent",
+    "ResolvedBinding",
+    "ResolvedIntegration",
+    "ResolvedModel",
+    "ResolvedPlugin",
+]
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,19 @@ class ResolvedPlugin:
 
 
 @dataclass(frozen=True)
+class ResolvedModel:
+    """``[model]`` ready to call: shorthand split, ``${VAR}`` substituted, defaults filled."""
+
+    provider: str
+    model: str
+    base_url: str
+    api_key: str | None = field(repr=False)
+    """None for a server that wants no key; never shown in a repr or a message."""
+    timeout_seconds: float
+    max_retries: int
+
+
+@dataclass(frozen=True)
 class ResolvedAgent:
     """An agent whose whole graph of packages resolved without a problem."""
 
@@ -83,7 +102,7 @@ class ResolvedAgent:
     """The agent code file (``module`` in agent.toml, relative to its folder)."""
     database_url: str | None = None
     """``database_url`` with ``${VAR}`` substituted; None means the default SQLite file."""
-    model: ModelConfig | None = None
-    """The ``[model]`` table with ``${VAR}`` substituted; None means the built-in responder."""
+    model: ResolvedModel | None = None
+    """What ``[model]`` means; None is the built-in responder."""
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     """The ``[runtime]`` table: error text and delivery retries."""

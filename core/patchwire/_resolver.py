@@ -15,7 +15,6 @@ from pydantic import BaseModel, ValidationError
 
 from patchwire._config import (
     AgentConfig,
-    ModelConfig,
     PackageRef,
     PluginDependency,
     PluginEntry,
@@ -39,6 +38,7 @@ from patchwire._discovery import (
 )
 from patchwire._errors import ConfigError, PackageLoadError
 from patchwire._interpolation import interpolate
+from patchwire._model_providers import resolve_model
 from patchwire._packages import Integration, Plugin
 from patchwire._problems import Problem
 from patchwire._resolved import ResolvedAgent, ResolvedBinding, ResolvedIntegration, ResolvedPlugin
@@ -127,9 +127,8 @@ class _Resolver:
         database_url = self.substituted(config.database_url, ["database_url"])
         model = None
         if config.model is not None:
-            substituted, problems = interpolate(config.model.model_dump(), self.environ, ["model"])
+            model, problems = resolve_model(config.model, self.environ)
             self.result.problems += problems
-            model = ModelConfig.model_validate(substituted)
         integrations = {
             alias: integration
             for alias, entry in config.integrations.items()

@@ -30,6 +30,8 @@ PUBLIC = [
     "InterfaceImplementation",
     "InterfaceRequirement",
     "MessageContext",
+    "ModelConfig",
+    "ModelError",
     "NoConfiguration",
     "PackageFailure",
     "PackageLoadError",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from patchwire.runtime._context import Context
-from patchwire.runtime._responder import respond
+from patchwire.runtime._responder import Role
 from patchwire.store import Conversation, Event, Message, User
 
 if TYPE_CHECKING:
@@ -70,11 +70,11 @@ class MessageContext(Context):
             for item in reversed(page.messages)
             if "text" in item.payload and (turn := _turn(item)) is not None
         ]
-        answer = await respond(self._runtime.model, instructions, transcript)
+        answer = await self._runtime.responder.answer(instructions, transcript)
         return await self.reply(answer)
 
 
-def _turn(message: Message) -> tuple[str, str] | None:
+def _turn(message: Message) -> tuple[Role, str] | None:
     """The transcript turn (role, text) of a message; None for one hidden from the model."""
     text = str(message.payload["text"])
     if message.direction == "incoming":

@@ -40,7 +40,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from patchwire._binding import plugin_actions
-from patchwire._config import ModelConfig, RuntimeSettings
+from patchwire._config import RuntimeSettings
 from patchwire._definitions import ActionDefinition, ChannelDefinition
 from patchwire._errors import PatchwireError, ReportedError
 from patchwire._packages import EventSender, Integration, Plugin
@@ -51,6 +51,7 @@ from patchwire.runtime._conversation import AgentCode
 from patchwire.runtime._hooks import STOP, HookRunner, OutgoingMessage
 from patchwire.runtime._message_context import EventContext, MessageContext
 from patchwire.runtime._outbox import DeliveryError, Outbox, RetryLater
+from patchwire.runtime._responder import Responder
 from patchwire.runtime._steps import JobRun, Step, current_step, running
 from patchwire.store import Conversation, Event, Job, Message, NotFoundError, Store, User
 from patchwire.store._notify import WORK
@@ -83,7 +84,6 @@ class Runtime:
         store: Store,
         code: AgentCode | None,
         worker_id: str,
-        model: ModelConfig | None,
         concurrency: int,
         settings: RuntimeSettings,
     ) -> None:
@@ -91,8 +91,9 @@ class Runtime:
         self.store = store
         self.code = code or AgentCode(path=None, conversations=())
         self.worker_id = worker_id
-        self.model = model
         self.settings = settings
+        self.responder = Responder(agent.model)
+        """``ctx.execute``'s model: one client for the agent, closed by :meth:`stop`."""
         self.hooks = HookRunner()
         self.outbox = Outbox(self)
         self._concurrency = concurrency
@@ -124,7 +125,6 @@ class Runtime:
         store: Store,
         code: AgentCode | None = None,
         worker_id: str | None = None,
-        model: ModelConfig | None = None,
         concurrency: int = 32,
         settings: RuntimeSettings | None = None,
     ) -> Runtime:
@@ -132,7 +132,6 @@ class Runtime:
             agent,
             store=store,
             code=code,
-            model=model,
             concurrency=concurrency,
             settings=settings or agent.runtime,
             worker_id=worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
@@ -430,11 +429,13 @@ class Runtime:
             callback()
 
     async def stop(self) -> None:
-        """Finish the jobs in hand, then close what packages kept per alias (``ctx.local``)."""
+        """Finish the jobs in hand, then close what packages kept per alias (``ctx.local``)
+        and the model's client."""
         await self.drain()
         for contexts in self._contexts.values():
             for ctx in contexts.values():
                 await ctx.close_locals()
+        await self.responder.close()
 
     async def _start_jobs(self, wanted: float) -> bool:
         """Claim up to ``wanted`` jobs while there is room; True when room ran out first."""

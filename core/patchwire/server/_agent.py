@@ -48,7 +48,7 @@ async def open_agent(
     code = load_agent_code(agent.module) if agent.module is not None else None
     store = await Store.open(database_url_for(agent, database_url))
     try:
-        runtime = await Runtime.start(agent, store=store, code=code, model=agent.model)
+        runtime = await Runtime.start(agent, store=store, code=code)
     except BaseException:
         await store.close()
         raise

@@ -183,10 +183,11 @@ async def start_harness(
     *,
     database_url: str | None = None,
     alias: str = HELPDESK_ALIAS,
+    model: str | Mapping[str, Any] | None = None,
     **plugin_config: Any,
 ) -> HitlHarness:
     """An agent handing off to ``helpdesk`` installed as ``alias``, on a SQLite file in
-    ``directory`` by default."""
+    ``directory`` by default; ``model`` is its ``[model]`` (the built-in responder by default)."""
     channel = MemoryChannel()
     text_channel = MemoryChannel("memory-text-channel", types=["text"])
     handled: list[str] = []
@@ -223,6 +224,7 @@ async def start_harness(
                 },
             }
         },
+        model=model,
     )
     interface, plugin = installed().load("interface", "hitl"), _hitl_plugin()
     assert isinstance(interface, InterfaceDefinition)

@@ -163,6 +163,7 @@ async def start_agent(
         *,
         plugins: tuple[str, ...] = ("first", "second"),
         runtime: dict[str, Any] | None = None,
+        model: str | dict[str, Any] | None = None,
     ) -> Agent:
         catalog = Catalog.from_objects(
             integrations=[make_integration(recorder)], plugins=[make_plugin(recorder)]
@@ -172,6 +173,7 @@ async def start_agent(
             integrations={"chat": "testchat@latest"},
             plugins={alias: {"version": "watcher@latest"} for alias in plugins},
             runtime=runtime,
+            model=model,
         )
         store = await Store.open(database_url)
         running = await Runtime.start(

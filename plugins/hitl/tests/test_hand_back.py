@@ -6,42 +6,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from patchwire._config import ModelConfig
 from patchwire.runtime import MessageContext
+from patchwire.testing.chat_completions import FakeChatCompletions
 from patchwire.testing.hitl import HitlHarness
-from patchwire.testing.loopback import LoopbackServer
 from patchwire.testing.memory import MemoryHelpdesk
 
 Start = Callable[..., Awaitable[HitlHarness]]
 
 
-class FakeModel:
-    """An OpenAI-compatible endpoint that keeps every request's messages."""
-
-    def __init__(self) -> None:
-        self.requests: list[list[dict[str, str]]] = []
-
-    async def complete(self, request: Request) -> JSONResponse:
-        self.requests.append((await request.json())["messages"])
-        return JSONResponse({"choices": [{"message": {"content": "model answer"}}]})
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/v1/chat/completions", self.complete, methods=["POST"])])
-
-
 @pytest.fixture
-async def model() -> AsyncIterator[tuple[FakeModel, str]]:
-    fake = FakeModel()
-    async with LoopbackServer(fake.app()) as server:
-        yield fake, server.url
+async def model() -> AsyncIterator[FakeChatCompletions]:
+    async with FakeChatCompletions().serve() as fake:
+        yield fake
 
 
-async def with_model(harness: HitlHarness, url: str) -> HitlHarness:
+async def with_model(harness_with: Start, fake: FakeChatCompletions, **config: Any) -> HitlHarness:
+    """A harness whose [model] (the shorthand form) is the fake, answering with ctx.execute."""
+    harness = await harness_with(
+        model={"model": "openai-compatible:test-model", "base_url": fake.url}, **config
+    )
+
     async def handler(ctx: MessageContext) -> None:
         if ctx.text == "/starthitl":
             await ctx.plugins.hitl.actions.start_hitl(
@@ -51,9 +36,6 @@ async def with_model(harness: HitlHarness, url: str) -> HitlHarness:
         await ctx.execute(instructions="Be helpful.")
 
     harness.runtime.code.conversations[0].handler = handler
-    harness.runtime.model = ModelConfig(
-        provider="openai-compatible", base_url=f"{url}/v1", model="test-model"
-    )
     return harness
 
 
@@ -70,17 +52,16 @@ async def session_with_alice(harness: HitlHarness, helpdesk: MemoryHelpdesk) -> 
     await harness.say("thanks, and my refund?")
 
 
-def turns(messages: list[dict[str, str]], needle: str) -> list[dict[str, str]]:
+def turns(messages: list[Any], needle: str) -> list[dict[str, str]]:
     return [m for m in messages if needle in m["content"]]
 
 
 async def test_human_agent_turns_are_labelled_not_the_models_own(
-    harness_with: Start, helpdesk: MemoryHelpdesk, model: tuple[FakeModel, str]
+    harness_with: Start, helpdesk: MemoryHelpdesk, model: FakeChatCompletions
 ) -> None:
-    fake, url = model
-    harness = await with_model(await harness_with(), url)
+    harness = await with_model(harness_with, model)
     await session_with_alice(harness, helpdesk)
-    last = fake.requests[-1]
+    last = model.requests[-1].messages
     assert last[-1] == {"role": "user", "content": "thanks, and my refund?"}
     [agent_turn] = turns(last, "It left the depot today.")
     assert agent_turn["role"] == "system"
@@ -90,14 +71,15 @@ async def test_human_agent_turns_are_labelled_not_the_models_own(
     assert not any(m["role"] == "assistant" and "depot" in m["content"] for m in last)
     assert turns(last, "where is it?") == [{"role": "user", "content": "where is it?"}]
     assert turns(last, "model answer")[0]["role"] == "assistant"
+    assert len(model.requests) == 2, "the model is not asked while a human has the chat"
+    assert (await harness.user_sees())[-1] == "model answer"
 
 
 async def test_human_agent_turns_can_be_left_out(
-    harness_with: Start, helpdesk: MemoryHelpdesk, model: tuple[FakeModel, str]
+    harness_with: Start, helpdesk: MemoryHelpdesk, model: FakeChatCompletions
 ) -> None:
-    fake, url = model
-    harness = await with_model(await harness_with(modelSeesHumanAgentTurns=False), url)
+    harness = await with_model(harness_with, model, modelSeesHumanAgentTurns=False)
     await session_with_alice(harness, helpdesk)
-    last: list[dict[str, Any]] = fake.requests[-1]
+    last = model.requests[-1].messages
     assert turns(last, "depot") == []
     assert turns(last, "where is it?") == [{"role": "user", "content": "where is it?"}]
