@@ -1,21 +1,9 @@
 """Every fenced block of README.md and docs/*.md is run or checked, so the docs cannot drift.
 
-README.md ("Docs are tested") tells docs authors the convention.
-Each block runs on its own, in a fresh folder holding a copy of ``examples/`` (the docs write
-paths as seen from a checkout), with every ``${NAME}`` the block names without a default set to
-a placeholder. By the fence's info string:
-
-- ``toml``: parsed, then checked as an agent.toml (``name`` added when the block has none);
-- ``python``: compiled (top-level ``await`` allowed) and executed;
-- ``sh``: each line is a ``patchwire`` command run in-process, which must exit 0;
-- ``console``: ``$ `` lines are commands, the lines under each its output (``...`` matches
-  anything);
-- ``json``: parsed.
-
-An HTML comment right before the fence changes that: ``<!-- not-run: REASON -->`` only parses
-the block (nothing for languages without a parser); ``<!-- fragment: REASON -->`` on a Python
-block compiles it and runs its imports only. A block the test cannot run and no marker explains
-fails the test, so nothing is skipped silently.
+Each block runs alone, in a fresh folder holding a copy of ``examples/`` (the docs write paths
+as seen from a checkout's root), with every ``${NAME}`` it names without a default set to a
+placeholder; how each language is run and the ``not-run`` / ``fragment`` markers are in
+README.md, "Docs are tested". A block this cannot run and no marker explains fails.
 """
 
 from __future__ import annotations
@@ -42,7 +30,7 @@ from patchwire.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-MARKER = re.compile(r"<!--\s*(not-run|fragment):\s*(\S.*?)\s*-->\s*$", re.DOTALL)
+MARKER = re.compile(r"<!--\s*(not-run|fragment):\s*\S.*-->$", re.DOTALL)
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 """``${NAME}`` without a default: what the block expects the reader to have set."""
 PATCHWIRE = {"patchwire", ".venv/bin/patchwire"}
@@ -54,36 +42,32 @@ OFFLINE = {"check", "init", "jobs", "list", "new", "typegen"}
 
 @dataclass(frozen=True)
 class Block:
-    """One fenced block: where it is, its language, its text and the marker before it."""
+    """One fenced block: where it is (``page:line``), its language, its text, its marker."""
 
-    page: Path
-    line: int
+    where: str
     language: str
     text: str
     marker: str | None
-    reason: str | None
-
-    @property
-    def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
 
 
 def blocks(page: Path) -> list[Block]:
     """The fenced blocks of ``page`` in order, each with the marker comment right before it."""
+    name = page.relative_to(ROOT) if page.is_relative_to(ROOT) else page
     found: list[Block] = []
     previous = None
     for token in MarkdownIt().parse(page.read_text(encoding="utf-8")):
         if token.type == "fence" and token.map is not None:
-            marker = reason = None
+            where = f"{name}:{token.map[0] + 1}"
+            marker = None
             if previous is not None and previous.type == "html_block":
                 written = MARKER.match(previous.content.strip())
                 assert written, (
-                    f"{page.relative_to(ROOT)}:{token.map[0] + 1}: the comment before the fence "
-                    f"is not a marker: write <!-- not-run: REASON --> or <!-- fragment: REASON -->"
+                    f"{where}: the comment before the fence is not a marker: write "
+                    f"<!-- not-run: REASON --> or <!-- fragment: REASON -->"
                 )
-                marker, reason = written[1], written[2]
+                marker = written[1]
             language = token.info.split(maxsplit=1)[0] if token.info.strip() else ""
-            found.append(Block(page, token.map[0] + 1, language, token.content, marker, reason))
+            found.append(Block(where, language, token.content, marker))
         previous = token
     return found
 
@@ -104,6 +88,13 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_snippet(block: Block, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in VARIABLE.findall(block.text):
         monkeypatch.setenv(name, PLACEHOLDER)
+    run_block(block, folder)
+
+
+def run_block(block: Block, folder: Path) -> None:
+    """Run or check one block as its language and marker say; fail on one it cannot run."""
+    if block.marker == "fragment" and block.language != "python":
+        pytest.fail(f"{block.where}: the fragment marker is for Python blocks; use not-run")
     if block.language == "toml":
         check_toml(block, folder)
     elif block.language == "json":
@@ -129,7 +120,6 @@ def check_toml(block: Block, folder: Path) -> None:
     parsed = tomllib.loads(block.text)
     if block.marker == "not-run":
         return
-    assert block.marker is None, f"{block.where}: 'fragment' is for Python blocks"
     text = block.text if "name" in parsed else f'name = "docs-snippet"\n{block.text}'
     (folder / "agent.toml").write_text(text, encoding="utf-8")
     try:
@@ -202,3 +192,27 @@ def command(words: list[str]) -> tuple[int, str]:
         return 0, ""
     result = CliRunner().invoke(app, words[1:])
     return result.exit_code, result.output
+
+
+def test_a_block_it_cannot_run_fails_unless_a_marker_says_why(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```ts\nlet x = 1;\n```\n\n<!-- not-run: TypeScript -->\n```ts\nlet y = 2;\n```\n\n"
+        "```sh\npatchwire dev my-agent\n```\n\n```python\nprint(undefined_name)\n```\n"
+    )
+    unmarked_ts, marked_ts, server, python = blocks(page)
+    assert marked_ts.marker == "not-run" and unmarked_ts.marker is None
+    run_block(marked_ts, tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="no way to run a ts block"):
+        run_block(unmarked_ts, tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="`patchwire dev my-agent` is not a command"):
+        run_block(server, tmp_path)
+    with pytest.raises(NameError):
+        run_block(python, tmp_path)
+
+
+def test_a_comment_before_a_fence_must_be_a_marker_with_a_reason(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- not-run: -->\n```ts\nlet x = 1;\n```\n")
+    with pytest.raises(AssertionError, match=r"page\.md:2: the comment before the fence"):
+        blocks(page)
