@@ -1,4 +1,4 @@
-"""Every fenced block of README.md and docs/*.md is run or checked, so the docs cannot drift.
+"""Every fenced block and link of README.md and docs/*.md is run or checked: docs cannot drift.
 
 Each block runs alone, in a fresh folder holding a copy of ``examples/`` (the docs write paths
 as seen from a checkout's root), with every ``${NAME}`` it names without a default set to a
@@ -216,3 +216,28 @@ def test_a_comment_before_a_fence_must_be_a_marker_with_a_reason(tmp_path: Path)
     page.write_text("<!-- not-run: -->\n```ts\nlet x = 1;\n```\n")
     with pytest.raises(AssertionError, match=r"page\.md:2: the comment before the fence"):
         blocks(page)
+
+
+def anchors(page: Path) -> set[str]:
+    """The ``#fragment`` names GitHub gives the headings of ``page``."""
+    tokens = MarkdownIt().parse(page.read_text(encoding="utf-8"))
+    titles = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    return {re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-") for title in titles}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])
+def test_links(page: Path) -> None:
+    """Every link to a file of the repository, and to a heading, finds it."""
+    broken = []
+    for token in MarkdownIt().parse(page.read_text(encoding="utf-8")):
+        for link in token.children or []:
+            href = str(link.attrs.get("href", "")) if link.type == "link_open" else ""
+            if not href or re.match(r"[a-z]+:", href):
+                continue
+            path, _, fragment = href.partition("#")
+            target = (page.parent / path).resolve() if path else page
+            if not target.exists() or not target.is_relative_to(ROOT):
+                broken.append(f"{href}: no such file in the repository")
+            elif fragment and target.suffix == ".md" and fragment not in anchors(target):
+                broken.append(f"{href}: {target.name} has no heading #{fragment}")
+    assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
