@@ -6,8 +6,8 @@ Measures, against a running agent whose handler replies to every message:
 - the create-message requests per second the API accepts (concurrent senders).
 
 Usage:
-    python bench/chat.py                       # starts a local agent in a subprocess
-    python bench/chat.py --url http://127.0.0.1:8000/webhooks/chat
+    .venv/bin/python bench/chat.py                  # starts a local agent in a subprocess
+    .venv/bin/python bench/chat.py --url http://127.0.0.1:8080/webhooks/chat
 
 The local agent is a real one (a temporary agent folder served like ``patchwire serve``: the
 ``chat`` integration, the runtime's pipeline, a SQLite store) whose handler echoes every

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,8 +13,7 @@ from playwright.async_api import Browser
 
 from patchwire.server import create_app
 from patchwire.testing.loopback import LoopbackServer
-
-JS = Path(__file__).resolve().parent / "js"
+from tests.node import JS, Node
 
 pytestmark = pytest.mark.slow
 
@@ -45,18 +43,6 @@ conversation = Conversation(channel=["chat.channel", "webchat.channel"], handler
 
 
 @pytest.fixture
-def node() -> str:
-    found = shutil.which("node")
-    if found is None:
-        pytest.skip("node is not installed: the official JavaScript client needs Node.js")
-    if not (JS / "node_modules" / "@botpress" / "chat").is_dir():
-        npm = shutil.which("npm")
-        assert npm is not None, "node is installed but npm is not: install npm to run `npm ci`"
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True)
-    return found
-
-
-@pytest.fixture
 async def agent(tmp_path: Path) -> AsyncIterator[str]:
     (tmp_path / "agent.toml").write_text(AGENT_TOML)
     (tmp_path / "agent.py").write_text(AGENT_PY)
@@ -64,9 +50,9 @@ async def agent(tmp_path: Path) -> AsyncIterator[str]:
         yield server.url
 
 
-async def test_the_official_client_talks_to_a_real_agent(node: str, agent: str) -> None:
+async def test_the_official_client_talks_to_a_real_agent(node: Node, agent: str) -> None:
     process = await asyncio.create_subprocess_exec(
-        node,
+        node.node,
         "chat-roundtrip.mjs",
         f"{agent}/webhooks/chat",
         "hello from node",

@@ -292,15 +292,6 @@ async def until(check: Callable[[], bool | Awaitable[bool]], seconds: float, wha
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'agent.db'}"
-    else:
-        async with postgres_database() as url:
-            yield url
-
-
 # --- the tests ------------------------------------------------------------------------------
 
 
@@ -419,6 +410,7 @@ async def test_a_failed_start_says_so_once_and_the_bot_answers_after(
     assert not any("went wrong" in text for text in texts), "no generic error on top"
 
 
+@pytest.mark.postgres
 async def test_two_servers_on_one_postgresql_behave_as_one(
     helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any, tmp_path: Path
 ) -> None:

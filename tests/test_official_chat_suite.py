@@ -21,8 +21,8 @@ import pytest
 
 from patchwire.server import create_app
 from patchwire.testing.loopback import LoopbackServer
+from tests.node import JS, Node
 
-JS = Path(__file__).resolve().parent / "js"
 PACKAGE = JS / "node_modules" / "@botpress" / "chat"
 SUITE = JS / "official-e2e"
 ENCRYPTION_KEY = "official-suite-encryption-key-0123456789"
@@ -34,19 +34,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def npx() -> str:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: the official suite needs Node.js 18 or newer")
-    npm, npx = shutil.which("npm"), shutil.which("npx")
-    assert npm is not None and npx is not None, "node is installed but npm is not: install npm"
-    if not (JS / "node_modules" / "vitest").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True)
+def npx(node: Node) -> str:
     version = json.loads((PACKAGE / "package.json").read_text())["version"]
     pinned = json.loads((JS / "package.json").read_text())["dependencies"]["@botpress/chat"]
     assert version == pinned, f"installed @botpress/chat {version}, pinned {pinned}: run npm ci"
     shutil.rmtree(SUITE, ignore_errors=True)
     shutil.copytree(PACKAGE / "e2e", SUITE)
-    return npx
+    return node.npx
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -54,4 +57,18 @@ def init(
     (directory / "agent.toml").write_text(AGENT_TOML.format(name=agent_name), encoding="utf-8")
     (directory / "agent.py").write_text(AGENT_PY, encoding="utf-8")
     (directory / ".gitignore").write_text(".patchwire/\n", encoding="utf-8")
-    typer.echo(f"created {directory}/agent.toml and agent.py; run: patchwire dev {directory}")
+    typer.echo(f"created {directory}/agent.toml and agent.py; run: {_program()} dev {directory}")
+
+
+def _program() -> str:
+    """The patchwire command as the user can type it next: bare only when PATH finds this one.
+
+    After ``make demo`` the command is ``.venv/bin/patchwire``, which is not on PATH.
+    """
+    invoked = Path(sys.argv[0])
+    if invoked.name == "__main__.py":
+        return f"{shlex.quote(sys.executable)} -m patchwire.cli"
+    on_path = shutil.which("patchwire")
+    if invoked.name != "patchwire" or (on_path and Path(on_path).resolve() == invoked.resolve()):
+        return "patchwire"
+    return shlex.quote(sys.argv[0])

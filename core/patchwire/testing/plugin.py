@@ -2,6 +2,9 @@
 
 ``database_url`` runs a test once on a SQLite file and once on a fresh PostgreSQL database;
 ``postgres_url`` gives a fresh PostgreSQL database only (see :mod:`patchwire.testing.databases`).
+Tests on PostgreSQL carry the ``postgres`` marker (registered here), so ``pytest -m postgres``
+runs them alone: the PostgreSQL run of ``database_url``, every test using ``postgres_url``, and
+tests that mark themselves with ``@pytest.mark.postgres``.
 
 ``hitl_harness`` starts a real agent (SQLite store, the ``hitl`` plugin bound to the
 integration under test, a user on an in-memory channel); it needs a ``helpdesk`` fixture (see
@@ -28,6 +31,22 @@ if TYPE_CHECKING:
     from patchwire.testing.hitl import HitlHarness
 
 CHROMIUM = Path("/usr/bin/chromium")
+POSTGRES = "postgres"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{POSTGRES}: needs the PostgreSQL server at PATCHWIRE_TEST_POSTGRES_URL "
+        "(skipped when unreachable, unless PATCHWIRE_REQUIRE_POSTGRES=1)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that use ``postgres_url``, which is not parametrized to carry a mark."""
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(POSTGRES)
 
 
 @pytest.fixture
@@ -81,7 +100,7 @@ async def helpdesk_routes(
         yield http
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The same test once on a SQLite file and once on a fresh PostgreSQL database."""
     if request.param == "sqlite":

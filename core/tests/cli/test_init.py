@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from patchwire.cli import app
@@ -33,3 +35,21 @@ def test_serve_refuses_an_agent_with_problems(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", str(tmp_path)])
     assert result.exit_code == 1
     assert "not-installed integrations.x.version" in result.output
+
+
+def test_init_tells_the_command_as_it_can_be_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run by a path that PATH does not find (`.venv/bin/patchwire`), it says that path."""
+    bin_folder = tmp_path / "venv-bin"
+    bin_folder.mkdir()
+    script = bin_folder / "patchwire"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(script), "init"])
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    told = CliRunner().invoke(app, ["init", str(tmp_path / "a")])
+    assert told.output.endswith(f"run: {script} dev {tmp_path / 'a'}\n"), told.output
+    monkeypatch.setenv("PATH", str(bin_folder))
+    told = CliRunner().invoke(app, ["init", str(tmp_path / "b")])
+    assert told.output.endswith(f"run: patchwire dev {tmp_path / 'b'}\n"), told.output

@@ -49,7 +49,9 @@ async def test_concurrent_starts_for_one_message_open_one_session(
     assert (await harness.user_sees()).count(HANDOFF) == 1
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def test_two_processes_starting_for_one_message_open_one_session(
     helpdesk: MemoryHelpdesk, tmp_path: Path, backend: str
 ) -> None:
