@@ -21,6 +21,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import insert
+
 from patchwire.store._tables import ConversationRow, StateRow, TagRow
 from patchwire.testing.hitl import HitlHarness, start_harness
 from patchwire.testing.memory import MemoryHelpdesk
@@ -29,30 +31,30 @@ from patchwire.testing.memory import MemoryHelpdesk
 async def fill_sessions(harness: HitlHarness, count: int) -> None:
     now = datetime.now(UTC)
     ids = [uuid.uuid4().hex for _ in range(count)]
-    async with harness.runtime.store.sessions.begin() as session:
-        session.add_all(
-            ConversationRow(
-                id=i,
-                integration="user",
-                channel="channel",
-                next_sequence=1,
-                created_at=now,
-                updated_at=now,
-            )
+    rows = {
+        ConversationRow: [
+            {
+                "id": i,
+                "integration": "user",
+                "channel": "channel",
+                "next_sequence": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
             for i in ids
-        )
-        session.add_all(
-            TagRow(kind="conversation", owner_id=i, key="hitl.downstream", value=f"d{i}")
+        ],
+        TagRow: [
+            {"kind": "conversation", "owner_id": i, "key": "hitl.downstream", "value": f"d{i}"}
             for i in ids
-        )
-        session.add_all(
-            StateRow(
-                scope="conversation",
-                owner_id=i,
-                namespace="plugin:hitl",
-                name="session",
-                updated_at=now,
-                value={
+        ],
+        StateRow: [
+            {
+                "scope": "conversation",
+                "owner_id": i,
+                "namespace": "plugin:hitl",
+                "name": "session",
+                "updated_at": now,
+                "value": {
                     "value": {
                         "id": i,
                         "active": True,
@@ -62,9 +64,13 @@ async def fill_sessions(harness: HitlHarness, count: int) -> None:
                         "configuration": {},
                     }
                 },
-            )
+            }
             for i in ids
-        )
+        ],
+    }
+    async with harness.runtime.store.engine.begin() as connection:
+        for model, values in rows.items():
+            await connection.execute(insert(model), values)
 
 
 def summary(samples: list[float]) -> tuple[float, float, float]:

@@ -186,25 +186,33 @@ def cpu_seconds(pid: int) -> float:
 
 async def fill_store(database_url: str, conversations: int) -> list[str]:
     """Create the agent's conversations directly in its store (ids as the webhook tags them)."""
+    from sqlalchemy import insert
+
     from patchwire.store import Store
     from patchwire.store._tables import ConversationRow, TagRow
 
     store = await Store.open(database_url)
     ids = [uuid.uuid4().hex for _ in range(conversations)]
     now = datetime.now(UTC)
-    async with store.sessions.begin() as session:
-        session.add_all(
-            ConversationRow(
-                id=i,
-                integration="hook",
-                channel="channel",
-                next_sequence=1,
-                created_at=now,
-                updated_at=now,
-            )
-            for i in ids
+    async with store.engine.begin() as connection:
+        await connection.execute(
+            insert(ConversationRow),
+            [
+                {
+                    "id": i,
+                    "integration": "hook",
+                    "channel": "channel",
+                    "next_sequence": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in ids
+            ],
         )
-        session.add_all(TagRow(kind="conversation", owner_id=i, key="id", value=i) for i in ids)
+        await connection.execute(
+            insert(TagRow),
+            [{"kind": "conversation", "owner_id": i, "key": "id", "value": i} for i in ids],
+        )
     await store.close()
     return ids
 

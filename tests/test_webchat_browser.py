@@ -114,7 +114,7 @@ class Agent:
 
     async def count(self, table: str) -> int:
         store = current_runtime().store
-        async with store.sessions() as session:
+        async with store.engine.connect() as session:
             return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
 
 

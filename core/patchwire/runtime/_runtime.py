@@ -294,16 +294,14 @@ class Runtime:
             raise MessageError(f"a custom event's payload must be a JSON object: {error}") from None
         step = current_step()
         try:
-            async with self.store.sessions.begin() as session:
-                event = await self.store.record_event(
-                    session,
-                    type=f"{source}.custom",
-                    source=source,
-                    payload=payload,
-                    conversation_id=conversation.id,
-                    user_id=user_id,
-                    effect_key=step.next_key(f"event:{source}.custom") if step else None,
-                )
+            event = await self.store.record_event(
+                type=f"{source}.custom",
+                source=source,
+                payload=payload,
+                conversation_id=conversation.id,
+                user_id=user_id,
+                effect_key=step.next_key(f"event:{source}.custom") if step else None,
+            )
         except sqlalchemy.exc.IntegrityError:
             if step is None:
                 raise

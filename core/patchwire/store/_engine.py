@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from patchwire.store._sqlite import DRIVER as SQLITE_DRIVER
+from patchwire.store._transactions import READ_ONLY
 
 __all__ = ["create_engine", "migrate", "normalise_url"]
 
@@ -65,13 +66,15 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    """Take the write lock when a transaction starts.
+    """Take the write lock when a transaction that may write starts.
 
     A deferred SQLite transaction that reads and then writes fails at once with "database is
-    locked" when another writer got there first; an immediate one waits (busy_timeout) instead.
+    locked" when another writer got there first; an immediate one waits instead. Transactions
+    that only read (``READ_ONLY``) begin deferred: in WAL mode they never wait for a writer.
     Savepoints also only work once the driver stops managing transactions itself.
     """
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

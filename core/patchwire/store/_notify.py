@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs shipped
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import String, bindparam, func, select
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["SIGNALS", "WORK", "Notifier"]
 
@@ -33,6 +33,10 @@ SIGNALS = "patchwire_signals"
 
 _CHANNELS = (WORK, SIGNALS)
 _RECONNECT_SECONDS = (0.5, 1, 2, 5)
+
+_NOTIFY = select(
+    func.pg_notify(bindparam("channel", type_=String), bindparam("payload", type_=String))
+)
 
 Subscriber = Callable[[str, bool], None]
 """Called with the payload, and whether it came from another process."""
@@ -64,10 +68,12 @@ class Notifier:
         if self._remote and self._keeper is not None:
             await asyncio.wait_for(self._listening.wait(), timeout)
 
-    async def in_transaction(self, session: AsyncSession, channel: str, payload: str = "") -> None:
-        """Notify other processes when ``session`` commits (nothing to do on SQLite)."""
+    def in_transaction(self, connection: Connection, channel: str, payload: str = "") -> None:
+        """Notify other processes when ``connection``'s transaction commits (none on SQLite)."""
         if self._remote:
-            await session.execute(select(func.pg_notify(channel, f"{self._origin}|{payload}")))
+            connection.execute(
+                _NOTIFY, {"channel": channel, "payload": f"{self._origin}|{payload}"}
+            )
 
     def local(self, channel: str, payload: str = "", *, remote: bool = False) -> None:
         """Tell this process's subscribers (call after the change committed)."""
@@ -83,7 +89,7 @@ class Notifier:
         if self._remote:
             async with self._engine.connect() as connection:
                 await connection.execute(
-                    select(func.pg_notify(channel, f"{self._origin}|{payload}"))
+                    _NOTIFY, {"channel": channel, "payload": f"{self._origin}|{payload}"}
                 )
                 await connection.commit()
 

@@ -1,25 +1,27 @@
 """The store facade: users, conversations, messages, tags, states and events.
 
-Every method opens its own short transaction. Nothing outside this package touches the
-database; the runtime's ``Context`` is the only caller.
+Every method is one short transaction (``store/_transactions.py``): a synchronous body of Core
+statements on the tables of ``store/_tables.py``; the ORM classes there declare the schema and
+are not used to read or write rows. Nothing outside this package touches the database; the
+runtime's ``Context`` is the only caller.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from patchwire._errors import AlreadyExistsError
 from patchwire.store._engine import create_engine, migrate
@@ -49,6 +51,15 @@ __all__ = ["NotFoundError", "StateScope", "Store", "TagKind"]
 
 TagKind: TypeAlias = Literal["user", "conversation", "message"]
 StateScope: TypeAlias = Literal["conversation", "user", "agent"]
+_T = TypeVar("_T")
+
+_USERS = table(UserRow)
+_CONVERSATIONS = table(ConversationRow)
+_MESSAGES = table(MessageRow)
+_TAGS = table(TagRow)
+_STATES = table(StateRow)
+_EVENTS = table(EventRow)
+_KEYS = table(IdempotencyKeyRow)
 
 
 class NotFoundError(LookupError):
@@ -70,8 +81,7 @@ class Store(WorkQueue):
     """Durable state of one agent, on SQLite (one process) or PostgreSQL (many)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        super().__init__(async_sessionmaker(engine, expire_on_commit=False), Notifier(engine))
+        super().__init__(engine, Notifier(engine))
 
     @classmethod
     async def open(cls, url: str | None = None, *, path: Path | None = None) -> Store:
@@ -94,24 +104,23 @@ class Store(WorkQueue):
 
     async def ping(self) -> None:
         """Raise when the database cannot answer a trivial query."""
-        async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await self._read(lambda connection: connection.execute(text("SELECT 1")))
 
     # --- tags ------------------------------------------------------------------------------
 
-    async def _tags(
-        self, session: AsyncSession, kind: TagKind, owner_ids: Sequence[str]
+    def _tags(
+        self, connection: Connection, kind: TagKind, owner_ids: Sequence[str]
     ) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {owner: {} for owner in owner_ids}
         if owner_ids:
-            rows = await session.execute(_TAGS_OF_KIND, {"kind": kind, "owners": list(owner_ids)})
+            rows = connection.execute(_TAGS_OF_KIND, {"kind": kind, "owners": list(owner_ids)})
             for owner, key, value in rows:
                 found[owner][key] = value
         return found
 
-    async def _set_tags(
+    def _set_tags(
         self,
-        session: AsyncSession,
+        connection: Connection,
         kind: TagKind,
         owner_id: str,
         tags: Mapping[str, str],
@@ -122,10 +131,8 @@ class Store(WorkQueue):
         if not tags:
             return
         if not new:
-            await session.execute(
-                _DELETE_TAGS, {"kind": kind, "owner": owner_id, "keys": list(tags)}
-            )
-        await session.execute(
+            connection.execute(_DELETE_TAGS, {"kind": kind, "owner": owner_id, "keys": list(tags)})
+        connection.execute(
             _INSERT_TAG,
             [
                 {"kind": kind, "owner_id": owner_id, "key": key, "value": str(value)}
@@ -133,16 +140,16 @@ class Store(WorkQueue):
             ],
         )
 
-    async def _find_by_tags(
-        self, session: AsyncSession, kind: TagKind, tags: Mapping[str, str]
+    def _find_by_tags(
+        self, connection: Connection, kind: TagKind, tags: Mapping[str, str]
     ) -> list[str]:
         """Owners carrying every given tag: one query over the ``(kind, key, value)`` index."""
-        rows = await session.execute(_owners_tagged(len(tags)), _tag_parameters(kind, tags))
+        rows = connection.execute(_owners_tagged(len(tags)), _tag_parameters(kind, tags))
         return [row[0] for row in rows]
 
     # --- users -----------------------------------------------------------------------------
 
-    def _user(self, row: UserRow, tags: Mapping[str, str]) -> User:
+    def _user(self, row: Any, tags: Mapping[str, str]) -> User:
         return User(
             id=row.id,
             integration=row.integration,
@@ -152,12 +159,14 @@ class Store(WorkQueue):
             created_at=row.created_at,
         )
 
+    def _user_in(self, connection: Connection, user_id: str) -> User | None:
+        row = connection.execute(select(_USERS).where(_USERS.c.id == user_id)).first()
+        if row is None:
+            return None
+        return self._user(row, self._tags(connection, "user", [row.id])[row.id])
+
     async def get_user(self, user_id: str) -> User | None:
-        async with self.sessions() as session:
-            row = await session.get(UserRow, user_id)
-            if row is None:
-                return None
-            return self._user(row, (await self._tags(session, "user", [row.id]))[row.id])
+        return await self._read(lambda connection: self._user_in(connection, user_id))
 
     async def create_user(
         self,
@@ -173,55 +182,56 @@ class Store(WorkQueue):
         Raises :class:`AlreadyExistsError` when they are taken, atomically across processes.
         """
         every = {**(tags or {}), **(identity or {})}
-        async with self._identified("user", integration, identity) as session:
-            row = await self._insert_user(session, integration, name, picture_url, every)
-            return self._user(row, every)
-
-    @contextlib.asynccontextmanager
-    async def _identified(
-        self, kind: str, integration: str, identity: Mapping[str, str] | None
-    ) -> AsyncIterator[AsyncSession]:
-        """A transaction that first claims ``identity`` (when given) for the record it creates;
-        a claim another record holds is :class:`AlreadyExistsError`."""
-        try:
-            async with self.sessions.begin() as session:
-                if identity:
-                    await self._guard_identity(session, kind, integration, identity)
-                yield session
-        except IntegrityError:
-            if identity:
-                raise AlreadyExistsError(kind, dict(identity)) from None
-            raise
-
-    async def _guard_identity(
-        self, session: AsyncSession, kind: str, integration: str, identity: Mapping[str, str]
-    ) -> None:
-        """Claim ``identity`` for one record: the key's primary key refuses a second claim."""
-        guard = _identity_key(kind, integration, identity)
-        session.add(IdempotencyKeyRow(scope="identity", key=guard, created_at=now()))
-        await session.flush()
-
-    async def _insert_user(
-        self,
-        session: AsyncSession,
-        integration: str,
-        name: str | None,
-        picture_url: str | None,
-        tags: Mapping[str, str],
-    ) -> UserRow:
         moment = now()
-        row = UserRow(
+        user = User(
             id=new_id(),
             integration=integration,
             name=name,
             picture_url=picture_url,
+            tags=every,
             created_at=moment,
-            updated_at=moment,
         )
-        session.add(row)
-        await session.flush()
-        await self._set_tags(session, "user", row.id, tags, new=True)
-        return row
+
+        def body(connection: Connection) -> User:
+            connection.execute(
+                insert(_USERS).values(
+                    id=user.id,
+                    integration=integration,
+                    name=name,
+                    picture_url=picture_url,
+                    created_at=moment,
+                    updated_at=moment,
+                )
+            )
+            self._set_tags(connection, "user", user.id, every, new=True)
+            return user
+
+        return await self._identified("user", integration, identity, body)
+
+    async def _identified(
+        self,
+        kind: str,
+        integration: str,
+        identity: Mapping[str, str] | None,
+        body: Callable[[Connection], _T],
+    ) -> _T:
+        """``body`` in a transaction that first claims ``identity`` (when given) for the record
+        it creates; a claim another record holds is :class:`AlreadyExistsError`."""
+
+        def claimed(connection: Connection) -> _T:
+            if identity:
+                guard = _identity_key(kind, integration, identity)
+                connection.execute(
+                    insert(_KEYS).values(scope="identity", key=guard, created_at=now())
+                )
+            return body(connection)
+
+        try:
+            return await self._write(claimed)
+        except IntegrityError:
+            if identity:
+                raise AlreadyExistsError(kind, dict(identity)) from None
+            raise
 
     async def update_user(
         self,
@@ -232,25 +242,33 @@ class Store(WorkQueue):
         tags: Mapping[str, str] | None = None,
     ) -> User:
         """Change the given fields; ``tags`` are merged over the existing ones."""
-        async with self.sessions.begin() as session:
-            row = await session.get(UserRow, user_id)
-            if row is None:
+        changes: dict[str, Any] = {"updated_at": now()}
+        if name is not None:
+            changes["name"] = name
+        if picture_url is not None:
+            changes["picture_url"] = picture_url
+
+        def body(connection: Connection) -> User:
+            changed = connection.execute(
+                update(_USERS).where(_USERS.c.id == user_id).values(**changes)
+            )
+            if not changed.rowcount:
                 raise NotFoundError("user", user_id)
-            if name is not None:
-                row.name = name
-            if picture_url is not None:
-                row.picture_url = picture_url
-            row.updated_at = now()
-            await self._set_tags(session, "user", user_id, tags or {})
-            await session.flush()
-            return self._user(row, (await self._tags(session, "user", [user_id]))[user_id])
+            self._set_tags(connection, "user", user_id, tags or {})
+            found = self._user_in(connection, user_id)
+            assert found is not None
+            return found
+
+        return await self._write(body)
 
     async def find_users(self, tags: Mapping[str, str]) -> list[User]:
-        async with self.sessions() as session:
-            ids = await self._find_by_tags(session, "user", tags)
-            rows = (await session.scalars(select(UserRow).where(UserRow.id.in_(ids)))).all()
-            all_tags = await self._tags(session, "user", ids)
+        def body(connection: Connection) -> list[User]:
+            ids = self._find_by_tags(connection, "user", tags)
+            rows = connection.execute(select(_USERS).where(_USERS.c.id.in_(ids))).all()
+            all_tags = self._tags(connection, "user", ids)
             return [self._user(row, all_tags[row.id]) for row in rows]
+
+        return await self._read(body)
 
     async def get_or_create_user(
         self,
@@ -276,7 +294,7 @@ class Store(WorkQueue):
 
     # --- conversations ---------------------------------------------------------------------
 
-    def _conversation(self, row: ConversationRow, tags: Mapping[str, str]) -> Conversation:
+    def _conversation(self, row: Any, tags: Mapping[str, str]) -> Conversation:
         return Conversation(
             id=row.id,
             integration=row.integration,
@@ -285,25 +303,26 @@ class Store(WorkQueue):
             created_at=row.created_at,
         )
 
+    def _conversation_in(self, connection: Connection, conversation_id: str) -> Conversation | None:
+        row = connection.execute(
+            select(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id)
+        ).first()
+        if row is None:
+            return None
+        return self._conversation(row, self._tags(connection, "conversation", [row.id])[row.id])
+
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        async with self.sessions() as session:
-            row = await session.get(ConversationRow, conversation_id)
-            if row is None:
-                return None
-            tags = await self._tags(session, "conversation", [row.id])
-            return self._conversation(row, tags[row.id])
+        return await self._read(
+            lambda connection: self._conversation_in(connection, conversation_id)
+        )
 
     async def conversation_place(self, conversation_id: str) -> tuple[str, str] | None:
         """A conversation's integration alias and channel, without its tags."""
-        async with self.sessions() as session:
-            found = (
-                await session.execute(
-                    select(ConversationRow.integration, ConversationRow.channel).where(
-                        ConversationRow.id == conversation_id
-                    )
-                )
-            ).first()
-            return None if found is None else (found[0], found[1])
+        statement = select(_CONVERSATIONS.c.integration, _CONVERSATIONS.c.channel).where(
+            _CONVERSATIONS.c.id == conversation_id
+        )
+        found = await self._read(lambda connection: connection.execute(statement).first())
+        return None if found is None else (found[0], found[1])
 
     async def create_conversation(
         self,
@@ -315,39 +334,44 @@ class Store(WorkQueue):
     ) -> Conversation:
         """A new conversation; ``identity`` tags work as for :meth:`create_user`."""
         every = {**(tags or {}), **(identity or {})}
-        async with self._identified("conversation", integration, identity) as session:
-            row = await self._insert_conversation(session, integration, channel, every)
-            return self._conversation(row, every)
-
-    async def _insert_conversation(
-        self, session: AsyncSession, integration: str, channel: str, tags: Mapping[str, str]
-    ) -> ConversationRow:
         moment = now()
-        row = ConversationRow(
-            id=new_id(),
-            integration=integration,
-            channel=channel,
-            next_sequence=1,
-            created_at=moment,
-            updated_at=moment,
+        conversation = Conversation(
+            id=new_id(), integration=integration, channel=channel, tags=every, created_at=moment
         )
-        session.add(row)
-        await session.flush()
-        await self._set_tags(session, "conversation", row.id, tags, new=True)
-        return row
+
+        def body(connection: Connection) -> Conversation:
+            connection.execute(
+                insert(_CONVERSATIONS).values(
+                    id=conversation.id,
+                    integration=integration,
+                    channel=channel,
+                    next_sequence=1,
+                    created_at=moment,
+                    updated_at=moment,
+                )
+            )
+            self._set_tags(connection, "conversation", conversation.id, every, new=True)
+            return conversation
+
+        return await self._identified("conversation", integration, identity, body)
 
     async def update_conversation(
         self, conversation_id: str, *, tags: Mapping[str, str]
     ) -> Conversation:
-        async with self.sessions.begin() as session:
-            row = await session.get(ConversationRow, conversation_id)
-            if row is None:
+        def body(connection: Connection) -> Conversation:
+            changed = connection.execute(
+                update(_CONVERSATIONS)
+                .where(_CONVERSATIONS.c.id == conversation_id)
+                .values(updated_at=now())
+            )
+            if not changed.rowcount:
                 raise NotFoundError("conversation", conversation_id)
-            row.updated_at = now()
-            await self._set_tags(session, "conversation", conversation_id, tags)
-            await session.flush()
-            found = await self._tags(session, "conversation", [conversation_id])
-            return self._conversation(row, found[conversation_id])
+            self._set_tags(connection, "conversation", conversation_id, tags)
+            found = self._conversation_in(connection, conversation_id)
+            assert found is not None
+            return found
+
+        return await self._write(body)
 
     async def find_conversations(
         self, tags: Mapping[str, str], *, integration: str | None = None
@@ -358,12 +382,15 @@ class Store(WorkQueue):
         """
         parameters = _tag_parameters("conversation", tags)
         parameters["integration"] = integration
-        async with self.sessions() as session:
-            rows = await session.execute(_conversations_tagged(len(tags)), parameters)
+        statement = _conversations_tagged(len(tags))
+
+        def body(connection: Connection) -> list[Conversation]:
             found: dict[str, tuple[Any, dict[str, str]]] = {}
-            for row in rows:
+            for row in connection.execute(statement, parameters):
                 found.setdefault(row.id, (row, {}))[1][row.tag_key] = row.tag_value
             return [self._conversation(row, every) for row, every in found.values()]
+
+        return await self._read(body)
 
     async def get_or_create_conversation(
         self, *, integration: str, channel: str, tags: Mapping[str, str]
@@ -383,7 +410,7 @@ class Store(WorkQueue):
     # --- messages --------------------------------------------------------------------------
 
     def _message(self, row: Any, tags: Mapping[str, str]) -> Message:
-        """A message record from its ORM row, or a result row with the same column names."""
+        """A message record from a row of ``_MESSAGE_COLUMNS`` (its metadata labelled ``meta``)."""
         direction: Direction = "incoming" if row.direction == "incoming" else "outgoing"
         return Message(
             id=row.id,
@@ -399,9 +426,15 @@ class Store(WorkQueue):
             created_at=row.created_at,
         )
 
-    async def insert_message(
+    def _messages(self, connection: Connection, query: Any) -> list[Message]:
+        """The messages a ``select(*_MESSAGE_COLUMNS)`` query finds, with their tags."""
+        rows = connection.execute(query).all()
+        tags = self._tags(connection, "message", [row.id for row in rows])
+        return [self._message(row, tags[row.id]) for row in rows]
+
+    def insert_message(
         self,
-        session: AsyncSession,
+        connection: Connection,
         *,
         conversation_id: str,
         user_id: str | None,
@@ -419,62 +452,60 @@ class Store(WorkQueue):
         status ``queued`` and joins them (one statement reads and counts it), so a
         conversation's messages go out in order even while its outside system is down.
         """
-        numbers = (
-            await session.execute(
-                _NEXT_OUTGOING if direction == "outgoing" else _NEXT_INCOMING,
-                {"conversation": conversation_id, "moment": now()},
-            )
+        numbers = connection.execute(
+            _NEXT_OUTGOING if direction == "outgoing" else _NEXT_INCOMING,
+            {"conversation": conversation_id, "moment": now()},
         ).first()
         if numbers is None:
             raise NotFoundError("conversation", conversation_id)
         sequence, undelivered = numbers
-        values = {
-            "id": new_id(),
-            "conversation_id": conversation_id,
-            "user_id": user_id,
-            "sequence": sequence - 1,
-            "direction": direction,
-            "type": type,
-            "payload": dict(payload),
-            "metadata": dict(metadata) if metadata is not None else None,
-            "status": "queued" if direction == "outgoing" and undelivered else status,
-            "effect_key": effect_key,
-            "created_at": now(),
-        }
-        await session.execute(_INSERT_MESSAGE, values)
-        await self._set_tags(session, "message", values["id"], tags or {}, new=True)
-        return Message(
-            id=values["id"],
+        message = Message(
+            id=new_id(),
             conversation_id=conversation_id,
             user_id=user_id,
-            sequence=values["sequence"],
+            sequence=sequence - 1,
             direction=direction,
             type=type,
-            payload=values["payload"],
-            metadata=values["metadata"],
-            status=values["status"],
+            payload=dict(payload),
+            metadata=dict(metadata) if metadata is not None else None,
+            status="queued" if direction == "outgoing" and undelivered else status,
             tags=dict(tags or {}),
-            created_at=values["created_at"],
+            created_at=now(),
         )
+        connection.execute(
+            _INSERT_MESSAGE,
+            {
+                "id": message.id,
+                "conversation_id": conversation_id,
+                "user_id": user_id,
+                "sequence": message.sequence,
+                "direction": direction,
+                "type": type,
+                "payload": message.payload,
+                "metadata": message.metadata,
+                "status": message.status,
+                "effect_key": effect_key,
+                "created_at": message.created_at,
+            },
+        )
+        self._set_tags(connection, "message", message.id, message.tags, new=True)
+        return message
 
     # --- outgoing delivery -----------------------------------------------------------------
 
     async def create_outgoing(self, **fields: Any) -> Message:
         """Store an outgoing message: ``sending``, or ``queued`` behind undelivered ones."""
-        async with self.sessions.begin() as session:
-            return await self.insert_message(
-                session, direction="outgoing", status="sending", **fields
+        return await self._write(
+            lambda connection: self.insert_message(
+                connection, direction="outgoing", status="sending", **fields
             )
+        )
 
     async def outgoing_by_effect(self, effect_key: str) -> Message | None:
         """The message a job's step sent in an earlier run, if it got that far."""
-        async with self.sessions() as session:
-            row = await session.scalar(
-                select(MessageRow).where(MessageRow.effect_key == effect_key)
-            )
-            if row is None:
-                return None
-            return self._message(row, (await self._tags(session, "message", [row.id]))[row.id])
+        query = select(*_MESSAGE_COLUMNS).where(_MESSAGES.c.effect_key == effect_key)
+        found = await self._read(lambda connection: self._messages(connection, query))
+        return found[0] if found else None
 
     async def defer_delivery(self, message: Message, error: str, *, retry_at: datetime) -> None:
         """Queue a message whose delivery failed for now; the first one queues a ``deliver`` job.
@@ -482,19 +513,20 @@ class Store(WorkQueue):
         That job runs in the conversation's own queue, so later work of the conversation waits
         for it, and it delivers the queued messages in sequence order.
         """
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(MessageRow).where(MessageRow.id == message.id).values(status="queued")
+
+        def body(connection: Connection) -> None:
+            connection.execute(
+                update(_MESSAGES).where(_MESSAGES.c.id == message.id).values(status="queued")
             )
-            undelivered = await session.scalar(
-                update(ConversationRow)
-                .where(ConversationRow.id == message.conversation_id)
-                .values(undelivered=ConversationRow.undelivered + 1)
-                .returning(ConversationRow.undelivered)
+            undelivered = connection.scalar(
+                update(_CONVERSATIONS)
+                .where(_CONVERSATIONS.c.id == message.conversation_id)
+                .values(undelivered=_CONVERSATIONS.c.undelivered + 1)
+                .returning(_CONVERSATIONS.c.undelivered)
             )
             if undelivered == 1:
-                await self.enqueue_in(
-                    session,
+                self.enqueue_in(
+                    connection,
                     message.conversation_id,
                     "deliver",
                     {},
@@ -502,25 +534,20 @@ class Store(WorkQueue):
                     last_error=error,
                     failing_since=now(),
                 )
-                await self.notifier.in_transaction(session, WORK, retry_at.isoformat())
+                self.notifier.in_transaction(connection, WORK, retry_at.isoformat())
+
+        await self._write(body)
         self.notifier.local(WORK, retry_at.isoformat())
 
     async def queued_messages(self, conversation_id: str, *, limit: int = 20) -> list[Message]:
         """The conversation's messages waiting for delivery, oldest first."""
-        async with self.sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(MessageRow)
-                    .where(
-                        MessageRow.conversation_id == conversation_id,
-                        MessageRow.status == "queued",
-                    )
-                    .order_by(MessageRow.sequence)
-                    .limit(limit)
-                )
-            ).all()
-            tags = await self._tags(session, "message", [row.id for row in rows])
-            return [self._message(row, tags[row.id]) for row in rows]
+        query = (
+            select(*_MESSAGE_COLUMNS)
+            .where(_MESSAGES.c.conversation_id == conversation_id, _MESSAGES.c.status == "queued")
+            .order_by(_MESSAGES.c.sequence)
+            .limit(limit)
+        )
+        return await self._read(lambda connection: self._messages(connection, query))
 
     async def settle_delivery(self, message: Message, *, error: str | None = None) -> None:
         """A queued message went out (``error`` None) or never will: it leaves the queue.
@@ -528,20 +555,21 @@ class Store(WorkQueue):
         One that never will is ``failed`` and also kept as a failed ``deliver`` job naming it,
         which is what an operator sees (``patchwire jobs``) and can retry.
         """
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(MessageRow)
-                .where(MessageRow.id == message.id)
+
+        def body(connection: Connection) -> None:
+            connection.execute(
+                update(_MESSAGES)
+                .where(_MESSAGES.c.id == message.id)
                 .values(status="sent" if error is None else "failed")
             )
-            await session.execute(
-                update(ConversationRow)
-                .where(ConversationRow.id == message.conversation_id)
-                .values(undelivered=ConversationRow.undelivered - 1)
+            connection.execute(
+                update(_CONVERSATIONS)
+                .where(_CONVERSATIONS.c.id == message.conversation_id)
+                .values(undelivered=_CONVERSATIONS.c.undelivered - 1)
             )
             if error is not None:
-                await self.enqueue_in(
-                    session,
+                self.enqueue_in(
+                    connection,
                     message.conversation_id,
                     "deliver",
                     {"message_id": message.id},
@@ -550,77 +578,82 @@ class Store(WorkQueue):
                     failing_since=message.created_at,
                 )
 
+        await self._write(body)
+
     async def requeue(self, message_id: str) -> bool:
         """Queue a failed outgoing message for delivery again (an operator's retry)."""
-        async with self.sessions.begin() as session:
-            conversation_id = await session.scalar(
-                update(MessageRow)
-                .where(MessageRow.id == message_id, MessageRow.status == "failed")
+
+        def body(connection: Connection) -> bool:
+            conversation_id = connection.scalar(
+                update(_MESSAGES)
+                .where(_MESSAGES.c.id == message_id, _MESSAGES.c.status == "failed")
                 .values(status="queued")
-                .returning(MessageRow.conversation_id)
+                .returning(_MESSAGES.c.conversation_id)
             )
             if conversation_id is None:
                 return False
-            await session.execute(
-                update(ConversationRow)
-                .where(ConversationRow.id == conversation_id)
-                .values(undelivered=ConversationRow.undelivered + 1)
+            connection.execute(
+                update(_CONVERSATIONS)
+                .where(_CONVERSATIONS.c.id == conversation_id)
+                .values(undelivered=_CONVERSATIONS.c.undelivered + 1)
             )
             return True
 
+        return await self._write(body)
+
     async def create_message(self, **fields: Any) -> Message:
-        async with self.sessions.begin() as session:
-            return await self.insert_message(session, **fields)
+        return await self._write(lambda connection: self.insert_message(connection, **fields))
+
+    def _message_in(self, connection: Connection, message_id: str) -> Message | None:
+        found = self._messages(
+            connection, select(*_MESSAGE_COLUMNS).where(_MESSAGES.c.id == message_id)
+        )
+        return found[0] if found else None
 
     async def get_message(self, message_id: str) -> Message | None:
-        async with self.sessions() as session:
-            row = await session.get(MessageRow, message_id)
-            if row is None:
-                return None
-            return self._message(row, (await self._tags(session, "message", [row.id]))[row.id])
+        return await self._read(lambda connection: self._message_in(connection, message_id))
 
     async def update_message(
         self, message_id: str, *, status: str | None = None, tags: Mapping[str, str] | None = None
     ) -> Message:
-        async with self.sessions.begin() as session:
-            row = await session.get(MessageRow, message_id)
-            if row is None:
-                raise NotFoundError("message", message_id)
+        def body(connection: Connection) -> Message:
             if status is not None:
-                row.status = status
-            await self._set_tags(session, "message", message_id, tags or {})
-            await session.flush()
-            return self._message(row, (await self._tags(session, "message", [row.id]))[row.id])
+                connection.execute(
+                    update(_MESSAGES).where(_MESSAGES.c.id == message_id).values(status=status)
+                )
+            found = self._message_in(connection, message_id)
+            if found is None:
+                raise NotFoundError("message", message_id)
+            self._set_tags(connection, "message", message_id, tags or {})
+            return dataclasses.replace(found, tags={**found.tags, **(tags or {})})
+
+        return await self._write(body)
 
     async def set_message_status(self, message_id: str, status: str) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(MessageRow).where(MessageRow.id == message_id).values(status=status)
-            )
+        statement = update(_MESSAGES).where(_MESSAGES.c.id == message_id).values(status=status)
+        await self._write(lambda connection: connection.execute(statement))
 
     async def message_context(
         self, message_id: str
     ) -> tuple[Message, Conversation, User | None] | None:
         """A message with its conversation and author: one joined read, then their tags."""
-        async with self.sessions() as session:
-            return await self._message_context_in(session, message_id)
+        return await self._read(lambda connection: self._message_context_in(connection, message_id))
 
-    async def _with_subject(self, session: AsyncSession, job: Job) -> Job:
+    def _with_subject(self, connection: Connection, job: Job) -> Job:
         if job.kind != "message" or "message_id" not in job.payload:
             return job
-        subject = await self._message_context_in(session, str(job.payload["message_id"]))
+        subject = self._message_context_in(connection, str(job.payload["message_id"]))
         return dataclasses.replace(job, subject=subject)
 
-    async def _message_context_in(
-        self, session: AsyncSession, message_id: str
+    def _message_context_in(
+        self, connection: Connection, message_id: str
     ) -> tuple[Message, Conversation, User | None] | None:
-        row = (await session.execute(_MESSAGE_CONTEXT, {"message_id": message_id})).first()
+        row = connection.execute(_MESSAGE_CONTEXT, {"message_id": message_id}).first()
         if row is None:
             return None
         ids = [row.id, row.conversation_id] + ([row.user_id] if row.user_found else [])
-        found = await session.execute(_TAGS_OF, {"owners": ids})
         tags: dict[tuple[str, str], dict[str, str]] = {}
-        for kind, owner, key, value in found:
+        for kind, owner, key, value in connection.execute(_TAGS_OF, {"owners": ids}):
             tags.setdefault((kind, owner), {})[key] = value
         message = self._message(row, tags.get(("message", row.id), {}))
         conversation = Conversation(
@@ -643,11 +676,13 @@ class Store(WorkQueue):
         return message, conversation, user
 
     async def find_messages(self, tags: Mapping[str, str]) -> list[Message]:
-        async with self.sessions() as session:
-            ids = await self._find_by_tags(session, "message", tags)
-            rows = (await session.scalars(select(MessageRow).where(MessageRow.id.in_(ids)))).all()
-            all_tags = await self._tags(session, "message", ids)
-            return [self._message(row, all_tags[row.id]) for row in rows]
+        def body(connection: Connection) -> list[Message]:
+            ids = self._find_by_tags(connection, "message", tags)
+            return self._messages(
+                connection, select(*_MESSAGE_COLUMNS).where(_MESSAGES.c.id.in_(ids))
+            )
+
+        return await self._read(body)
 
     async def list_messages(
         self,
@@ -658,59 +693,34 @@ class Store(WorkQueue):
         newest_first: bool = True,
     ) -> MessagePage:
         """One page of a conversation's messages; ``next_cursor`` continues it."""
-        query = select(MessageRow).where(MessageRow.conversation_id == conversation_id)
+        query = select(*_MESSAGE_COLUMNS).where(_MESSAGES.c.conversation_id == conversation_id)
         if cursor is not None:
             position = _cursor_position(cursor)
             query = query.where(
-                MessageRow.sequence < position if newest_first else MessageRow.sequence > position
+                _MESSAGES.c.sequence < position if newest_first else _MESSAGES.c.sequence > position
             )
-        order = MessageRow.sequence.desc() if newest_first else MessageRow.sequence.asc()
-        async with self.sessions() as session:
-            rows = (await session.scalars(query.order_by(order).limit(limit + 1))).all()
-            page = list(rows[:limit])
-            tags = await self._tags(session, "message", [row.id for row in page])
-            next_cursor = str(page[-1].sequence) if len(rows) > limit else None
-            return MessagePage([self._message(row, tags[row.id]) for row in page], next_cursor)
+        order = _MESSAGES.c.sequence.desc() if newest_first else _MESSAGES.c.sequence.asc()
+        found = await self._read(
+            lambda connection: self._messages(connection, query.order_by(order).limit(limit + 1))
+        )
+        page = found[:limit]
+        next_cursor = str(page[-1].sequence) if len(found) > limit else None
+        return MessagePage(page, next_cursor)
 
     # --- states ----------------------------------------------------------------------------
 
     async def get_state(
         self, scope: StateScope, owner_id: str, namespace: str, name: str
     ) -> Any | None:
-        async with self.sessions() as session:
-            value = await session.scalar(
-                select(StateRow.value).where(*_state_key(scope, owner_id, namespace, name))
-            )
-            return None if value is None else value["value"]
+        statement = select(_STATES.c.value).where(*_state_key(scope, owner_id, namespace, name))
+        value = await self._read(lambda connection: connection.scalar(statement))
+        return None if value is None else value["value"]
 
     async def set_state(
         self, scope: StateScope, owner_id: str, namespace: str, name: str, value: Any
     ) -> None:
         """Create or replace a state (any JSON value)."""
-        key = _state_key(scope, owner_id, namespace, name)
-        for _ in range(2):
-            try:
-                async with self.sessions.begin() as session:
-                    changed = await session.execute(
-                        update(StateRow)
-                        .where(*key)
-                        .values(value={"value": value}, updated_at=now())
-                    )
-                    if changed.rowcount == 0:  # type: ignore[attr-defined]
-                        session.add(
-                            StateRow(
-                                scope=scope,
-                                owner_id=owner_id,
-                                namespace=namespace,
-                                name=name,
-                                value={"value": value},
-                                updated_at=now(),
-                            )
-                        )
-                return
-            except IntegrityError:
-                continue
-        raise RuntimeError(f"state {namespace}/{name} kept changing while it was being set")
+        await self.update_state(scope, owner_id, namespace, name, lambda _current: value)
 
     async def update_state(
         self,
@@ -728,29 +738,33 @@ class Store(WorkQueue):
         race, the loser runs ``change`` again on the winner's value.
         """
         key = _state_key(scope, owner_id, namespace, name)
+
+        def body(connection: Connection) -> Any | None:
+            current = connection.scalar(select(_STATES.c.value).where(*key).with_for_update())
+            value = change(None if current is None else current["value"])
+            if value is None:
+                if current is not None:
+                    connection.execute(delete(_STATES).where(*key))
+            elif current is None:
+                connection.execute(
+                    insert(_STATES).values(
+                        scope=scope,
+                        owner_id=owner_id,
+                        namespace=namespace,
+                        name=name,
+                        value={"value": value},
+                        updated_at=now(),
+                    )
+                )
+            else:
+                connection.execute(
+                    update(_STATES).where(*key).values(value={"value": value}, updated_at=now())
+                )
+            return value
+
         for _ in range(3):
             try:
-                async with self.sessions.begin() as session:
-                    row = await session.scalar(select(StateRow).where(*key).with_for_update())
-                    value = change(None if row is None else row.value["value"])
-                    if value is None:
-                        if row is not None:
-                            await session.delete(row)
-                    elif row is None:
-                        session.add(
-                            StateRow(
-                                scope=scope,
-                                owner_id=owner_id,
-                                namespace=namespace,
-                                name=name,
-                                value={"value": value},
-                                updated_at=now(),
-                            )
-                        )
-                    else:
-                        row.value = {"value": value}
-                        row.updated_at = now()
-                    return value
+                return await self._write(body)
             except IntegrityError:
                 continue
         raise RuntimeError(f"state {namespace}/{name} kept changing while it was being updated")
@@ -758,16 +772,14 @@ class Store(WorkQueue):
     async def delete_state(
         self, scope: StateScope, owner_id: str, namespace: str, name: str
     ) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                delete(StateRow).where(*_state_key(scope, owner_id, namespace, name))
-            )
+        statement = delete(_STATES).where(*_state_key(scope, owner_id, namespace, name))
+        await self._write(lambda connection: connection.execute(statement))
 
     # --- events ----------------------------------------------------------------------------
 
-    async def record_event(
+    def record_event_in(
         self,
-        session: AsyncSession,
+        connection: Connection,
         *,
         type: str,
         source: str,
@@ -776,19 +788,33 @@ class Store(WorkQueue):
         user_id: str | None = None,
         effect_key: str | None = None,
     ) -> Event:
-        row = EventRow(
+        """Record an event in the caller's transaction (no job: nothing reacts to it)."""
+        event = Event(
             id=new_id(),
             type=type,
             source=source,
             payload=dict(payload),
             conversation_id=conversation_id,
             user_id=user_id,
-            effect_key=effect_key,
             created_at=now(),
         )
-        session.add(row)
-        await session.flush()
-        return _event(row)
+        connection.execute(
+            insert(_EVENTS).values(
+                id=event.id,
+                type=type,
+                source=source,
+                payload=event.payload,
+                conversation_id=conversation_id,
+                user_id=user_id,
+                effect_key=effect_key,
+                created_at=event.created_at,
+            )
+        )
+        return event
+
+    async def record_event(self, **fields: Any) -> Event:
+        """Record an event in a transaction of its own (see :meth:`record_event_in`)."""
+        return await self._write(lambda connection: self.record_event_in(connection, **fields))
 
     async def receive(
         self,
@@ -806,11 +832,12 @@ class Store(WorkQueue):
         With ``dedupe=(scope, key)`` a second delivery of the same key stores nothing and
         returns None.
         """
-        async with self.sessions.begin() as session:
-            if dedupe is not None and not await self.remember_in(session, *dedupe):
+
+        def body(connection: Connection) -> Message | None:
+            if dedupe is not None and not self.remember_in(connection, *dedupe):
                 return None
-            message = await self.insert_message(
-                session,
+            message = self.insert_message(
+                connection,
                 conversation_id=conversation_id,
                 user_id=user_id,
                 direction="incoming",
@@ -820,9 +847,13 @@ class Store(WorkQueue):
                 status="received",
                 tags=tags,
             )
-            await self.enqueue_in(session, conversation_id, "message", {"message_id": message.id})
-            await self.notifier.in_transaction(session, WORK)
-        self.notifier.local(WORK)
+            self.enqueue_in(connection, conversation_id, "message", {"message_id": message.id})
+            self.notifier.in_transaction(connection, WORK)
+            return message
+
+        message = await self._write(body)
+        if message is not None:
+            self.notifier.local(WORK)
         return message
 
     async def emit(
@@ -841,44 +872,46 @@ class Store(WorkQueue):
         A second emit with the same ``dedupe`` key, or of the same job step (``effect_key``),
         records nothing and returns None.
         """
+
+        def body(connection: Connection) -> Event | None:
+            if dedupe is not None and not self.remember_in(connection, *dedupe):
+                return None
+            event = self.record_event_in(
+                connection,
+                type=type,
+                source=source,
+                payload=payload,
+                conversation_id=conversation_id,
+                user_id=user_id,
+                effect_key=effect_key,
+            )
+            self.enqueue_in(
+                connection, conversation_id or AGENT_QUEUE, "event", {"event_id": event.id}
+            )
+            self.notifier.in_transaction(connection, WORK)
+            return event
+
         try:
-            async with self.sessions.begin() as session:
-                if dedupe is not None and not await self.remember_in(session, *dedupe):
-                    return None
-                event = await self.record_event(
-                    session,
-                    type=type,
-                    source=source,
-                    payload=payload,
-                    conversation_id=conversation_id,
-                    user_id=user_id,
-                    effect_key=effect_key,
-                )
-                await self.enqueue_in(
-                    session, conversation_id or AGENT_QUEUE, "event", {"event_id": event.id}
-                )
-                await self.notifier.in_transaction(session, WORK)
+            event = await self._write(body)
         except IntegrityError:
             if effect_key is not None and await self._emitted(effect_key):
                 return None
             raise
-        self.notifier.local(WORK)
+        if event is not None:
+            self.notifier.local(WORK)
         return event
 
     async def _emitted(self, effect_key: str) -> bool:
-        async with self.sessions() as session:
-            found = await session.scalar(
-                select(EventRow.id).where(EventRow.effect_key == effect_key)
-            )
-            return found is not None
+        statement = select(_EVENTS.c.id).where(_EVENTS.c.effect_key == effect_key)
+        return await self._read(lambda connection: connection.scalar(statement)) is not None
 
     async def get_event(self, event_id: str) -> Event | None:
-        async with self.sessions() as session:
-            row = await session.get(EventRow, event_id)
-            return None if row is None else _event(row)
+        statement = select(_EVENTS).where(_EVENTS.c.id == event_id)
+        row = await self._read(lambda connection: connection.execute(statement).first())
+        return None if row is None else _event(row)
 
 
-def _event(row: EventRow) -> Event:
+def _event(row: Any) -> Event:
     return Event(
         id=row.id,
         type=row.type,
@@ -890,38 +923,38 @@ def _event(row: EventRow) -> Event:
     )
 
 
+_MESSAGE_COLUMNS = (
+    *(column for column in _MESSAGES.c if column.name != "metadata"),
+    _MESSAGES.c.metadata.label("meta"),
+)
+"""A message row's columns, its ``metadata`` column labelled ``meta`` as records call it."""
+
+
 def _message_context_statement() -> Any:
-    """A message joined with its conversation and author, as plain columns (no ORM loading),
-    built once with a bound ``message_id``."""
-    messages, conversations, users = (
-        MessageRow.__table__,
-        ConversationRow.__table__,
-        UserRow.__table__,
-    )
+    """A message joined with its conversation and author, as plain columns, built once with a
+    bound ``message_id``."""
     return (
         select(
-            *(column for column in messages.c if column.name != "metadata"),
-            messages.c.metadata.label("meta"),
-            conversations.c.integration.label("conversation_integration"),
-            conversations.c.channel.label("conversation_channel"),
-            conversations.c.created_at.label("conversation_created_at"),
-            users.c.id.label("user_found"),
-            users.c.integration.label("user_integration"),
-            users.c.name.label("user_name"),
-            users.c.picture_url.label("user_picture_url"),
-            users.c.created_at.label("user_created_at"),
+            *_MESSAGE_COLUMNS,
+            _CONVERSATIONS.c.integration.label("conversation_integration"),
+            _CONVERSATIONS.c.channel.label("conversation_channel"),
+            _CONVERSATIONS.c.created_at.label("conversation_created_at"),
+            _USERS.c.id.label("user_found"),
+            _USERS.c.integration.label("user_integration"),
+            _USERS.c.name.label("user_name"),
+            _USERS.c.picture_url.label("user_picture_url"),
+            _USERS.c.created_at.label("user_created_at"),
         )
         .select_from(
-            messages.join(
-                conversations, conversations.c.id == messages.c.conversation_id
-            ).outerjoin(users, users.c.id == messages.c.user_id)
+            _MESSAGES.join(
+                _CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id
+            ).outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.user_id)
         )
-        .where(messages.c.id == bindparam("message_id"))
+        .where(_MESSAGES.c.id == bindparam("message_id"))
     )
 
 
 _MESSAGE_CONTEXT = _message_context_statement()
-_TAGS = table(TagRow)
 _TAGS_OF = select(_TAGS.c.kind, _TAGS.c.owner_id, _TAGS.c.key, _TAGS.c.value).where(
     _TAGS.c.owner_id.in_(bindparam("owners", expanding=True))
 )
@@ -934,22 +967,22 @@ _DELETE_TAGS = delete(_TAGS).where(
     _TAGS.c.key.in_(bindparam("keys", expanding=True)),
 )
 _INSERT_TAG = insert(_TAGS)
-_INSERT_MESSAGE = insert(table(MessageRow))
+_INSERT_MESSAGE = insert(_MESSAGES)
 
 
 def _next_sequence(*, outgoing: bool) -> Any:
     """Take a conversation's next sequence number; an outgoing message also joins its delivery
     queue when earlier ones wait (``undelivered`` counts it), all in one statement."""
-    conversations = table(ConversationRow)
-    counts: dict[str, Any] = {"next_sequence": conversations.c.next_sequence + 1}
+    counts: dict[str, Any] = {"next_sequence": _CONVERSATIONS.c.next_sequence + 1}
     if outgoing:
-        waiting = conversations.c.undelivered > 0
-        counts["undelivered"] = case((waiting, conversations.c.undelivered + 1), else_=0)
+        waiting = _CONVERSATIONS.c.undelivered > 0
+        counts["undelivered"] = case((waiting, _CONVERSATIONS.c.undelivered + 1), else_=0)
+    moment = bindparam("moment", type_=_CONVERSATIONS.c.updated_at.type)
     return (
-        update(conversations)
-        .where(conversations.c.id == bindparam("conversation"))
-        .values(**counts, updated_at=bindparam("moment", type_=conversations.c.updated_at.type))
-        .returning(conversations.c.next_sequence, conversations.c.undelivered)
+        update(_CONVERSATIONS)
+        .where(_CONVERSATIONS.c.id == bindparam("conversation"))
+        .values(**counts, updated_at=moment)
+        .returning(_CONVERSATIONS.c.next_sequence, _CONVERSATIONS.c.undelivered)
     )
 
 
@@ -989,37 +1022,37 @@ def _owners_tagged(count: int) -> Any:
 def _conversations_tagged(count: int) -> Any:
     """Conversations carrying ``count`` given tags (of ``integration`` unless it is None),
     each joined with all its tags (``tag_key``, ``tag_value``)."""
-    conversations, every = table(ConversationRow), _TAGS.alias("every")
+    every = _TAGS.alias("every")
     owners = _owners_tagged(count).scalar_subquery()
-    integration = bindparam("integration", type_=conversations.c.integration.type)
+    integration = bindparam("integration", type_=_CONVERSATIONS.c.integration.type)
     return (
         select(
-            conversations.c.id,
-            conversations.c.integration,
-            conversations.c.channel,
-            conversations.c.created_at,
+            _CONVERSATIONS.c.id,
+            _CONVERSATIONS.c.integration,
+            _CONVERSATIONS.c.channel,
+            _CONVERSATIONS.c.created_at,
             every.c.key.label("tag_key"),
             every.c.value.label("tag_value"),
         )
         .select_from(
-            conversations.join(
+            _CONVERSATIONS.join(
                 every,
-                and_(every.c.owner_id == conversations.c.id, every.c.kind == "conversation"),
+                and_(every.c.owner_id == _CONVERSATIONS.c.id, every.c.kind == "conversation"),
             )
         )
         .where(
-            conversations.c.id.in_(owners),
-            or_(integration.is_(None), conversations.c.integration == integration),
+            _CONVERSATIONS.c.id.in_(owners),
+            or_(integration.is_(None), _CONVERSATIONS.c.integration == integration),
         )
     )
 
 
 def _state_key(scope: str, owner_id: str, namespace: str, name: str) -> tuple[Any, ...]:
     return (
-        StateRow.scope == scope,
-        StateRow.owner_id == owner_id,
-        StateRow.namespace == namespace,
-        StateRow.name == name,
+        _STATES.c.scope == scope,
+        _STATES.c.owner_id == owner_id,
+        _STATES.c.namespace == namespace,
+        _STATES.c.name == name,
     )
 
 

@@ -9,6 +9,7 @@ the job's ``runs`` count tells the taker that some of its effects may have happe
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from patchwire.store._notify import WORK, Notifier
 from patchwire.store._records import Job, ScheduledEvent
@@ -31,6 +33,7 @@ from patchwire.store._tables import (
     ScheduledEventRow,
     table,
 )
+from patchwire.store._transactions import Transactions
 
 __all__ = ["AGENT_QUEUE", "WorkQueue"]
 
@@ -38,30 +41,38 @@ AGENT_QUEUE = ""
 """The queue (conversation id) of work that belongs to no conversation."""
 
 _UNFINISHED = ("pending", "running")
-_JOB_COLUMNS = (
-    JobRow.id,
-    JobRow.conversation_id,
-    JobRow.kind,
-    JobRow.payload,
-    JobRow.attempts,
-    JobRow.runs,
-    JobRow.status,
-    JobRow.last_error,
-    JobRow.available_at,
-    JobRow.failing_since,
-    JobRow.leased_by,
+_JOBS = table(JobRow)
+_MESSAGES = table(MessageRow)
+_CONVERSATIONS = table(ConversationRow)
+_SCHEDULED = table(ScheduledEventRow)
+_EFFECTS = table(EffectRow)
+_KEYS = table(IdempotencyKeyRow)
+_JOB_COLUMNS = tuple(
+    _JOBS.c[name]
+    for name in (
+        "id",
+        "conversation_id",
+        "kind",
+        "payload",
+        "attempts",
+        "runs",
+        "status",
+        "last_error",
+        "available_at",
+        "failing_since",
+        "leased_by",
+    )
 )
 
 
 def _claim_statement(*, one_conversation: bool) -> Any:
     """``UPDATE jobs ... WHERE id = (the oldest runnable job) AND still claimable RETURNING``.
 
-    Built once with bound parameters, on the Core table: the hot path reuses the statement (and
-    SQLAlchemy's compiled form of it) instead of building the expression for every claim.
+    Built once with bound parameters: the hot path reuses the statement (and SQLAlchemy's
+    compiled form of it) instead of building the expression for every claim.
     """
-    jobs = table(JobRow)
-    candidate, earlier = jobs.alias("candidate"), jobs.alias("earlier")
-    moment = bindparam("moment", type_=jobs.c.available_at.type)
+    candidate, earlier = _JOBS.alias("candidate"), _JOBS.alias("earlier")
+    moment = bindparam("moment", type_=_JOBS.c.available_at.type)
 
     def claimable(job: Any) -> Any:
         expired = and_(job.c.status == "running", job.c.leased_until < moment)
@@ -84,31 +95,31 @@ def _claim_statement(*, one_conversation: bool) -> Any:
     if one_conversation:
         oldest = oldest.where(candidate.c.conversation_id == bindparam("conversation"))
     return (
-        update(jobs)
-        .where(jobs.c.id == oldest.scalar_subquery(), claimable(jobs))
+        update(_JOBS)
+        .where(_JOBS.c.id == oldest.scalar_subquery(), claimable(_JOBS))
         .values(
             status="running",
-            runs=jobs.c.runs + 1,
+            runs=_JOBS.c.runs + 1,
             leased_by=bindparam("owner"),
-            leased_until=bindparam("until", type_=jobs.c.leased_until.type),
+            leased_until=bindparam("until", type_=_JOBS.c.leased_until.type),
         )
-        .returning(*(jobs.c[column.key] for column in _JOB_COLUMNS))
+        .returning(*_JOB_COLUMNS)
     )
 
 
-_DELETE_JOB = delete(table(JobRow)).where(table(JobRow).c.id == bindparam("job"))
-_INSERT_JOB = insert(table(JobRow)).returning(table(JobRow).c.id)
+_CLAIM_ANY = _claim_statement(one_conversation=False)
+_CLAIM_IN_CONVERSATION = _claim_statement(one_conversation=True)
+_DELETE_JOB = delete(_JOBS).where(_JOBS.c.id == bindparam("job"))
+_INSERT_JOB = insert(_JOBS).returning(_JOBS.c.id)
 _MARK_SENT = (
-    update(table(MessageRow))
-    .where(table(MessageRow).c.id.in_(bindparam("ids", expanding=True)))
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
     .values(status="sent")
 )
 _REMEMBER = {
-    "sqlite": sqlite_insert(table(IdempotencyKeyRow)).on_conflict_do_nothing(),
-    "postgresql": postgresql_insert(table(IdempotencyKeyRow)).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_KEYS).on_conflict_do_nothing(),
+    "postgresql": postgresql_insert(_KEYS).on_conflict_do_nothing(),
 }
-_CLAIM_ANY = _claim_statement(one_conversation=False)
-_CLAIM_IN_CONVERSATION = _claim_statement(one_conversation=True)
 
 
 def _now() -> datetime:
@@ -116,7 +127,7 @@ def _now() -> datetime:
 
 
 def _job(row: Any) -> Job:
-    """A job from a row of ``_JOB_COLUMNS`` (or the table row itself)."""
+    """A job from a row of ``_JOB_COLUMNS``."""
     return Job(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -132,7 +143,7 @@ def _job(row: Any) -> Job:
     )
 
 
-def _scheduled(row: ScheduledEventRow) -> ScheduledEvent:
+def _scheduled(row: Any) -> ScheduledEvent:
     return ScheduledEvent(
         id=row.id,
         type=row.type,
@@ -145,69 +156,60 @@ def _scheduled(row: ScheduledEventRow) -> ScheduledEvent:
     )
 
 
-class WorkQueue:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], notifier: Notifier) -> None:
-        self.sessions = sessions
+class WorkQueue(Transactions):
+    def __init__(self, engine: AsyncEngine, notifier: Notifier) -> None:
+        super().__init__(engine)
         self.notifier = notifier
 
     # --- idempotency -----------------------------------------------------------------------
 
-    async def remember_in(self, session: AsyncSession, scope: str, key: str) -> bool:
+    def remember_in(self, connection: Connection, scope: str, key: str) -> bool:
         """True the first time ``(scope, key)`` is seen, in the caller's transaction.
 
         ``INSERT ... ON CONFLICT DO NOTHING``: a repeat inserts nothing and fails nothing, so
         the caller's transaction needs no savepoint around it.
         """
-        dialect = session.bind.dialect.name
-        result = await session.execute(
-            _REMEMBER[dialect], {"scope": scope, "key": key, "created_at": _now()}
+        result = connection.execute(
+            _REMEMBER[connection.dialect.name], {"scope": scope, "key": key, "created_at": _now()}
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
     async def remember(self, scope: str, key: str) -> bool:
-        async with self.sessions.begin() as session:
-            return await self.remember_in(session, scope, key)
+        return await self._write(lambda connection: self.remember_in(connection, scope, key))
 
     async def forget_before(self, scope: str, moment: datetime) -> int:
         """Drop the keys of ``scope`` remembered before ``moment``; how many went."""
-        async with self.sessions.begin() as session:
-            result = await session.execute(
-                delete(IdempotencyKeyRow).where(
-                    IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.created_at < moment
-                )
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+        statement = delete(_KEYS).where(_KEYS.c.scope == scope, _KEYS.c.created_at < moment)
+        return await self._write(lambda connection: connection.execute(statement).rowcount)
 
     # --- effects ---------------------------------------------------------------------------
 
     async def recorded_effect(self, key: str) -> dict[str, Any] | None:
         """What the step ``key`` of a job returned when it ran before, if it finished."""
-        async with self.sessions() as session:
-            found: dict[str, Any] | None = await session.scalar(
-                select(EffectRow.result).where(EffectRow.key == key)
-            )
-            return found
+        statement = select(_EFFECTS.c.result).where(_EFFECTS.c.key == key)
+        found: dict[str, Any] | None = await self._read(
+            lambda connection: connection.scalar(statement)
+        )
+        return found
 
     async def record_effect(self, key: str, result: Mapping[str, Any]) -> None:
         """Keep a finished step's result; a second record of one key keeps the first."""
+        statement = insert(_EFFECTS).values(key=key, result=dict(result), created_at=_now())
         try:
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    insert(EffectRow).values(key=key, result=dict(result), created_at=_now())
-                )
+            await self._write(lambda connection: connection.execute(statement))
         except IntegrityError:
             return
 
     async def forget_effects(self, root: str) -> None:
         """Drop the recorded steps of a finished job (their keys start with ``root:``)."""
-        async with self.sessions.begin() as session:
-            await session.execute(delete(EffectRow).where(EffectRow.key.startswith(f"{root}:")))
+        statement = delete(_EFFECTS).where(_EFFECTS.c.key.startswith(f"{root}:"))
+        await self._write(lambda connection: connection.execute(statement))
 
     # --- jobs ------------------------------------------------------------------------------
 
-    async def enqueue_in(
+    def enqueue_in(
         self,
-        session: AsyncSession,
+        connection: Connection,
         conversation_id: str,
         kind: str,
         payload: Mapping[str, Any],
@@ -219,7 +221,7 @@ class WorkQueue:
     ) -> int:
         """Queue a job in the caller's transaction; its id."""
         moment = _now()
-        job_id = await session.scalar(
+        job_id = connection.scalar(
             _INSERT_JOB,
             {
                 "conversation_id": conversation_id,
@@ -238,9 +240,12 @@ class WorkQueue:
         return int(job_id)
 
     async def enqueue(self, conversation_id: str, kind: str, payload: Mapping[str, Any]) -> Job:
-        async with self.sessions.begin() as session:
-            job_id = await self.enqueue_in(session, conversation_id, kind, payload)
-            await self.notifier.in_transaction(session, WORK)
+        def body(connection: Connection) -> int:
+            job_id = self.enqueue_in(connection, conversation_id, kind, payload)
+            self.notifier.in_transaction(connection, WORK)
+            return job_id
+
+        job_id = await self._write(body)
         self.notifier.local(WORK)
         return Job(id=job_id, conversation_id=conversation_id, kind=kind, payload=payload)
 
@@ -256,33 +261,33 @@ class WorkQueue:
         A message job comes with its message, conversation and author, read in the same
         transaction.
         """
-        async with self.sessions.begin() as session:
-            return await self._claim_in(session, owner, lease, conversation_id)
+        return await self._write(
+            lambda connection: self._claim_in(connection, owner, lease, conversation_id)
+        )
 
-    async def _claim_in(
-        self, session: AsyncSession, owner: str, lease: timedelta, conversation_id: str | None
+    def _claim_in(
+        self, connection: Connection, owner: str, lease: timedelta, conversation_id: str | None
     ) -> Job | None:
         moment = _now()
         statement = _CLAIM_ANY if conversation_id is None else _CLAIM_IN_CONVERSATION
         parameters = {"moment": moment, "owner": owner, "until": moment + lease}
         if conversation_id is not None:
             parameters["conversation"] = conversation_id
-        row = (await session.execute(statement, parameters)).first()
-        return None if row is None else await self._with_subject(session, _job(row))
+        row = connection.execute(statement, parameters).first()
+        return None if row is None else self._with_subject(connection, _job(row))
 
-    async def _with_subject(self, session: AsyncSession, job: Job) -> Job:
+    def _with_subject(self, connection: Connection, job: Job) -> Job:
         """The job with what it is about attached (the store adds a message job's message)."""
         return job
 
     async def renew_leases(self, owner: str, *, lease: timedelta) -> int:
         """Extend the leases of every job ``owner`` is running (its heartbeat); how many."""
-        async with self.sessions.begin() as session:
-            result = await session.execute(
-                update(JobRow)
-                .where(JobRow.leased_by == owner, JobRow.status == "running")
-                .values(leased_until=_now() + lease)
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+        statement = (
+            update(_JOBS)
+            .where(_JOBS.c.leased_by == owner, _JOBS.c.status == "running")
+            .values(leased_until=_now() + lease)
+        )
+        return await self._write(lambda connection: connection.execute(statement).rowcount)
 
     async def complete_job(
         self,
@@ -298,14 +303,17 @@ class WorkQueue:
         The queue holds only unfinished and failed work, so a claim costs the same after a
         million messages as after ten.
         """
-        async with self.sessions.begin() as session:
+
+        def body(connection: Connection) -> Job | None:
             if sent:
-                await session.execute(_MARK_SENT, {"ids": list(sent)})
-            await session.execute(_DELETE_JOB, {"job": job.id})
+                connection.execute(_MARK_SENT, {"ids": list(sent)})
+            connection.execute(_DELETE_JOB, {"job": job.id})
             if then_claim is None:
                 return None
             owner, lease = then_claim
-            return await self._claim_in(session, owner, lease, job.conversation_id)
+            return self._claim_in(connection, owner, lease, job.conversation_id)
+
+        return await self._write(body)
 
     async def fail_job(
         self, job_id: int, error: str, *, retry_at: datetime | None, sent: Sequence[str] = ()
@@ -315,24 +323,26 @@ class WorkQueue:
         ``sent`` are the messages the run delivered before it failed (marked sent).
         """
         moment = _now()
-        async with self.sessions.begin() as session:
-            if sent:
-                await session.execute(
-                    update(MessageRow).where(MessageRow.id.in_(list(sent))).values(status="sent")
-                )
-            await session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id)
-                .values(
-                    status="pending" if retry_at is not None else "failed",
-                    attempts=JobRow.attempts + 1,
-                    last_error=error[:4000],
-                    available_at=retry_at or moment,
-                    failing_since=func.coalesce(JobRow.failing_since, moment),
-                    leased_by=None,
-                    leased_until=None,
-                )
+        statement = (
+            update(_JOBS)
+            .where(_JOBS.c.id == job_id)
+            .values(
+                status="pending" if retry_at is not None else "failed",
+                attempts=_JOBS.c.attempts + 1,
+                last_error=error[:4000],
+                available_at=retry_at or moment,
+                failing_since=func.coalesce(_JOBS.c.failing_since, moment),
+                leased_by=None,
+                leased_until=None,
             )
+        )
+
+        def body(connection: Connection) -> None:
+            if sent:
+                connection.execute(_MARK_SENT, {"ids": list(sent)})
+            connection.execute(statement)
+
+        await self._write(body)
 
     async def jobs(
         self,
@@ -344,14 +354,13 @@ class WorkQueue:
         """Jobs in these states, oldest first (what ``patchwire jobs`` shows an operator)."""
         query = (
             select(*_JOB_COLUMNS)
-            .where(JobRow.status.in_(list(statuses)))
-            .order_by(JobRow.id)
+            .where(_JOBS.c.status.in_(list(statuses)))
+            .order_by(_JOBS.c.id)
             .limit(limit)
         )
         if conversation_id is not None:
-            query = query.where(JobRow.conversation_id == conversation_id)
-        async with self.sessions() as session:
-            return [_job(row) for row in await session.execute(query)]
+            query = query.where(_JOBS.c.conversation_id == conversation_id)
+        return await self._read(lambda connection: [_job(row) for row in connection.execute(query)])
 
     async def failed_jobs(self, conversation_id: str | None = None) -> list[tuple[Job, str]]:
         """Jobs given up on, with their last error."""
@@ -360,17 +369,22 @@ class WorkQueue:
 
     async def retry_job(self, job_id: int) -> bool:
         """Run a failed job again now (its recorded effects are replayed, not repeated)."""
-        async with self.sessions.begin() as session:
-            result = await session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == "failed")
-                .values(status="pending", available_at=_now(), failing_since=None)
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
+        statement = (
+            update(_JOBS)
+            .where(_JOBS.c.id == job_id, _JOBS.c.status == "failed")
+            .values(status="pending", available_at=_now(), failing_since=None)
+        )
+
+        def body(connection: Connection) -> bool:
+            if not connection.execute(statement).rowcount:
                 return False
-            await self.notifier.in_transaction(session, WORK)
-        self.notifier.local(WORK)
-        return True
+            self.notifier.in_transaction(connection, WORK)
+            return True
+
+        retried = await self._write(body)
+        if retried:
+            self.notifier.local(WORK)
+        return retried
 
     async def discard_job(self, job_id: int) -> bool:
         """Drop a failed or waiting job for good; False when it is running or unknown.
@@ -378,31 +392,32 @@ class WorkQueue:
         Dropping a conversation's waiting delivery gives up on every message it holds (they
         become ``failed``), so later messages of the conversation go out again.
         """
-        async with self.sessions.begin() as session:
-            job = (
-                await session.execute(
-                    delete(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status != "running")
-                    .returning(JobRow.kind, JobRow.conversation_id, JobRow.status)
-                )
+
+        def body(connection: Connection) -> bool:
+            job = connection.execute(
+                delete(_JOBS)
+                .where(_JOBS.c.id == job_id, _JOBS.c.status != "running")
+                .returning(_JOBS.c.kind, _JOBS.c.conversation_id, _JOBS.c.status)
             ).first()
             if job is None:
                 return False
             if job.kind == "deliver" and job.status == "pending":
-                await session.execute(
-                    update(MessageRow)
+                connection.execute(
+                    update(_MESSAGES)
                     .where(
-                        MessageRow.conversation_id == job.conversation_id,
-                        MessageRow.status == "queued",
+                        _MESSAGES.c.conversation_id == job.conversation_id,
+                        _MESSAGES.c.status == "queued",
                     )
                     .values(status="failed")
                 )
-                await session.execute(
-                    update(ConversationRow)
-                    .where(ConversationRow.id == job.conversation_id)
+                connection.execute(
+                    update(_CONVERSATIONS)
+                    .where(_CONVERSATIONS.c.id == job.conversation_id)
                     .values(undelivered=0)
                 )
             return True
+
+        return await self._write(body)
 
     async def next_wakeup(self, owner: str) -> datetime | None:
         """When work may next become runnable without anybody saying so, or None.
@@ -411,23 +426,15 @@ class WorkQueue:
         time, and the lease end of a job another worker holds (it may have died). An idle
         worker sleeps until then instead of polling.
         """
-        pending = select(func.min(JobRow.available_at)).where(JobRow.status == "pending")
-        leases = select(func.min(JobRow.leased_until)).where(
-            JobRow.status == "running", JobRow.leased_by != owner
+        pending = select(func.min(_JOBS.c.available_at)).where(_JOBS.c.status == "pending")
+        leases = select(func.min(_JOBS.c.leased_until)).where(
+            _JOBS.c.status == "running", _JOBS.c.leased_by != owner
         )
-        timers = select(func.min(ScheduledEventRow.due_at)).where(
-            ScheduledEventRow.status == "pending"
+        timers = select(func.min(_SCHEDULED.c.due_at)).where(_SCHEDULED.c.status == "pending")
+        statement = select(
+            pending.scalar_subquery(), leases.scalar_subquery(), timers.scalar_subquery()
         )
-        async with self.sessions() as session:
-            row = (
-                await session.execute(
-                    select(
-                        pending.scalar_subquery(),
-                        leases.scalar_subquery(),
-                        timers.scalar_subquery(),
-                    )
-                )
-            ).one()
+        row = await self._read(lambda connection: connection.execute(statement).one())
         moments = [_aware(value) for value in row if value is not None]
         return min(moments) if moments else None
 
@@ -447,7 +454,7 @@ class WorkQueue:
         """A durable timer; with ``effect_key``, scheduling the same step twice makes one."""
         if due_at.tzinfo is None:
             raise ValueError("due_at must be timezone-aware (use datetime.now(UTC) + ...)")
-        row = ScheduledEventRow(
+        event = ScheduledEvent(
             id=uuid.uuid4().hex,
             type=type,
             source=source,
@@ -456,39 +463,51 @@ class WorkQueue:
             user_id=user_id,
             due_at=due_at,
             status="pending",
+        )
+        statement = insert(_SCHEDULED).values(
+            id=event.id,
+            type=type,
+            source=source,
+            payload=event.payload,
+            conversation_id=conversation_id,
+            user_id=user_id,
+            due_at=due_at,
+            status="pending",
             effect_key=effect_key,
             created_at=_now(),
         )
+
+        def body(connection: Connection) -> None:
+            connection.execute(statement)
+            self.notifier.in_transaction(connection, WORK, due_at.isoformat())
+
         try:
-            async with self.sessions.begin() as session:
-                session.add(row)
-                await session.flush()
-                await self.notifier.in_transaction(session, WORK, due_at.isoformat())
+            await self._write(body)
         except IntegrityError:
-            async with self.sessions() as session:
-                existing = await session.scalar(
-                    select(ScheduledEventRow).where(ScheduledEventRow.effect_key == effect_key)
-                )
+            existing = await self._read(
+                lambda connection: connection.execute(
+                    select(_SCHEDULED).where(_SCHEDULED.c.effect_key == effect_key)
+                ).first()
+            )
             if existing is None:
                 raise
             return _scheduled(existing)
         self.notifier.local(WORK, due_at.isoformat())
-        return _scheduled(row)
+        return event
 
     async def cancel_scheduled(self, event_id: str) -> bool:
         """Cancel a pending event; False when it already fired or was cancelled."""
-        async with self.sessions.begin() as session:
-            changed = await session.execute(
-                update(ScheduledEventRow)
-                .where(ScheduledEventRow.id == event_id, ScheduledEventRow.status == "pending")
-                .values(status="cancelled")
-            )
-            return bool(changed.rowcount)  # type: ignore[attr-defined]
+        statement = (
+            update(_SCHEDULED)
+            .where(_SCHEDULED.c.id == event_id, _SCHEDULED.c.status == "pending")
+            .values(status="cancelled")
+        )
+        return await self._write(lambda connection: bool(connection.execute(statement).rowcount))
 
     async def get_scheduled(self, event_id: str) -> ScheduledEvent | None:
-        async with self.sessions() as session:
-            row = await session.get(ScheduledEventRow, event_id)
-            return None if row is None else _scheduled(row)
+        statement = select(_SCHEDULED).where(_SCHEDULED.c.id == event_id)
+        row = await self._read(lambda connection: connection.execute(statement).first())
+        return None if row is None else _scheduled(row)
 
     async def fire_due(self, owner: str, *, limit: int = 100) -> list[ScheduledEvent]:
         """Fire due events exactly once: each is marked fired and its job enqueued atomically.
@@ -496,37 +515,37 @@ class WorkQueue:
         Events without a conversation go to the agent-wide queue (:data:`AGENT_QUEUE`).
         """
         moment = _now()
-        async with self.sessions() as session:
-            due = list(
-                await session.scalars(
-                    select(ScheduledEventRow.id)
-                    .where(
-                        ScheduledEventRow.status == "pending", ScheduledEventRow.due_at <= moment
-                    )
-                    .order_by(ScheduledEventRow.due_at)
-                    .limit(limit)
-                )
+        due_query = (
+            select(_SCHEDULED.c.id)
+            .where(_SCHEDULED.c.status == "pending", _SCHEDULED.c.due_at <= moment)
+            .order_by(_SCHEDULED.c.due_at)
+            .limit(limit)
+        )
+        due = await self._read(lambda connection: list(connection.scalars(due_query)))
+
+        def fire(connection: Connection, *, event_id: str) -> ScheduledEvent | None:
+            row = connection.execute(
+                update(_SCHEDULED)
+                .where(_SCHEDULED.c.id == event_id, _SCHEDULED.c.status == "pending")
+                .values(status="fired", claimed_by=owner, claimed_until=moment)
+                .returning(*_SCHEDULED.c)
+            ).first()
+            if row is None:
+                return None
+            event = _scheduled(row)
+            self.enqueue_in(
+                connection,
+                event.conversation_id or AGENT_QUEUE,
+                "scheduled",
+                {"scheduled_event_id": event.id},
             )
+            self.notifier.in_transaction(connection, WORK)
+            return event
+
         fired: list[ScheduledEvent] = []
         for event_id in due:
-            async with self.sessions.begin() as session:
-                won = await session.execute(
-                    update(ScheduledEventRow)
-                    .where(ScheduledEventRow.id == event_id, ScheduledEventRow.status == "pending")
-                    .values(status="fired", claimed_by=owner, claimed_until=moment)
-                )
-                if won.rowcount != 1:  # type: ignore[attr-defined]
-                    continue
-                row = await session.get(ScheduledEventRow, event_id)
-                assert row is not None
-                event = _scheduled(row)
-                await self.enqueue_in(
-                    session,
-                    event.conversation_id or AGENT_QUEUE,
-                    "scheduled",
-                    {"scheduled_event_id": event.id},
-                )
-                await self.notifier.in_transaction(session, WORK)
+            event = await self._write(functools.partial(fire, event_id=event_id))
+            if event is not None:
                 fired.append(event)
         if fired:
             self.notifier.local(WORK)

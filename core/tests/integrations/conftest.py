@@ -65,13 +65,13 @@ class ChatAgent:
             "conversations": "SELECT count(*) FROM conversations WHERE integration = :integration",
             "messages": "SELECT count(*) FROM messages",
         }[table]
-        async with self.runtime.store.sessions() as session:
+        async with self.runtime.store.engine.connect() as session:
             found = await session.execute(text(query), {"integration": integration})
             return int(found.scalar_one())
 
     async def only_conversation(self, integration: str) -> str:
         """The store id of the one conversation of ``integration``."""
-        async with self.runtime.store.sessions() as session:
+        async with self.runtime.store.engine.connect() as session:
             rows = await session.execute(
                 text("SELECT id FROM conversations WHERE integration = :integration"),
                 {"integration": integration},

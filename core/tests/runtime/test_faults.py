@@ -174,7 +174,7 @@ async def test_a_job_that_runs_again_repeats_none_of_its_effects(start_agent: St
     await agent.runtime.process_pending()
     assert texts(agent) == ["first reply", "second reply"]
     assert agent.recorder.echoes == 1, "the action's recorded result was replayed"
-    async with agent.runtime.store.sessions() as session:
+    async with agent.runtime.store.engine.connect() as session:
         timers = await session.scalar(select(func.count()).select_from(ScheduledEventRow))
         events = await session.scalar(
             select(func.count()).where(EventRow.type == "agent.noted").select_from(EventRow)

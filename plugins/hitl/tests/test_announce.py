@@ -16,7 +16,7 @@ from patchwire_hitl._announce import announce
 
 
 async def events_of_type(harness: HitlHarness, type_: str) -> int:
-    async with harness.runtime.store.sessions() as session:
+    async with harness.runtime.store.engine.connect() as session:
         query = select(func.count()).select_from(EventRow).where(EventRow.type == type_)
         return int(await session.scalar(query) or 0)
 
