@@ -38,6 +38,25 @@ def exit_on_problems(folder: Path) -> None:
         raise typer.Exit(1)
 
 
+def exit_on_sqlite(folder: Path, database_url: str | None, workers: int) -> None:
+    """Several server processes need PostgreSQL: SQLite takes one writing process."""
+    from sqlalchemy.engine import make_url
+
+    from patchwire._config import load_config
+    from patchwire._resolver import resolve
+    from patchwire.server import database_url_for
+
+    url = database_url_for(resolve(load_config(folder)), database_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        typer.echo(
+            f"error: --workers {workers} needs PostgreSQL, but the database is SQLite ({url}), "
+            "which takes one server process: give --database-url postgresql://... (or set "
+            "$PATCHWIRE_DATABASE_URL, or database_url in agent.toml), or serve with --workers 1",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 def _problems(folder: Path) -> list[str]:
     """What keeps the agent from starting, one line each: its config, then its code.
 
@@ -102,7 +121,9 @@ def serve(
     path: AgentPath = Path("."),
     host: Host = "127.0.0.1",
     port: Port = 8080,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes on one port (PostgreSQL only).")
+    ] = 1,
     database_url: Annotated[
         str | None, typer.Option(help="Database URL (default: agent.toml, then a SQLite file).")
     ] = None,
@@ -112,6 +133,8 @@ def serve(
 
     folder = agent_folder(path)
     exit_on_problems(folder)
+    if workers > 1:
+        exit_on_sqlite(folder, database_url, workers)
     _prepare(folder, database_url)
     asyncio.run(_register(folder))
     _print_urls(folder, host, port)
@@ -163,13 +186,19 @@ def dev(
 
 def _run(app: str, **options: Any) -> None:
     """Serve until Ctrl-C; exit 1 when the server could not start (uvicorn said why)."""
+    import tempfile
+
     import uvicorn
 
+    from patchwire.metrics import MULTIPROCESS_ENV
     from patchwire.server import run_server
 
-    if options.get("workers", 1) > 1:
-        # Each worker process runs uvicorn's own server: open streams hold its shutdown.
-        uvicorn.run(app, **options)
-        return
-    if not run_server(uvicorn.Config(app, **options)):
+    config = uvicorn.Config(app, **options)
+    if config.workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
+        with tempfile.TemporaryDirectory(prefix="patchwire-metrics-") as counts:
+            os.environ[MULTIPROCESS_ENV] = counts  # the workers inherit it: see patchwire.metrics
+            started = run_server(config)
+    else:
+        started = run_server(config)
+    if not started:
         raise typer.Exit(1)

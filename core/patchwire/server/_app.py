@@ -86,7 +86,8 @@ def create_app(
         return index_page(state["agent"].runtime, mounted)
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        # Which process answered: behind a load balancer, or under `serve --workers N`.
+        return JSONResponse({"status": "ok", "worker": state["agent"].runtime.worker_id})
 
     async def readyz(request: Request) -> Response:
         try:

@@ -9,6 +9,7 @@ from subprocess import Popen
 import httpx
 import pytest
 
+from patchwire.runtime import current_runtime
 from patchwire.server import free_port
 
 from .conftest import running
@@ -56,7 +57,8 @@ async def wait_for(check: Callable[[], object], *, timeout: float = 15.0) -> Non
 
 async def test_health_and_readiness(agent_folder: Path) -> None:
     async with running(agent_folder) as base, httpx.AsyncClient() as client:
-        assert (await client.get(f"{base}/healthz")).json() == {"status": "ok"}
+        health = (await client.get(f"{base}/healthz")).json()
+        assert health == {"status": "ok", "worker": current_runtime().worker_id}
         assert (await client.get(f"{base}/readyz")).json() == {"status": "ready"}
         missing = await client.post(f"{base}/webhooks/nope/x", content=b"{}")
         assert missing.status_code == 404
