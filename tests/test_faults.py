@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -458,6 +459,10 @@ async def test_serve_with_two_workers_behaves_as_two_servers_and_stops_cleanly(
         (_, listening), (posting_worker, posting) = by_worker.items()
         listener = await replies_cross(listening, posting, user)
         assert await _worker(posting) == posting_worker, "the connection kept its worker"
+        for client in by_worker.values():  # either worker counts for both
+            counted = await _counters(client)
+            assert counted["patchwire_messages_received_total"] == 1
+            assert counted["patchwire_messages_sent_total"] == 1
 
         agent.interrupt()
         assert agent.process is not None
@@ -483,6 +488,17 @@ async def _worker(client: httpx.AsyncClient) -> str:
     """The worker id of the process at the other end of ``client``'s (kept-alive) connection."""
     health = await client.get(str(client.base_url.join("/healthz")))
     return str(health.json()["worker"])
+
+
+async def _counters(client: httpx.AsyncClient) -> dict[str, float]:
+    """The chat integration's counters as ``/metrics`` shows them through ``client``."""
+    scraped = await client.get(str(client.base_url.join("/metrics")))
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.labels == {"integration": "chat"}
+    }
 
 
 async def _one_connection_per_worker(
