@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import logging.config
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from patchwire._logs import LogFormat, log_config
+
 __all__ = ["dev", "serve"]
+
+logger = logging.getLogger("patchwire.cli")
 
 AgentPath = Annotated[
     Path, typer.Argument(help="The agent folder (holding agent.toml), or its config file.")
 ]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        help="text (uvicorn's), or json: one object a line with time, level, logger, message "
+        "and the conversation's id where known.",
+    ),
+]
 
 
 def agent_folder(path: Path) -> Path:
@@ -97,22 +111,33 @@ def _print_urls(folder: Path, host: str, port: int) -> None:
         typer.echo(f"  {alias}: {base}/webhooks/{alias}")
 
 
-async def _register(folder: Path) -> None:
+async def _register(folder: Path, log_format: LogFormat) -> None:
+    """Each integration's register step; shown on the terminal, or logged as JSON lines."""
     from rich.console import Console
 
     from patchwire.server import open_agent
 
     console = Console(stderr=True)
+    logged = log_format is LogFormat.json
+    if logged:
+        logging.config.dictConfig(log_config(log_format))
     loaded = await open_agent(folder)
     try:
         for alias, integration in loaded.runtime.registrations():
-            with console.status(f"registering {alias} ..."):
+            status = contextlib.nullcontext() if logged else console.status(f"registering {alias}")
+            with status:
                 try:
                     await integration(loaded.runtime.context(alias, "integration"))
                 except Exception as error:
-                    console.print(f"[red]registering {alias} failed:[/red] {error}")
+                    if logged:
+                        logger.error("registering %s failed: %s", alias, error)
+                    else:
+                        console.print(f"[red]registering {alias} failed:[/red] {error}")
                     raise typer.Exit(1) from error
-            console.print(f"[green]registered[/green] {alias}")
+            if logged:
+                logger.info("registered %s", alias)
+            else:
+                console.print(f"[green]registered[/green] {alias}")
     finally:
         await loaded.close()
 
@@ -127,6 +152,7 @@ def serve(
     database_url: Annotated[
         str | None, typer.Option(help="Database URL (default: agent.toml, then a SQLite file).")
     ] = None,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Run the agent for production: register integrations once, then serve."""
     import asyncio
@@ -136,7 +162,7 @@ def serve(
     if workers > 1:
         exit_on_sqlite(folder, database_url, workers)
     _prepare(folder, database_url)
-    asyncio.run(_register(folder))
+    asyncio.run(_register(folder, log_format))
     _print_urls(folder, host, port)
     _run(
         "patchwire.server:create_app_from_env",
@@ -146,6 +172,7 @@ def serve(
         workers=workers,
         timeout_graceful_shutdown=5,
         log_level="info",
+        log_config=log_config(log_format),
     )
 
 
@@ -161,6 +188,7 @@ def dev(
             "instead of exiting.",
         ),
     ] = False,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Run the agent locally on a SQLite file, restarting when its folder changes."""
     folder = agent_folder(path)
@@ -181,6 +209,7 @@ def dev(
         reload_excludes=[".patchwire/*"],
         timeout_graceful_shutdown=5,
         log_level="info",
+        log_config=log_config(log_format),
     )
 
 

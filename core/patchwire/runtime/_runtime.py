@@ -43,6 +43,7 @@ from patchwire._binding import plugin_actions
 from patchwire._config import ModelConfig, RuntimeSettings
 from patchwire._definitions import ActionDefinition, ChannelDefinition
 from patchwire._errors import PatchwireError, ReportedError
+from patchwire._logs import log_conversation
 from patchwire._packages import EventSender, Integration, Plugin
 from patchwire._proxies import ActionCall, Actions, Namespace, bind_action
 from patchwire._resolved import ResolvedAgent, ResolvedPlugin
@@ -571,6 +572,7 @@ class Runtime:
     async def _process_message(
         self, message: Message, conversation: Conversation, user: User | None
     ) -> None:
+        log_conversation(conversation)
         if await self.hooks.run_before("before_incoming_message", message) is STOP:
             return
         channel = f"{conversation.integration}.{conversation.channel}"
@@ -587,6 +589,7 @@ class Runtime:
         if event.conversation_id:
             conversation = await self.store.get_conversation(event.conversation_id)
             if conversation is not None:
+                log_conversation(conversation)
                 channel = f"{conversation.integration}.{conversation.channel}"
                 for handler in self.code.for_channel(channel):
                     if handler.on_event is not None:
