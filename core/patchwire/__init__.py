@@ -78,6 +78,7 @@ __all__ = [
     "InterfaceImplementation",
     "InterfaceRequirement",
     "MessageContext",
+    "Metrics",
     "NoConfiguration",
     "PackageFailure",
     "PackageLoadError",
@@ -108,6 +109,7 @@ _RUNTIME_NAMES = frozenset(
 """Imported on first use, so that `patchwire check` never pays for the runtime's imports."""
 
 if TYPE_CHECKING:
+    from patchwire.metrics import Metrics
     from patchwire.runtime import (
         STOP,
         Context,
@@ -128,4 +130,8 @@ def __getattr__(name: str) -> Any:
         import patchwire.runtime
 
         return getattr(patchwire.runtime, name)
+    if name == "Metrics":  # prometheus-client, too, only when asked for
+        from patchwire.metrics import Metrics
+
+        return Metrics
     raise AttributeError(f"module 'patchwire' has no attribute {name!r}")

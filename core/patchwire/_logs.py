@@ -11,13 +11,10 @@ from __future__ import annotations
 import logging
 from contextvars import ContextVar
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pythonjsonlogger.core import RESERVED_ATTRS
-from uvicorn.config import LOGGING_CONFIG
-
-from patchwire.integrations.chat import chat_id_tag
-from patchwire.store import Conversation
+if TYPE_CHECKING:
+    from patchwire.store import Conversation
 
 __all__ = ["ConversationFilter", "LogFormat", "log_config", "log_conversation"]
 
@@ -33,6 +30,8 @@ _conversation: ContextVar[str | None] = ContextVar("patchwire_log_conversation",
 
 def log_conversation(conversation: Conversation) -> None:
     """Name ``conversation`` in what the current job logs from here on."""
+    from patchwire.integrations.chat import chat_id_tag
+
     _conversation.set(conversation.tags.get(chat_id_tag(conversation.integration), conversation.id))
 
 
@@ -48,7 +47,13 @@ class ConversationFilter(logging.Filter):
 
 def log_config(format: LogFormat) -> dict[str, Any]:
     """uvicorn's ``log_config``: its own for text; for JSON, every logger (uvicorn's, the
-    runtime's, the packages', the agent's) as one object a line on stderr, from INFO up."""
+    runtime's, the packages', the agent's) as one object a line on stderr, from INFO up.
+
+    Imported here, so that the CLI's other commands never load uvicorn or the JSON formatter.
+    """
+    from pythonjsonlogger.core import RESERVED_ATTRS
+    from uvicorn.config import LOGGING_CONFIG
+
     if format is LogFormat.text:
         return LOGGING_CONFIG
     return {
