@@ -214,7 +214,8 @@ def dev(
 
 
 def _run(app: str, **options: Any) -> None:
-    """Serve until Ctrl-C; exit 1 when the server could not start (uvicorn said why)."""
+    """Serve until Ctrl-C; exit 1 when the server could not start (uvicorn said why) or, with
+    several workers, one of them died."""
     import tempfile
 
     import uvicorn
