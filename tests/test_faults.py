@@ -478,6 +478,27 @@ async def test_serve_with_two_workers_behaves_as_two_servers_and_stops_cleanly(
             await client.aclose()
 
 
+async def test_a_dead_worker_stops_serve_for_its_process_manager(
+    helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any
+) -> None:
+    """`serve --workers 2` with one worker killed: the other stops too and `serve` exits 1."""
+    _, server = helpdesk
+    async with postgres_database() as url:
+        agent, _ = await make_agent(server.url, url, 0, ["--workers", "2"])
+        assert agent.process is not None
+        children = Path(f"/proc/{agent.process.pid}/task/{agent.process.pid}/children")
+        workers = [  # not multiprocessing's resource tracker, also a child
+            pid
+            for pid in map(int, children.read_text().split())
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        await until(lambda: agent.process.poll() is not None, 5, "serve to exit")
+        assert agent.process.returncode == 1
+        assert not Path(f"/proc/{workers[1]}").exists(), "the other worker was stopped and reaped"
+
+
 def _chat_client(base_url: str, user: User) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=f"{base_url}/webhooks/chat", headers={"x-user-key": user.key}, timeout=30
