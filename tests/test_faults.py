@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -161,9 +162,10 @@ async def helpdesk() -> AsyncIterator[tuple[Helpdesk, LoopbackServer]]:
 class Agent:
     """`patchwire serve` in a child process, killable with SIGKILL and started again."""
 
-    def __init__(self, folder: Path, database_url: str) -> None:
+    def __init__(self, folder: Path, database_url: str, options: Sequence[str] = ()) -> None:
         self.folder = folder
         self.database_url = database_url
+        self.options = list(options)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -176,10 +178,11 @@ class Agent:
         command += ["--port", str(self.port), "--database-url", self.database_url]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                command,
+                command + self.options,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                start_new_session=True,  # its own process group, as a terminal would give it
             )
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as client:
@@ -195,8 +198,13 @@ class Agent:
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        os.killpg(self.process.pid, signal.SIGKILL)  # its worker processes too
         self.process.wait()
+
+    def interrupt(self) -> None:
+        """Ctrl-C in its terminal: SIGINT to every process of its group."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGINT)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -257,16 +265,18 @@ class User:
 @pytest.fixture
 async def make_agent(
     tmp_path: Path,
-) -> AsyncIterator[Callable[[str, str, int], Awaitable[tuple[Agent, User]]]]:
+) -> AsyncIterator[Callable[..., Awaitable[tuple[Agent, User]]]]:
     agents: list[Agent] = []
     users: list[User] = []
 
-    async def make(helpdesk_url: str, database_url: str, timeout: int) -> tuple[Agent, User]:
+    async def make(
+        helpdesk_url: str, database_url: str, timeout: int, options: Sequence[str] = ()
+    ) -> tuple[Agent, User]:
         folder = tmp_path / f"agent{len(agents)}"
         folder.mkdir()
         (folder / "agent.toml").write_text(agent_toml(helpdesk_url, timeout_seconds=timeout))
         (folder / "agent.py").write_text(AGENT_PY)
-        agent = Agent(folder, database_url)
+        agent = Agent(folder, database_url, options)
         agents.append(agent)
         await agent.start()
         user = User(agent)
@@ -421,46 +431,145 @@ async def test_two_servers_on_one_postgresql_behave_as_one(
         second = Agent(first.folder, url)
         try:
             await second.start()
-            on_second = httpx.AsyncClient(
-                base_url=f"{second.url}/webhooks/chat",
-                headers={"x-user-key": user.key},
-                timeout=30,
-            )
-            received: list[tuple[float, dict[str, Any]]] = []
-
-            async def listen() -> None:
-                path = f"/conversations/{user.conversation}/listen"
-                async with user.api.stream("GET", path) as stream:
-                    async for line in stream.aiter_lines():
-                        if line.startswith("data: {"):
-                            received.append((time.monotonic(), json.loads(line[6:])))
-
-            listener = asyncio.create_task(listen())
-            await asyncio.sleep(1)
-            posted = time.monotonic()
-            response = await on_second.post(
-                "/messages",
-                json={
-                    "conversationId": user.conversation,
-                    "payload": {"type": "text", "text": "across servers"},
-                },
-            )
-            assert response.status_code == 200, response.text
-
-            def replied() -> bool:
-                return any(
-                    signal["data"].get("payload", {}).get("text") == "bot: across servers"
-                    for _, signal in received
-                )
-
-            arrived = await until(replied, 10, "the reply on the other server's listener")
-            assert arrived - posted < 2, f"the reply took {arrived - posted:.2f} s"
-            created = [s for _, s in received if s["type"] == "message_created"]
-            assert [s["data"]["payload"]["text"] for s in created] == [
-                "across servers",
-                "bot: across servers",
-            ], "each signal once"
+            on_second = _chat_client(second.url, user)
+            listener = await replies_cross(user.api, on_second, user)
             listener.cancel()
             await on_second.aclose()
         finally:
             second.stop()
+
+
+async def test_serve_with_two_workers_behaves_as_two_servers_and_stops_cleanly(
+    helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any
+) -> None:
+    """`serve --workers 2`: the same check with the listener on one worker and the message
+    posted on the other; then Ctrl-C with that stream open stops both, exit 0, within 5 s."""
+    _, server = helpdesk
+    async with postgres_database() as url:
+        agent, user = await make_agent(server.url, url, 0, ["--workers", "2"])
+        by_worker = await _one_connection_per_worker(agent.url, user, workers=2)
+        (_, listening), (posting_worker, posting) = by_worker.items()
+        listener = await replies_cross(listening, posting, user)
+        assert await _worker(posting) == posting_worker, "the connection kept its worker"
+        for client in by_worker.values():  # either worker counts for both
+            counted = await _counters(client)
+            assert counted["patchwire_messages_received_total"] == 1
+            assert counted["patchwire_messages_sent_total"] == 1
+
+        agent.interrupt()
+        assert agent.process is not None
+        stopping = time.monotonic()
+        await until(lambda: agent.process.poll() is not None, 5, "serve to exit")
+        await until(listener.done, 1, "the open stream to be ended by the server")
+        assert time.monotonic() - stopping < 5
+        assert agent.process.returncode == 0, agent.log.read_text()[-3000:]
+        assert listener.exception() is None, "the stream ended, it was not cut"
+        log = agent.log.read_text()
+        assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+        for client in by_worker.values():
+            await client.aclose()
+
+
+async def test_a_dead_worker_stops_serve_for_its_process_manager(
+    helpdesk: tuple[Helpdesk, LoopbackServer], make_agent: Any
+) -> None:
+    """`serve --workers 2` with one worker killed: the other stops too and `serve` exits 1."""
+    _, server = helpdesk
+    async with postgres_database() as url:
+        agent, _ = await make_agent(server.url, url, 0, ["--workers", "2"])
+        assert agent.process is not None
+        children = Path(f"/proc/{agent.process.pid}/task/{agent.process.pid}/children")
+        workers = [  # not multiprocessing's resource tracker, also a child
+            pid
+            for pid in map(int, children.read_text().split())
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        await until(lambda: agent.process.poll() is not None, 5, "serve to exit")
+        assert agent.process.returncode == 1
+        assert not Path(f"/proc/{workers[1]}").exists(), "the other worker was stopped and reaped"
+
+
+def _chat_client(base_url: str, user: User) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=f"{base_url}/webhooks/chat", headers={"x-user-key": user.key}, timeout=30
+    )
+
+
+async def _worker(client: httpx.AsyncClient) -> str:
+    """The worker id of the process at the other end of ``client``'s (kept-alive) connection."""
+    health = await client.get(str(client.base_url.join("/healthz")))
+    return str(health.json()["worker"])
+
+
+async def _counters(client: httpx.AsyncClient) -> dict[str, float]:
+    """The chat integration's counters as ``/metrics`` shows them through ``client``."""
+    scraped = await client.get(str(client.base_url.join("/metrics")))
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.labels == {"integration": "chat"}
+    }
+
+
+async def _one_connection_per_worker(
+    base_url: str, user: User, *, workers: int
+) -> dict[str, httpx.AsyncClient]:
+    """A client per worker, each holding one connection that worker accepted."""
+    found: dict[str, httpx.AsyncClient] = {}
+    for _ in range(50):
+        client = _chat_client(base_url, user)
+        worker = await _worker(client)
+        if worker in found:
+            await client.aclose()
+        else:
+            found[worker] = client
+        if len(found) == workers:
+            return found
+    raise AssertionError(f"connections reached only {len(found)} of {workers} workers")
+
+
+async def replies_cross(
+    listening: httpx.AsyncClient, posting: httpx.AsyncClient, user: User
+) -> asyncio.Task[None]:
+    """A listener on ``listening``'s server gets, within 2 s, the bot's reply to a message
+    posted on ``posting``'s, each signal once; returns the listener, still listening."""
+    received: list[dict[str, Any]] = []
+    connected = asyncio.Event()
+
+    async def listen() -> None:
+        path = f"/conversations/{user.conversation}/listen"
+        async with listening.stream("GET", path) as stream:
+            connected.set()
+            async for line in stream.aiter_lines():
+                if line.startswith("data: {"):
+                    received.append(json.loads(line[6:]))
+
+    listener = asyncio.create_task(listen())
+    await asyncio.wait_for(connected.wait(), 10)
+    posted = time.monotonic()
+    response = await posting.post(
+        "/messages",
+        json={
+            "conversationId": user.conversation,
+            "payload": {"type": "text", "text": "across servers"},
+        },
+    )
+    assert response.status_code == 200, response.text
+
+    def replied() -> bool:
+        return any(
+            signal["data"].get("payload", {}).get("text") == "bot: across servers"
+            for signal in received
+        )
+
+    arrived = await until(replied, 10, "the reply on the other server's listener")
+    assert arrived - posted < 2, f"the reply took {arrived - posted:.2f} s"
+    created = [s for s in received if s["type"] == "message_created"]
+    assert [s["data"]["payload"]["text"] for s in created] == [
+        "across servers",
+        "bot: across servers",
+    ], "each signal once"
+    return listener

@@ -79,6 +79,7 @@ __all__ = [
     "InterfaceImplementation",
     "InterfaceRequirement",
     "MessageContext",
+    "Metrics",
     "ModelConfig",
     "ModelError",
     "NoConfiguration",
@@ -120,6 +121,7 @@ _RUNTIME_NAMES = frozenset(
 """Imported on first use, so that `patchwire check` never pays for the runtime's imports."""
 
 if TYPE_CHECKING:
+    from patchwire.metrics import Metrics
     from patchwire.runtime import (
         STOP,
         Context,
@@ -141,4 +143,8 @@ def __getattr__(name: str) -> Any:
         import patchwire.runtime
 
         return getattr(patchwire.runtime, name)
+    if name == "Metrics":  # prometheus-client, too, only when asked for
+        from patchwire.metrics import Metrics
+
+        return Metrics
     raise AttributeError(f"module 'patchwire' has no attribute {name!r}")

@@ -19,6 +19,7 @@ __all__ = [
     "ActionHandler",
     "EventSender",
     "Integration",
+    "MetricsSetup",
     "OnlineCheck",
     "Plugin",
     "RoutesFactory",
@@ -49,15 +50,21 @@ OnlineCheck = Callable[[Any], Awaitable[list[str]]]
 """``async def check(configuration) -> problems``: asks the outside system whether the agent's
 configuration (address, credentials) works; an empty list means it does."""
 
+MetricsSetup = Callable[[Any], None]
+"""``def metrics(ctx) -> None``: registers a package's instruments and read gauges on
+``ctx.metrics``, once per alias when the runtime starts (see docs/authoring.md, "Metrics")."""
+
 HookImplementation = Callable[..., Awaitable[Any]]
 
 _F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
 _R = TypeVar("_R", bound=RoutesFactory)
+_M = TypeVar("_M", bound=MetricsSetup)
 
 
 class _ActionRegistry:
     def __init__(self) -> None:
         self.action_handlers: dict[str, ActionHandler] = {}
+        self.metrics_setup: MetricsSetup | None = None
 
     def action(self, name: str) -> Callable[[_F], _F]:
         """Record the decorated coroutine function as the handler of action ``name``."""
@@ -69,6 +76,13 @@ class _ActionRegistry:
             return handler
 
         return record
+
+    def metrics(self, setup: _M) -> _M:
+        """Record the decorated ``def metrics(ctx)`` (see :data:`MetricsSetup`)."""
+        if self.metrics_setup is not None:
+            raise DefinitionError(f"{self!r} records its metrics setup twice")
+        self.metrics_setup = setup
+        return setup
 
     def _action_problems(self, defined: set[str]) -> list[str]:
         problems = [

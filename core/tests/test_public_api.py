@@ -30,6 +30,7 @@ PUBLIC = [
     "InterfaceImplementation",
     "InterfaceRequirement",
     "MessageContext",
+    "Metrics",
     "ModelConfig",
     "ModelError",
     "NoConfiguration",

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import logging.config
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from patchwire._logs import LogFormat, log_config
+
 __all__ = ["dev", "serve"]
+
+logger = logging.getLogger("patchwire.cli")
 
 AgentPath = Annotated[
     Path, typer.Argument(help="The agent folder (holding agent.toml), or its config file.")
 ]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        help="text (uvicorn's), or json: one object a line with time, level, logger, message "
+        "and the conversation's id where known.",
+    ),
+]
 
 
 def agent_folder(path: Path) -> Path:
@@ -36,6 +50,25 @@ def exit_on_problems(folder: Path) -> None:
         for problem in problems:
             typer.echo(problem, err=True)
         raise typer.Exit(1)
+
+
+def exit_on_sqlite(folder: Path, database_url: str | None, workers: int) -> None:
+    """Several server processes need PostgreSQL: SQLite takes one writing process."""
+    from sqlalchemy.engine import make_url
+
+    from patchwire._config import load_config
+    from patchwire._resolver import resolve
+    from patchwire.server import database_url_for
+
+    url = database_url_for(resolve(load_config(folder)), database_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        typer.echo(
+            f"error: --workers {workers} needs PostgreSQL, but the database is SQLite ({url}), "
+            "which takes one server process: give --database-url postgresql://... (or set "
+            "$PATCHWIRE_DATABASE_URL, or database_url in agent.toml), or serve with --workers 1",
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 def _problems(folder: Path) -> list[str]:
@@ -89,22 +122,33 @@ def _print_urls(folder: Path, host: str, port: int) -> None:
         typer.echo(f"  {alias}: {base}/webhooks/{alias}")
 
 
-async def _register(folder: Path) -> None:
+async def _register(folder: Path, log_format: LogFormat) -> None:
+    """Each integration's register step; shown on the terminal, or logged as JSON lines."""
     from rich.console import Console
 
     from patchwire.server import open_agent
 
     console = Console(stderr=True)
+    logged = log_format is LogFormat.json
+    if logged:
+        logging.config.dictConfig(log_config(log_format))
     loaded = await open_agent(folder)
     try:
         for alias, integration in loaded.runtime.registrations():
-            with console.status(f"registering {alias} ..."):
+            status = contextlib.nullcontext() if logged else console.status(f"registering {alias}")
+            with status:
                 try:
                     await integration(loaded.runtime.context(alias, "integration"))
                 except Exception as error:
-                    console.print(f"[red]registering {alias} failed:[/red] {error}")
+                    if logged:
+                        logger.error("registering %s failed: %s", alias, error)
+                    else:
+                        console.print(f"[red]registering {alias} failed:[/red] {error}")
                     raise typer.Exit(1) from error
-            console.print(f"[green]registered[/green] {alias}")
+            if logged:
+                logger.info("registered %s", alias)
+            else:
+                console.print(f"[green]registered[/green] {alias}")
     finally:
         await loaded.close()
 
@@ -113,18 +157,23 @@ def serve(
     path: AgentPath = Path("."),
     host: Host = "127.0.0.1",
     port: Port = 8080,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes on one port (PostgreSQL only).")
+    ] = 1,
     database_url: Annotated[
         str | None, typer.Option(help="Database URL (default: agent.toml, then a SQLite file).")
     ] = None,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Run the agent for production: register integrations once, then serve."""
     import asyncio
 
     folder = agent_folder(path)
     exit_on_problems(folder)
+    if workers > 1:
+        exit_on_sqlite(folder, database_url, workers)
     _prepare(folder, database_url)
-    asyncio.run(_register(folder))
+    asyncio.run(_register(folder, log_format))
     _print_urls(folder, host, port)
     _run(
         "patchwire.server:create_app_from_env",
@@ -134,6 +183,7 @@ def serve(
         workers=workers,
         timeout_graceful_shutdown=5,
         log_level="info",
+        log_config=log_config(log_format),
     )
 
 
@@ -149,6 +199,7 @@ def dev(
             "instead of exiting.",
         ),
     ] = False,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Run the agent locally on a SQLite file, restarting when its folder changes."""
     folder = agent_folder(path)
@@ -169,18 +220,26 @@ def dev(
         reload_excludes=[".patchwire/*"],
         timeout_graceful_shutdown=5,
         log_level="info",
+        log_config=log_config(log_format),
     )
 
 
 def _run(app: str, **options: Any) -> None:
-    """Serve until Ctrl-C; exit 1 when the server could not start (uvicorn said why)."""
+    """Serve until Ctrl-C; exit 1 when the server could not start (uvicorn said why) or, with
+    several workers, one of them died."""
+    import tempfile
+
     import uvicorn
 
+    from patchwire.metrics import MULTIPROCESS_ENV
     from patchwire.server import run_server
 
-    if options.get("workers", 1) > 1:
-        # Each worker process runs uvicorn's own server: open streams hold its shutdown.
-        uvicorn.run(app, **options)
-        return
-    if not run_server(uvicorn.Config(app, **options)):
+    config = uvicorn.Config(app, **options)
+    if config.workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
+        with tempfile.TemporaryDirectory(prefix="patchwire-metrics-") as counts:
+            os.environ[MULTIPROCESS_ENV] = counts  # the workers inherit it: see patchwire.metrics
+            started = run_server(config)
+    else:
+        started = run_server(config)
+    if not started:
         raise typer.Exit(1)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from patchwire._errors import PatchwireError, format_validation_error
 from patchwire._proxies import Namespace
+from patchwire.metrics import Metrics
 from patchwire.runtime._hooks import OutgoingMessage
 from patchwire.runtime._steps import current_step, idempotency_key
 from patchwire.store import (
@@ -31,6 +32,7 @@ from patchwire.store import (
     User,
 )
 from patchwire.store._notify import SIGNALS
+from patchwire.store._stats import tag_value_counts
 
 if TYPE_CHECKING:
     from patchwire.runtime._runtime import Runtime
@@ -100,6 +102,15 @@ class Context:
     @property
     def store(self) -> Store:
         return self._runtime.store
+
+    @property
+    def metrics(self) -> Metrics:
+        """The agent's metrics (``/metrics``): shared by every alias, get-or-create by name."""
+        return self._runtime.metrics
+
+    async def count_conversations(self, tag: str) -> dict[str, int]:
+        """How many conversations carry the tag ``tag``, by its value (for read gauges)."""
+        return await tag_value_counts(self.store, "conversation", tag)
 
     @property
     def interfaces(self) -> Namespace:
@@ -258,6 +269,8 @@ class Context:
             tags=tags,
             dedupe=(f"message:{self.alias}", dedupe_key) if dedupe_key is not None else None,
         )
+        if message is not None:
+            self._runtime.instruments.received.labels(place[0]).inc()
         return message
 
     async def send_message(

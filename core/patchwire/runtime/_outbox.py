@@ -93,6 +93,7 @@ class Outbox:
             tags=changed.tags,
             effect_key=key,
         )
+        runtime.instruments.sent.labels(conversation.integration).inc()
         if message.status == "queued":
             return message  # behind messages that wait for their outside system
         return await self._deliver(message, conversation)
@@ -187,7 +188,7 @@ class Outbox:
                 f"integration {conversation.integration!r} cannot send {type!r} "
                 f"messages on channel {conversation.channel!r}"
             )
-        return sender
+        return self._runtime.instruments.counted(conversation.integration, "send", sender)
 
     async def _conversation(self, message: Message) -> Conversation:
         return await self._conversation_by_id(message.conversation_id)

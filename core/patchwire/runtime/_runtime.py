@@ -43,12 +43,15 @@ from patchwire._binding import plugin_actions
 from patchwire._config import RuntimeSettings
 from patchwire._definitions import ActionDefinition, ChannelDefinition
 from patchwire._errors import PatchwireError, ReportedError
+from patchwire._logs import log_conversation
 from patchwire._packages import EventSender, Integration, Plugin
 from patchwire._proxies import ActionCall, Actions, Namespace, bind_action
 from patchwire._resolved import ResolvedAgent, ResolvedPlugin
+from patchwire.metrics import Metrics
 from patchwire.runtime._context import Context, MessageError, validate_message
 from patchwire.runtime._conversation import AgentCode
 from patchwire.runtime._hooks import STOP, HookRunner, OutgoingMessage
+from patchwire.runtime._instruments import Instruments, setup_package_metrics
 from patchwire.runtime._message_context import EventContext, MessageContext
 from patchwire.runtime._outbox import DeliveryError, Outbox, RetryLater
 from patchwire.runtime._responder import Responder
@@ -95,6 +98,8 @@ class Runtime:
         self.responder = Responder(agent.model)
         """``ctx.execute``'s model: one client for the agent, closed by :meth:`stop`."""
         self.hooks = HookRunner()
+        self.metrics = Metrics()
+        self.instruments = Instruments(self.metrics, store)
         self.outbox = Outbox(self)
         self._concurrency = concurrency
         self._integrations: dict[str, Integration] = {}
@@ -151,13 +156,14 @@ class Runtime:
             self._integrations[alias] = package
             self._contexts["integration"][alias] = ctx
             integration_actions[alias] = _actions(
-                alias, package, package.definition.all_actions, ctx
+                alias, package, package.definition.all_actions, ctx, self.instruments
             )
         self.integrations = Namespace("integration", integration_actions)
         plugin_actions: dict[str, Actions] = {}
         for alias, plugin in self.agent.plugins.items():
             plugin_actions[alias] = self._bind_plugin(alias, plugin, integration_actions)
         self.plugins = Namespace("plugin", plugin_actions)
+        setup_package_metrics(self)
 
     def _bind_plugin(
         self, alias: str, resolved: ResolvedPlugin, integration_actions: dict[str, Actions]
@@ -499,6 +505,7 @@ class Runtime:
         following = await self.store.complete_job(
             job, sent=run.sent, then_claim=(self.worker_id, JOB_LEASE)
         )
+        self.instruments.handled(job)
         if run.recorded:
             await self.store.forget_effects(run.root)
         return following
@@ -564,6 +571,7 @@ class Runtime:
     async def _process_message(
         self, message: Message, conversation: Conversation, user: User | None
     ) -> None:
+        log_conversation(conversation)
         if await self.hooks.run_before("before_incoming_message", message) is STOP:
             return
         channel = f"{conversation.integration}.{conversation.channel}"
@@ -580,6 +588,7 @@ class Runtime:
         if event.conversation_id:
             conversation = await self.store.get_conversation(event.conversation_id)
             if conversation is not None:
+                log_conversation(conversation)
                 channel = f"{conversation.integration}.{conversation.channel}"
                 for handler in self.code.for_channel(channel):
                     if handler.on_event is not None:
@@ -619,10 +628,14 @@ def _actions(
     package: Integration | Plugin,
     definitions: Mapping[str, ActionDefinition],
     ctx: Context,
+    counted: Instruments | None = None,
 ) -> Actions:
+    """The package's actions bound to ``ctx``; an integration's calls ``counted`` by outcome."""
     calls: dict[str, ActionCall] = {}
     for name, definition in definitions.items():
         handler = package.action_handlers[name]
+        if counted is not None:
+            handler = counted.counted(alias, name, handler)
 
         async def invoke(
             validated: BaseModel, handler: Any = handler, qualified: str = f"{alias}.{name}"

@@ -1,4 +1,4 @@
-"""The ASGI app: an index page, each integration's routes, health, and short URLs to pages.
+"""The ASGI app: an index page, each integration's routes, health, metrics, and short URLs.
 
 The lifespan hands the server (:class:`patchwire.server.Server`) the runtime's
 ``begin_shutdown``, which ends event streams so stopping does not wait them out.
@@ -22,9 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patchwire._discovery import Catalog
 from patchwire._errors import PatchwireError
+from patchwire.metrics import CONTENT_TYPE
 from patchwire.runtime import activate
 from patchwire.server._agent import LoadedAgent, open_agent
 from patchwire.server._index import index_page
+from patchwire.server._metrics import metrics_refusal
 from patchwire.server._mounts import AliasMount, webhook_mounts
 from patchwire.server._serving import SHUTDOWN_HOOK
 
@@ -84,7 +86,8 @@ def create_app(
         return index_page(state["agent"].runtime, mounted)
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        # Which process answered: behind a load balancer, or under `serve --workers N`.
+        return JSONResponse({"status": "ok", "worker": state["agent"].runtime.worker_id})
 
     async def readyz(request: Request) -> Response:
         try:
@@ -99,6 +102,13 @@ def create_app(
             )
         return JSONResponse({"status": "ready"})
 
+    async def metrics(request: Request) -> Response:
+        refused = metrics_refusal(request)
+        if refused is not None:
+            return refused
+        body = await state["agent"].runtime.metrics.exposition()
+        return Response(body, media_type=CONTENT_TYPE)
+
     async def home(request: Request) -> Response:
         alias = request.path_params["alias"]
         if alias not in served:
@@ -111,6 +121,7 @@ def create_app(
             Route("/", index),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Mount("/webhooks", app=webhooks),
             Route("/{alias}", home),
         ],

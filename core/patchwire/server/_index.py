@@ -15,10 +15,11 @@ __all__ = ["index_page"]
 
 
 def index_page(runtime: Runtime, mounts: Sequence[AliasMount]) -> HTMLResponse:
-    """Health and readiness, and per integration alias its webhook base and its page."""
+    """Health, readiness and metrics, and per integration alias its webhook base and its page."""
     rows = [
         _row("/healthz", "health: answers while the process runs", link=True),
         _row("/readyz", "readiness: answers 503 while the database is unreachable", link=True),
+        _row("/metrics", "Prometheus metrics", link=True),
     ]
     for mount in mounts:
         alias = mount.path.rsplit("/", 1)[-1]  # mounted at /webhooks/<alias>

@@ -11,10 +11,13 @@ left in its lifespan state under :data:`SHUTDOWN_HOOK` (``create_app`` puts the 
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
+import threading
 from collections.abc import Callable
 
 import uvicorn
+from uvicorn._subprocess import get_subprocess
 from uvicorn.supervisors import ChangeReload
 
 __all__ = ["SHUTDOWN_HOOK", "Server", "run_server"]
@@ -36,10 +39,13 @@ class Server(uvicorn.Server):
 
 
 def run_server(config: uvicorn.Config) -> bool:
-    """``uvicorn.run`` with :class:`Server` (one process, or reloading); whether it started.
+    """``uvicorn.run`` with :class:`Server` (one process, several, or reloading); whether it
+    started (and, with several, kept running until it was asked to stop).
 
     A reloading supervisor counts as started: its server processes report their own errors.
     """
+    if config.workers > 1:
+        return _run_workers(config)
     if config.should_reload:
         supervisor = ChangeReload(config, target=Server(config).run, sockets=[config.bind_socket()])
         with contextlib.suppress(KeyboardInterrupt):
@@ -50,3 +56,36 @@ def run_server(config: uvicorn.Config) -> bool:
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     return server.started
+
+
+def _run_workers(config: uvicorn.Config) -> bool:
+    """``config.workers`` processes of :class:`Server` accepting on one socket.
+
+    Ctrl-C reaches every process of the terminal's group; SIGINT or SIGTERM to this one is
+    passed on as SIGTERM. Each worker then stops as one process does, its streams ended first.
+    A worker that dies (it could not start, or crashed) stops the others: False, and the
+    process manager that started ``serve`` starts it again, whose workers take over the jobs.
+    uvicorn's own supervisor runs uvicorn's server in its workers, which would wait out the
+    open streams, so this one is ours.
+    """
+    sockets = [config.bind_socket()]
+    workers = [
+        get_subprocess(config, target=Server(config).run, sockets=sockets)
+        for _ in range(config.workers)
+    ]
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda number, frame: stop.set())
+    for worker in workers:
+        worker.start()
+    kept = True
+    while not stop.wait(0.2):
+        if not all(worker.is_alive() for worker in workers):
+            kept = False
+            break
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join()
+    sockets[0].close()
+    return kept

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from patchwire.cli import app
 from patchwire.server import free_port
 
 WORKING_AGENT = """
@@ -224,3 +226,22 @@ async def test_ctrl_c_with_open_streams_stops_at_once_without_a_traceback(
     assert (len(streams), process.returncode) == (2, 0), output
     assert stopped < 5, output
     assert "ERROR" not in output and "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("given", ["default", "option"])
+def test_several_workers_on_sqlite_are_refused_in_one_line(
+    folder: Path, given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / "agent.py").write_text(WORKING_AGENT)
+    monkeypatch.delenv("PATCHWIRE_DATABASE_URL", raising=False)
+    url = f"sqlite:///{folder.resolve() / '.patchwire' / 'agent.db'}"
+    options = ["--database-url", url] if given == "option" else []
+    result = CliRunner().invoke(app, ["serve", str(folder), "--workers", "2", *options])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: --workers 2 needs PostgreSQL, but the database is SQLite ({url}), which takes "
+        "one server process: give --database-url postgresql://... (or set "
+        "$PATCHWIRE_DATABASE_URL, or database_url in agent.toml), or serve with --workers 1\n"
+    )
+    assert not (folder / ".patchwire").exists(), "refused before anything was opened"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -56,11 +56,12 @@ async def running(folder: Path, database_url: str | None = None) -> AsyncIterato
 
 
 def start_process(
-    folder: Path, port: int, database_url: str | None = None
+    folder: Path, port: int, database_url: str | None = None, options: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "patchwire.cli", "serve", str(folder), "--port", str(port)]
     if database_url:
         command += ["--database-url", database_url]
+    command += options
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

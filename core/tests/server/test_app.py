@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from subprocess import Popen
 
 import httpx
 import pytest
 
+from patchwire.runtime import current_runtime
 from patchwire.server import free_port
 
-from .conftest import running
+from .conftest import running, start_process
 
 
 class ChatClient:
@@ -56,7 +59,8 @@ async def wait_for(check: Callable[[], object], *, timeout: float = 15.0) -> Non
 
 async def test_health_and_readiness(agent_folder: Path) -> None:
     async with running(agent_folder) as base, httpx.AsyncClient() as client:
-        assert (await client.get(f"{base}/healthz")).json() == {"status": "ok"}
+        health = (await client.get(f"{base}/healthz")).json()
+        assert health == {"status": "ok", "worker": current_runtime().worker_id}
         assert (await client.get(f"{base}/readyz")).json() == {"status": "ready"}
         missing = await client.post(f"{base}/webhooks/nope/x", content=b"{}")
         assert missing.status_code == 404
@@ -154,3 +158,60 @@ async def test_two_processes_on_postgresql_fire_each_event_once(
         for chat, conversation in zip(chats, conversations, strict=True):
             texts = await chat.bot_texts(client, conversation)
             assert texts.count("fired") == 3 and texts.count("scheduled") == 3
+
+
+LOGGING_AGENT = """
+import logging
+from patchwire import Conversation, MessageContext
+
+log = logging.getLogger("agent")
+
+
+async def handler(ctx: MessageContext) -> None:
+    log.info("asked %s", ctx.text)
+    if ctx.text == "boom":
+        raise RuntimeError("the handler broke")
+    await ctx.reply("fine")
+
+
+conversation = Conversation(channel=["chat.channel"], handler=handler)
+"""
+
+
+async def test_json_logs_are_one_object_a_line_naming_the_chat_conversation(
+    agent_folder: Path,
+) -> None:
+    (agent_folder / "agent.py").write_text(LOGGING_AGENT)
+    port = free_port()
+    process = start_process(agent_folder, port, options=["--log-format", "json"])
+    chat = ChatClient(f"http://127.0.0.1:{port}")
+    try:
+        async with httpx.AsyncClient() as client:
+            conversation = await chat.start(client)
+            await chat.say(client, conversation, "hello")
+            await chat.say(client, conversation, "boom")
+            await wait_for(lambda: _replied(chat, client, conversation, count=2))
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=15)
+    assert process.returncode == 0
+    lines = [json.loads(line) for line in err.decode().splitlines()]  # every line is JSON
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    for line in lines:
+        datetime.fromisoformat(line["time"])
+    about = [line for line in lines if "conversation_id" in line]
+    assert [(line["logger"], line["level"]) for line in about] == [
+        ("agent", "INFO"),
+        ("agent", "INFO"),
+        ("patchwire.runtime", "ERROR"),
+    ]
+    assert [line["message"] for line in about[:2]] == ["asked hello", "asked boom"]
+    assert "failed, not retried: RuntimeError: the handler broke" in about[2]["message"]
+    assert {line["conversation_id"] for line in about} == {conversation}
+    assert any(line["logger"] == "uvicorn.error" for line in lines), "uvicorn's own lines too"
+
+
+async def _replied(
+    chat: ChatClient, client: httpx.AsyncClient, conversation: str, *, count: int
+) -> bool:
+    return len(await chat.bot_texts(client, conversation)) >= count

@@ -47,6 +47,7 @@ async def test_the_root_lists_health_and_each_alias_webhooks_and_pages(tmp_path:
                 '<a href="/readyz"><code>/readyz</code></a>',
                 "readiness: answers 503 while the database is unreachable",
             ),
+            ('<a href="/metrics"><code>/metrics</code></a>', "Prometheus metrics"),
             ("<code>/webhooks/chat</code>", "chat (chat 0.1.0): its webhooks and API"),
             ('<a href="/webchat"><code>/webchat</code></a>', "webchat (webchat 0.1.0): its page"),
             ("<code>/webhooks/webchat</code>", "webchat (webchat 0.1.0): its webhooks and API"),
@@ -57,7 +58,7 @@ async def test_the_root_lists_health_and_each_alias_webhooks_and_pages(tmp_path:
         ]
         links = [LINK.fullmatch(cell) for cell, _ in rows]
         opened = [match[1] for match in links if match is not None]
-        assert opened == ["/healthz", "/readyz", "/webchat"]
+        assert opened == ["/healthz", "/readyz", "/metrics", "/webchat"]
         for path in opened:
             page = await client.get(path, follow_redirects=True)
             assert page.status_code == 200, (path, page.text)
@@ -80,4 +81,5 @@ async def test_an_agent_without_routes_still_lists_health(tmp_path: Path) -> Non
         assert [cell for cell, _ in ROW.findall(index.text)] == [
             '<a href="/healthz"><code>/healthz</code></a>',
             '<a href="/readyz"><code>/readyz</code></a>',
+            '<a href="/metrics"><code>/metrics</code></a>',
         ]

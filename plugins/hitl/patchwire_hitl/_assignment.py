@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from patchwire_hitl import _metrics as metrics
 from patchwire_hitl._session import Session
 from patchwire_hitl._sessions import Sessions
 from patchwire_hitl._texts import FALLBACK_AGENT_NAME
@@ -53,6 +54,7 @@ async def assign(sessions: Sessions, session: Session, agent_id: str, *, explici
     if previous.timeout_event_id is not None:
         await sessions.ctx.cancel_event(previous.timeout_event_id)
     if previous.assigned_agent_id is None:
+        metrics.assigned(sessions.ctx, assigned)
         await sessions.say(
             assigned.upstream_id, assigned, "on_human_agent_assigned_message", agent_name=name
         )

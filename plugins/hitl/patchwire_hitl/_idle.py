@@ -10,10 +10,11 @@ delivered in time but that is still queued when the timer fires counts as a repl
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from patchwire.store import Event
 from patchwire_hitl._ending import agent_idle_ended
+from patchwire_hitl._metrics import first_reply
 from patchwire_hitl._roles import is_human_agent
 from patchwire_hitl._session import Session
 from patchwire_hitl._sessions import Sessions
@@ -57,13 +58,17 @@ async def arm(sessions: Sessions, session: Session, since: datetime) -> None:
 
 
 async def disarm(sessions: Sessions, session: Session) -> None:
-    """A human replied: no idle text for what the user wrote before."""
+    """A human replied: no idle text for what the user wrote before (and, the first time,
+    the session notes its first reply)."""
     timers: list[str] = []
+    moment = datetime.now(UTC)
+    first: list[bool] = [False]
 
     def replied(current: Session | None) -> Session | None:
         if current is None or current.id != session.id:
             return None
-        if current.idle_wait_id is None and not current.idle_notified:
+        first[0] = current.first_reply_at is None
+        if current.idle_wait_id is None and not current.idle_notified and not first[0]:
             return None
         timers[:] = [current.idle_event_id] if current.idle_event_id else []
         return current.model_copy(
@@ -72,10 +77,14 @@ async def disarm(sessions: Sessions, session: Session) -> None:
                 "idle_event_id": None,
                 "idle_since": None,
                 "idle_notified": False,
+                "first_reply_at": current.first_reply_at or moment,
             }
         )
 
-    if await sessions.change(session.upstream_id, replied) is not None:
+    changed = await sessions.change(session.upstream_id, replied)
+    if changed is not None:
+        if first[0]:
+            first_reply(sessions.ctx, changed)
         for timer in timers:
             await sessions.ctx.cancel_event(timer)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from patchwire import Context, Plugin
 from patchwire_hitl._definition import StopHitlInput, StopHitlOutput, definition
 from patchwire_hitl._ending import stop_action
+from patchwire_hitl._metrics import metrics
 from patchwire_hitl._queries import get_session, list_sessions
 from patchwire_hitl._relay import before_incoming_event, before_incoming_message
 from patchwire_hitl._sessions import Sessions
@@ -20,6 +21,7 @@ plugin.action("list_sessions")(list_sessions)
 plugin.hook(before_incoming_message)
 plugin.hook(before_incoming_event)
 plugin.hook(after_outgoing_message)
+plugin.metrics(metrics)
 
 
 @plugin.action("stop_hitl")

@@ -44,6 +44,8 @@ class Session(WireModel):
     assigned_agent_id: str | None = None
     assigned_agent_name: str | None = None
     assigned_at: datetime | None = None
+    first_reply_at: datetime | None = None
+    """When a human agent's first message in the session was relayed to the user."""
     timeout_event_id: str | None = None
     idle_wait_id: str | None = None
     """Set while a user message waits for a human reply (the pending idle timer's token)."""

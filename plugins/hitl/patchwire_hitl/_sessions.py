@@ -8,6 +8,7 @@ from typing import Any
 
 from patchwire import Context
 from patchwire.store import Conversation
+from patchwire_hitl import _metrics as metrics
 from patchwire_hitl._announce import announce
 from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._session import SESSION_STATE, EndReason, Names, Session
@@ -133,6 +134,7 @@ class Sessions:
 
         ended = await self.change(session.upstream_id, end)
         if ended is not None:
+            metrics.ended(self.ctx, ended)
             for timer in timers:
                 await self.ctx.cancel_event(timer)
         return ended

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from patchwire.integrations.chat._api import ChatApi
 from patchwire.integrations.chat._config import ChatConfiguration
-from patchwire.integrations.chat._host import BOT_USER_ID, ContextRepository, HostApi
+from patchwire.integrations.chat._host import (
+    BOT_USER_ID,
+    ContextRepository,
+    HostApi,
+    chat_id_tag,
+)
 from patchwire.integrations.chat._integration import CHANNEL, build_chat_integration
 from patchwire.integrations.chat._repository import ChatRepository
 
@@ -21,6 +26,7 @@ __all__ = [
     "ContextRepository",
     "HostApi",
     "build_chat_integration",
+    "chat_id_tag",
     "integration",
 ]
 

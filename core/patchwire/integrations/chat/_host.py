@@ -24,7 +24,7 @@ from patchwire._errors import AlreadyExistsError
 from patchwire.integrations.chat._payloads import payload_to_wire
 from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
 
-__all__ = ["BOT_USER_ID", "ContextRepository", "HostApi"]
+__all__ = ["BOT_USER_ID", "ContextRepository", "HostApi", "chat_id_tag"]
 
 BOT_USER_ID = "bot"
 """The chat user id of the agent itself (``isBot`` is true on its messages)."""
@@ -145,13 +145,18 @@ class HostApi(Protocol):
     ) -> Any | None: ...
 
 
+def chat_id_tag(alias: str) -> str:
+    """The tag holding the id the Chat API shows for a user or conversation of ``alias``."""
+    return f"{alias}.chatId"
+
+
 class ContextRepository:
     """A ``ChatRepository`` whose data lives in the store, reached through ``host``."""
 
     def __init__(self, host: HostApi, channel: str) -> None:
         self._host = host
         self._channel = channel
-        self._id_tag = f"{host.alias}.chatId"
+        self._id_tag = chat_id_tag(host.alias)
         self._owner_tag = f"{host.alias}.chatOwner"
         self._secret: str | None = None
 
