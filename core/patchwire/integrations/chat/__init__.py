@@ -28,4 +28,5 @@ integration = build_chat_integration(
     "chat",
     title="Chat API",
     description="The public Chat API, so every client written for it talks to this agent.",
+    configuration=ChatConfiguration,
 )
