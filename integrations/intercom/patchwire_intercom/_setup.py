@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from patchwire import Context
-from patchwire._errors import format_validation_error
+from patchwire import Context, format_validation_error
 from patchwire_intercom._client import IntercomAuthError, IntercomClient, IntercomError
 from patchwire_intercom._definition import IntercomConfiguration
 from patchwire_intercom._webhook import TOPICS
@@ -86,10 +85,9 @@ async def _problems(client: IntercomClient, config: IntercomConfiguration) -> li
     return problems
 
 
-async def register(ctx: Context) -> None:
+async def register(ctx: Context[IntercomConfiguration]) -> None:
     """``patchwire serve``'s start: say what to subscribe, and fail fast on a bad token."""
     print(setup_instructions(ctx.alias), flush=True)
-    assert isinstance(ctx.configuration, IntercomConfiguration)
     problems = await verify_online(ctx.configuration, label=ctx.alias)
     if problems:
         raise IntercomError("; ".join(problems))

@@ -15,6 +15,7 @@ from typing import Any
 
 from patchwire import Context
 from patchwire_zendesk._client import ZendeskClient
+from patchwire_zendesk._definition import ZendeskConfiguration
 from patchwire_zendesk._desk import Desk, desk
 from patchwire_zendesk._errors import ZendeskError
 
@@ -225,10 +226,10 @@ async def unprovision(target: Desk, progress: Progress = _stderr) -> None:
     await target.save_registration(None)
 
 
-async def register(ctx: Context) -> None:
+async def register(ctx: Context[ZendeskConfiguration]) -> None:
     """``patchwire serve`` runs this once per start; it is safe to run again."""
     await provision(desk(ctx))
 
 
-async def unregister(ctx: Context) -> None:
+async def unregister(ctx: Context[ZendeskConfiguration]) -> None:
     await unprovision(desk(ctx))

@@ -343,8 +343,7 @@ async def test_a_missing_link_closes_both_sides_and_tells_both(
 
 
 async def test_two_aliases_bound_to_two_helpdesks_keep_separate_sessions(tmp_path: Path) -> None:
-    from patchwire import Catalog, define_config, resolve
-    from patchwire._discovery import installed
+    from patchwire import Catalog, define_config, installed, resolve
     from patchwire.runtime import AgentCode, Conversation, Runtime
     from patchwire.store import Store
     from patchwire.testing.channel import MemoryChannel
