@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -43,6 +44,7 @@ __all__ = [
     "did_you_mean",
     "dotted",
     "load_config",
+    "public_url_problem",
     "validation_problems",
 ]
 
@@ -118,12 +120,25 @@ class RuntimeSettings(WireModel):
     """The longest wait between two delivery attempts (backoff doubles from 1 s up to this)."""
 
 
+def public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the agent's public URL (None when it can): the outside system
+    appends ``/webhooks/<alias>`` to it, so it is an http(s) base address, no query."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return f"{url!r} is not an http(s) URL such as https://bot.example.com"
+    if parsed.query or parsed.fragment:
+        return f"{url!r} has a query or fragment; give the base URL only"
+    return None
+
+
 class AgentConfig(WireModel):
     """The whole of agent.toml."""
 
     name: str
     module: str = "agent.py"
     database_url: str | None = None
+    public_url: str | None = None
+    """Where outside systems reach this agent (``<public_url>/webhooks/<alias>``)."""
     model: ModelConfig | None = None
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     integrations: dict[str, Annotated[IntegrationEntry, BeforeValidator(_short_form)]] = Field(
@@ -367,6 +382,7 @@ def define_config(
     plugins: Mapping[str, PluginEntry | Mapping[str, Any]] | None = None,
     module: str = "agent.py",
     database_url: str | None = None,
+    public_url: str | None = None,
     runtime: RuntimeSettings | Mapping[str, Any] | None = None,
     directory: str | Path | None = None,
 ) -> AgentConfig:
@@ -379,6 +395,7 @@ def define_config(
         "name": name,
         "module": module,
         "database_url": database_url,
+        "public_url": public_url,
         "integrations": dict(integrations or {}),
         "plugins": dict(plugins or {}),
     }

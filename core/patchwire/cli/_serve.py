@@ -63,10 +63,23 @@ def _problems(folder: Path) -> list[str]:
     return []
 
 
-def _prepare(folder: Path, database_url: str | None) -> None:
+def _prepare(folder: Path, database_url: str | None, public_url: str | None = None) -> None:
     os.environ["PATCHWIRE_AGENT"] = str(folder)
     if database_url:
         os.environ["PATCHWIRE_DATABASE_URL"] = database_url
+    if public_url:
+        os.environ["PATCHWIRE_PUBLIC_URL"] = public_url
+
+
+def _public_url(value: str | None) -> str | None:
+    from patchwire._config import public_url_problem
+
+    if value is None:
+        return None
+    wrong = public_url_problem(value.rstrip("/"))
+    if wrong is not None:
+        raise typer.BadParameter(wrong)
+    return value.rstrip("/")
 
 
 def _print_urls(folder: Path, host: str, port: int) -> None:
@@ -106,13 +119,20 @@ def serve(
     database_url: Annotated[
         str | None, typer.Option(help="Database URL (default: agent.toml, then a SQLite file).")
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            callback=_public_url,
+            help="Where outside systems reach this agent (default: agent.toml's public_url).",
+        ),
+    ] = None,
 ) -> None:
     """Run the agent for production: register integrations once, then serve."""
     import asyncio
 
     folder = agent_folder(path)
     exit_on_problems(folder)
-    _prepare(folder, database_url)
+    _prepare(folder, database_url, public_url)
     asyncio.run(_register(folder))
     _print_urls(folder, host, port)
     _run(

@@ -117,6 +117,19 @@ class Context(Generic[ConfigT]):
                     await result
 
     @property
+    def public_url(self) -> str | None:
+        """Where outside systems reach this agent: ``serve --public-url``, else agent.toml's
+        ``public_url`` (no trailing slash); None when neither is given."""
+        return self._runtime.agent.public_url
+
+    @property
+    def webhook_url(self) -> str | None:
+        """The URL this alias's routes answer at from outside, ``<public_url>/webhooks/<alias>``:
+        what a register step gives the outside system. None without a public URL."""
+        base = self.public_url
+        return f"{base}/webhooks/{self.alias}" if base is not None else None
+
+    @property
     def store(self) -> Store:
         return self._runtime.store
 

@@ -48,8 +48,7 @@ async def hitl_harness(
         helpdesk, tmp_path, alias=helpdesk_alias, agentAssignedTimeoutSeconds=0
     )
     yield harness
-    await harness.runtime.stop()
-    await harness.runtime.store.close()
+    await harness.close()
 
 
 @pytest.fixture
@@ -66,8 +65,7 @@ async def hitl_harness_each_database(
         agentAssignedTimeoutSeconds=0,
     )
     yield harness
-    await harness.runtime.stop()
-    await harness.runtime.store.close()
+    await harness.close()
 
 
 @pytest.fixture
