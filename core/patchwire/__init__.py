@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from patchwire._config import (
     AgentConfig,
     IntegrationEntry,
+    ModelConfig,
     PluginDependency,
     PluginEntry,
     RuntimeSettings,
@@ -97,6 +98,7 @@ __all__ = [
     "MessageContext",
     "MessageHook",
     "MessageSender",
+    "ModelConfig",
     "NoConfiguration",
     "OnlineCheck",
     "OutgoingMessageHook",

@@ -36,6 +36,7 @@ PUBLIC = [
     "MessageContext",
     "MessageHook",
     "MessageSender",
+    "ModelConfig",
     "NoConfiguration",
     "OnlineCheck",
     "OutgoingMessageHook",

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from patchwire._config import ModelConfig
+from patchwire import ModelConfig
 from patchwire.runtime import MessageContext
 from patchwire.testing.hitl import HitlHarness
 from patchwire.testing.loopback import LoopbackServer
