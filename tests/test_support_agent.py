@@ -105,7 +105,8 @@ async def test_a_whole_handoff_with_two_agents_idle_time_and_a_hand_back(
     helpdesk.attach(agent.runtime, "hitl")
     hitl: Any = agent.runtime.plugins.hitl.actions
     session_config = agent.runtime.context("hitl", "plugin")
-    session_config.configuration = session_config.configuration.model_copy(  # type: ignore[union-attr]
+    # A shorter idle timeout than agent.toml's, as a restart with an edited file would give.
+    session_config._configuration = session_config.configuration.model_copy(
         update={"agent_idle_timeout_seconds": 0.4}
     )
 

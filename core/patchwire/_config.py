@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -44,6 +45,7 @@ __all__ = [
     "did_you_mean",
     "dotted",
     "load_config",
+    "public_url_problem",
     "validation_problems",
 ]
 
@@ -132,12 +134,25 @@ class RuntimeSettings(WireModel):
     """The longest wait between two delivery attempts (backoff doubles from 1 s up to this)."""
 
 
+def public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the agent's public URL (None when it can): the outside system
+    appends ``/webhooks/<alias>`` to it, so it is an http(s) base address, no query."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return f"{url!r} is not an http(s) URL such as https://bot.example.com"
+    if parsed.query or parsed.fragment:
+        return f"{url!r} has a query or fragment; give the base URL only"
+    return None
+
+
 class AgentConfig(WireModel):
     """The whole of agent.toml."""
 
     name: str
     module: str = "agent.py"
     database_url: str | None = None
+    public_url: str | None = None
+    """Where outside systems reach this agent (``<public_url>/webhooks/<alias>``)."""
     model: Annotated[ModelConfig | None, BeforeValidator(_model_short_form)] = None
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     integrations: dict[str, Annotated[IntegrationEntry, BeforeValidator(_short_form)]] = Field(
@@ -391,6 +406,7 @@ def define_config(
     module: str = "agent.py",
     database_url: str | None = None,
     model: str | ModelConfig | Mapping[str, Any] | None = None,
+    public_url: str | None = None,
     runtime: RuntimeSettings | Mapping[str, Any] | None = None,
     directory: str | Path | None = None,
 ) -> AgentConfig:
@@ -404,6 +420,7 @@ def define_config(
         "name": name,
         "module": module,
         "database_url": database_url,
+        "public_url": public_url,
         "integrations": dict(integrations or {}),
         "plugins": dict(plugins or {}),
     }

@@ -9,18 +9,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Generic, Optional, overload
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from typing_extensions import TypeVar
 
 from patchwire._models import WireModel
 
 __all__ = [
     "ActionDefinition",
     "ChannelDefinition",
+    "ConfigT",
     "EntityDefinition",
     "EntityRef",
     "EventDefinition",
@@ -39,6 +41,15 @@ NAME_PATTERN = r"^[a-z][a-z0-9_-]{1,99}$"
 
 class NoConfiguration(WireModel):
     """The configuration model of a package that takes no configuration."""
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel, default=BaseModel, covariant=True)
+"""A package's configuration model: what ``ctx.configuration`` is in its handlers.
+
+``IntegrationDefinition(configuration=AcmeConfiguration)`` makes an
+``IntegrationDefinition[AcmeConfiguration]``, its ``Integration`` an
+``Integration[AcmeConfiguration]``, and its handlers' ``ctx`` a ``Context[AcmeConfiguration]``.
+"""
 
 
 @dataclass(frozen=True)
@@ -183,14 +194,14 @@ def implements(
     return InterfaceImplementation(interface=interface, entities=dict(entities or {}))
 
 
-class IntegrationDefinition(_Frozen):
+class IntegrationDefinition(_Frozen, Generic[ConfigT]):
     """What an integration offers: configuration, actions, events, channels, entities."""
 
     name: str
     version: str
     title: str = ""
     description: str = ""
-    configuration: type[BaseModel] = NoConfiguration
+    configuration: type[ConfigT] = NoConfiguration  # type: ignore[assignment]
     actions: dict[str, ActionDefinition] = Field(default_factory=dict)
     events: dict[str, EventDefinition] = Field(default_factory=dict)
     channels: dict[str, ChannelDefinition] = Field(default_factory=dict)
@@ -200,8 +211,17 @@ class IntegrationDefinition(_Frozen):
     _name = field_validator("name")(_check_name)
     _version = field_validator("version")(_check_version)
 
+    if TYPE_CHECKING:
+        # Typed so that the configuration model given becomes the definition's ``ConfigT``
+        # (pydantic's own signature takes every field as ``Any``).
+        @overload
+        def __init__(self, *, configuration: type[ConfigT], **fields: Any) -> None: ...
+        @overload
+        def __init__(self: IntegrationDefinition[NoConfiguration], **fields: Any) -> None: ...
+        def __init__(self, **fields: Any) -> None: ...
+
     @model_validator(mode="after")
-    def _implementations_are_consistent(self) -> IntegrationDefinition:
+    def _implementations_are_consistent(self) -> IntegrationDefinition[ConfigT]:
         problems: list[str] = []
         keys: set[str] = set()
         for implementation in self.implements:
@@ -304,14 +324,14 @@ class InterfaceRequirement(_Frozen):
         return f"{self.interface}{self.specifier}"
 
 
-class PluginDefinition(_Frozen):
+class PluginDefinition(_Frozen, Generic[ConfigT]):
     """What a plugin offers and which interfaces it needs bound."""
 
     name: str
     version: str
     title: str = ""
     description: str = ""
-    configuration: type[BaseModel] = NoConfiguration
+    configuration: type[ConfigT] = NoConfiguration  # type: ignore[assignment]
     actions: dict[str, ActionDefinition] = Field(default_factory=dict)
     events: dict[str, EventDefinition] = Field(default_factory=dict)
     states: dict[str, type[BaseModel]] = Field(default_factory=dict)
@@ -319,6 +339,14 @@ class PluginDefinition(_Frozen):
 
     _name = field_validator("name")(_check_name)
     _version = field_validator("version")(_check_version)
+
+    if TYPE_CHECKING:
+        # As IntegrationDefinition's: the configuration model given becomes ``ConfigT``.
+        @overload
+        def __init__(self, *, configuration: type[ConfigT], **fields: Any) -> None: ...
+        @overload
+        def __init__(self: PluginDefinition[NoConfiguration], **fields: Any) -> None: ...
+        def __init__(self, **fields: Any) -> None: ...
 
     @field_validator("requires", mode="before")
     @classmethod
@@ -331,7 +359,7 @@ class PluginDefinition(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _entity_refs_name_requirements(self) -> PluginDefinition:
+    def _entity_refs_name_requirements(self) -> PluginDefinition[ConfigT]:
         for action_name, action in self.actions.items():
             for field_name, ref in entity_refs(action.input).items():
                 if ref.interface not in self.requires:

@@ -96,7 +96,11 @@ def error_message(item: ErrorDetails) -> str:
 
 
 def format_validation_error(error: ValidationError) -> str:
-    """One ``field.path: reason`` clause per bad field, joined by ``; ``."""
+    """One ``field.path: reason`` clause per bad field, joined by ``; ``.
+
+    Public so that a package words its own validation failures (a webhook body, an online
+    check's configuration) the way patchwire words agent.toml's.
+    """
     parts = []
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"]) or "(root)"

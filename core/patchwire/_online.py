@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from pydantic import BaseModel
+
 from patchwire._packages import Integration
 from patchwire._problems import Problem
 from patchwire._resolved import ResolvedAgent
@@ -13,7 +15,7 @@ __all__ = ["ONLINE_TIMEOUT_SECONDS", "check_online"]
 ONLINE_TIMEOUT_SECONDS = 30.0
 
 
-async def _one(alias: str, integration: Integration, configuration: object) -> list[Problem]:
+async def _one(alias: str, integration: Integration, configuration: BaseModel) -> list[Problem]:
     assert integration.online_check is not None
     location = f"integrations.{alias}"
     try:

@@ -102,6 +102,8 @@ class ResolvedAgent:
     """The agent code file (``module`` in agent.toml, relative to its folder)."""
     database_url: str | None = None
     """``database_url`` with ``${VAR}`` substituted; None means the default SQLite file."""
+    public_url: str | None = None
+    """``public_url`` with ``${VAR}`` substituted, without a trailing slash; None: not given."""
     model: ResolvedModel | None = None
     """What ``[model]`` means; None is the built-in responder."""
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)

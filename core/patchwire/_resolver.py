@@ -21,6 +21,7 @@ from patchwire._config import (
     alias_problem,
     did_you_mean,
     dotted,
+    public_url_problem,
     validation_problems,
 )
 from patchwire._definitions import (
@@ -125,6 +126,17 @@ class _Resolver:
         if found is not None:
             self.result.problems.append(found)
         database_url = self.substituted(config.database_url, ["database_url"])
+        public_url = (self.substituted(config.public_url, ["public_url"]) or "").rstrip("/")
+        if public_url:
+            wrong = public_url_problem(public_url)
+            if wrong is not None:
+                self.problem(
+                    "bad-public-url",
+                    "public_url",
+                    wrong,
+                    "the address outside systems reach this agent at; they post to "
+                    "<public_url>/webhooks/<alias>",
+                )
         model = None
         if config.model is not None:
             model, problems = resolve_model(config.model, self.environ)
@@ -147,6 +159,7 @@ class _Resolver:
                 plugins=plugins,
                 module=config.module_path,
                 database_url=database_url,
+                public_url=public_url or None,
                 model=model,
                 runtime=config.runtime,
             )

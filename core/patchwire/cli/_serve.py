@@ -107,10 +107,23 @@ def _problems(folder: Path) -> list[str]:
     return [f"{file}: {problem}" for problem in unknown]
 
 
-def _prepare(folder: Path, database_url: str | None) -> None:
+def _prepare(folder: Path, database_url: str | None, public_url: str | None = None) -> None:
     os.environ["PATCHWIRE_AGENT"] = str(folder)
     if database_url:
         os.environ["PATCHWIRE_DATABASE_URL"] = database_url
+    if public_url:
+        os.environ["PATCHWIRE_PUBLIC_URL"] = public_url
+
+
+def _public_url(value: str | None) -> str | None:
+    from patchwire._config import public_url_problem
+
+    if value is None:
+        return None
+    wrong = public_url_problem(value.rstrip("/"))
+    if wrong is not None:
+        raise typer.BadParameter(wrong)
+    return value.rstrip("/")
 
 
 def _print_urls(folder: Path, host: str, port: int) -> None:
@@ -164,6 +177,13 @@ def serve(
         str | None, typer.Option(help="Database URL (default: agent.toml, then a SQLite file).")
     ] = None,
     log_format: LogFormatOption = LogFormat.text,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            callback=_public_url,
+            help="Where outside systems reach this agent (default: agent.toml's public_url).",
+        ),
+    ] = None,
 ) -> None:
     """Run the agent for production: register integrations once, then serve."""
     import asyncio
@@ -172,7 +192,7 @@ def serve(
     exit_on_problems(folder)
     if workers > 1:
         exit_on_sqlite(folder, database_url, workers)
-    _prepare(folder, database_url)
+    _prepare(folder, database_url, public_url)
     asyncio.run(_register(folder, log_format))
     _print_urls(folder, host, port)
     _run(

@@ -1,6 +1,6 @@
 """The runtime: host API, hook pipeline, agent code, and the durable processing loop."""
 
-from patchwire.runtime._context import Context, MessageError
+from patchwire.runtime._context import Context, EventError, MessageError
 from patchwire.runtime._conversation import (
     AgentCode,
     AgentCodeError,
@@ -30,6 +30,7 @@ __all__ = [
     "Conversation",
     "DeliveryError",
     "EventContext",
+    "EventError",
     "MessageContext",
     "MessageError",
     "ModelError",

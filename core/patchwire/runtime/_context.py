@@ -7,14 +7,16 @@ Everything goes through the store; nothing here touches the database.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from patchwire._definitions import ConfigT, EventDefinition
 from patchwire._errors import PatchwireError, format_validation_error
 from patchwire._proxies import Namespace
 from patchwire.metrics import Metrics
@@ -37,11 +39,16 @@ from patchwire.store._stats import tag_value_counts
 if TYPE_CHECKING:
     from patchwire.runtime._runtime import Runtime
 
-__all__ = ["Context", "MessageError"]
+__all__ = ["Context", "EventError", "MessageError"]
 
 
 class MessageError(PatchwireError, ValueError):
     """A message whose type or payload its channel does not accept; nothing was stored."""
+
+
+class EventError(PatchwireError, ValueError):
+    """An event its package does not declare, or whose payload fails the declared model;
+    nothing was emitted."""
 
 
 _T = TypeVar("_T")
@@ -51,8 +58,12 @@ _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _PURGE_EVERY = timedelta(minutes=1)
 
 
-class Context:
-    """The host API for one alias (``kind`` is ``integration``, ``plugin`` or ``agent``)."""
+class Context(Generic[ConfigT]):
+    """The host API for one alias (``kind`` is ``integration``, ``plugin`` or ``agent``).
+
+    ``ConfigT`` is the package's configuration model: a handler of an
+    ``Integration[AcmeConfiguration]`` takes ``ctx: Context[AcmeConfiguration]``.
+    """
 
     def __init__(
         self,
@@ -60,7 +71,8 @@ class Context:
         *,
         alias: str,
         kind: str,
-        configuration: BaseModel | None = None,
+        configuration: ConfigT,
+        events: Mapping[str, EventDefinition] | None = None,
         interfaces: Namespace | None = None,
         bindings: Mapping[str, str] | None = None,
     ) -> None:
@@ -69,15 +81,22 @@ class Context:
         self.alias = alias
         self.kind = kind
         self.namespace = f"{kind}:{alias}"
-        self.configuration = configuration
+        self._configuration = configuration
+        self._events = events
         self._interfaces = interfaces
-        self._locals: dict[Callable[[Context], Any], Any] = {}
+        self._locals: dict[Callable[[Any], Any], Any] = {}
         self._purged: dict[str, datetime] = {}
 
     def __repr__(self) -> str:
         return f"<Context {self.kind} {self.alias!r}>"
 
-    def local(self, factory: Callable[[Context], _T]) -> _T:
+    @property
+    def configuration(self) -> ConfigT:
+        """The alias's validated configuration (``config`` in agent.toml), of the package's
+        configuration model; ``NoConfiguration()`` for agent code."""
+        return self._configuration
+
+    def local(self, factory: Callable[[Context[ConfigT]], _T]) -> _T:
         """The alias's own ``factory(ctx)`` object, made on first use and kept while it runs.
 
         For what a package keeps between calls (an HTTP client, a cache, a queue); an object
@@ -98,6 +117,19 @@ class Context:
                 result = close()
                 if inspect.isawaitable(result):
                     await result
+
+    @property
+    def public_url(self) -> str | None:
+        """Where outside systems reach this agent: ``serve --public-url``, else agent.toml's
+        ``public_url`` (no trailing slash); None when neither is given."""
+        return self._runtime.agent.public_url
+
+    @property
+    def webhook_url(self) -> str | None:
+        """The URL this alias's routes answer at from outside, ``<public_url>/webhooks/<alias>``:
+        what a register step gives the outside system. None without a public URL."""
+        base = self.public_url
+        return f"{base}/webhooks/{self.alias}" if base is not None else None
 
     @property
     def store(self) -> Store:
@@ -349,9 +381,15 @@ class Context:
     ) -> Event | None:
         """Record an event (named ``<alias>.<type>``) and queue it for the pipeline.
 
+        An integration's or a plugin's event must be one its definition declares (an
+        implemented interface's included), with a payload its model accepts, or
+        :class:`EventError` is raised: a misspelt name or key would otherwise be stored and
+        never reacted to. The payload is stored as given.
+
         Inside a job, emitting is a step of that job: a job that runs again does not emit it
         twice (None is returned then, as for a repeated ``dedupe_key``).
         """
+        self._check_event(type, payload)
         step = current_step()
         return await self.store.emit(
             type=f"{self.alias}.{type}",
@@ -362,6 +400,25 @@ class Context:
             dedupe=(f"event:{self.namespace}", dedupe_key) if dedupe_key is not None else None,
             effect_key=step.next_key(f"event:{self.alias}.{type}") if step is not None else None,
         )
+
+    def _check_event(self, type: str, payload: Mapping[str, Any]) -> None:
+        if self._events is None:  # agent code: its events are its own to name
+            return
+        definition = self._events.get(type)
+        if definition is None:
+            close = difflib.get_close_matches(type, self._events, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise EventError(
+                f"{self.kind} {self.alias!r} emits event {type!r}, which its definition does "
+                f"not declare{hint}; declared: {', '.join(sorted(self._events)) or 'none'}"
+            )
+        try:
+            definition.payload.model_validate(payload)
+        except ValidationError as error:
+            raise EventError(
+                f"bad payload of event {type!r} from {self.kind} {self.alias!r}: "
+                f"{format_validation_error(error)}"
+            ) from None
 
     async def send_event(
         self,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from patchwire._definitions import NoConfiguration
 from patchwire.runtime._context import Context
 from patchwire.runtime._responder import Role
 from patchwire.store import Conversation, Event, Message, User
@@ -20,7 +21,7 @@ HUMAN_AGENT_METADATA = "humanAgent"
 """Metadata key of an outgoing message written by a human agent: ``{id, name, shownToModel}``."""
 
 
-class MessageContext(Context):
+class MessageContext(Context[NoConfiguration]):
     """``ctx`` of a ``Conversation`` handler."""
 
     def __init__(
@@ -31,7 +32,7 @@ class MessageContext(Context):
         conversation: Conversation,
         user: User | None,
     ) -> None:
-        super().__init__(runtime, alias="agent", kind="agent")
+        super().__init__(runtime, alias="agent", kind="agent", configuration=NoConfiguration())
         self.message = message
         self.conversation = conversation
         self.user = user
@@ -89,10 +90,10 @@ def _turn(message: Message) -> tuple[Role, str] | None:
     return ("system", f"{who} (not you) wrote to the user: {text}")
 
 
-class EventContext(Context):
+class EventContext(Context[NoConfiguration]):
     """``ctx`` of a ``Conversation`` event handler."""
 
     def __init__(self, runtime: Runtime, *, event: Event, conversation: Conversation) -> None:
-        super().__init__(runtime, alias="agent", kind="agent")
+        super().__init__(runtime, alias="agent", kind="agent", configuration=NoConfiguration())
         self.event = event
         self.conversation = conversation

@@ -152,7 +152,13 @@ class Runtime:
             package = resolved.package
             if not isinstance(package, Integration):
                 raise NotRunnableError(_not_runnable("integration", alias, resolved.record.pin))
-            ctx = Context(self, alias=alias, kind="integration", configuration=resolved.config)
+            ctx = Context(
+                self,
+                alias=alias,
+                kind="integration",
+                configuration=resolved.config,
+                events=package.definition.all_events,
+            )
             self._integrations[alias] = package
             self._contexts["integration"][alias] = ctx
             integration_actions[alias] = _actions(
@@ -183,6 +189,7 @@ class Runtime:
             alias=alias,
             kind="plugin",
             configuration=resolved.config,
+            events=package.definition.events,
             interfaces=Namespace("interface", interfaces),
             bindings={name: b.integration_alias for name, b in resolved.bindings.items()},
         )

@@ -1,6 +1,12 @@
 """The server: one Starlette app per agent, served by uvicorn."""
 
-from patchwire.server._agent import DATABASE_ENV, LoadedAgent, database_url_for, open_agent
+from patchwire.server._agent import (
+    DATABASE_ENV,
+    PUBLIC_URL_ENV,
+    LoadedAgent,
+    database_url_for,
+    open_agent,
+)
 from patchwire.server._app import AGENT_ENV, create_app, create_app_from_env
 from patchwire.server._limits import BodyLimit
 from patchwire.server._mounts import AliasMount, integration_mount, webhook_mounts
@@ -11,6 +17,7 @@ from patchwire.server._serving import SHUTDOWN_HOOK, Server, run_server
 __all__ = [
     "AGENT_ENV",
     "DATABASE_ENV",
+    "PUBLIC_URL_ENV",
     "SHUTDOWN_HOOK",
     "AliasMount",
     "BodyLimit",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,11 @@ from patchwire._resolver import resolve
 from patchwire.runtime import Runtime, load_agent_code
 from patchwire.store import Store
 
-__all__ = ["DATABASE_ENV", "LoadedAgent", "database_url_for", "open_agent"]
+__all__ = ["DATABASE_ENV", "PUBLIC_URL_ENV", "LoadedAgent", "database_url_for", "open_agent"]
 
 DATABASE_ENV = "PATCHWIRE_DATABASE_URL"
+PUBLIC_URL_ENV = "PATCHWIRE_PUBLIC_URL"
+"""Set by ``serve --public-url``: it wins over agent.toml's ``public_url``, in every worker."""
 
 
 def database_url_for(agent: ResolvedAgent, override: str | None = None) -> str:
@@ -45,6 +48,8 @@ async def open_agent(
     ``catalog`` replaces the installed packages (tests and benchmarks serve in-memory ones).
     """
     agent = resolve(load_config(path), catalog)
+    if os.environ.get(PUBLIC_URL_ENV):
+        agent = dataclasses.replace(agent, public_url=os.environ[PUBLIC_URL_ENV].rstrip("/"))
     code = load_agent_code(agent.module) if agent.module is not None else None
     store = await Store.open(database_url_for(agent, database_url))
     try:

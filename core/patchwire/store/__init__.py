@@ -1,6 +1,6 @@
 """Durable storage for the runtime: SQLite by default, PostgreSQL for several processes."""
 
-from patchwire.store._engine import normalise_url
+from patchwire.store._engine import create_engine, normalise_url
 from patchwire.store._records import (
     Conversation,
     Direction,
@@ -26,5 +26,6 @@ __all__ = [
     "Store",
     "TagKind",
     "User",
+    "create_engine",
     "normalise_url",
 ]

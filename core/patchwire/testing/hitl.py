@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from patchwire import (
     Catalog,
@@ -50,6 +50,7 @@ __all__ = [
     "Helpdesk",
     "HitlConformance",
     "HitlHarness",
+    "PreparedHelpdesk",
     "start_harness",
 ]
 
@@ -70,7 +71,10 @@ ABORT_TEXT = "Something went wrong, you are not connected to a human agent..."
 class Helpdesk(Protocol):
     """The integration under test, and a scripted human agent in its outside system."""
 
-    integration: Integration
+    @property
+    def integration(self) -> Integration:
+        """The package under test (any ``Integration[ConfigT]``)."""
+
     implementation_key: str
     configuration: Mapping[str, Any]
 
@@ -107,6 +111,18 @@ class Helpdesk(Protocol):
         """Make the outside system fail every request until ``come_back``."""
 
     def come_back(self) -> None: ...
+
+
+@runtime_checkable
+class PreparedHelpdesk(Helpdesk, Protocol):
+    """A driver with async work around each test: the harness awaits ``prepare`` after
+    ``attach`` and ``teardown`` when the test ends (``HitlHarness.close``)."""
+
+    async def prepare(self) -> None:
+        """Before the test runs: run a register step, open a client, fill the fake service."""
+
+    async def teardown(self) -> None:
+        """After the test, before the agent stops: close what ``attach`` or ``prepare`` opened."""
 
 
 @dataclass
@@ -151,6 +167,15 @@ class HitlHarness:
         """Run every queued job, including those the previous ones queued."""
         await self.runtime.process_pending()
 
+    async def close(self) -> None:
+        """Tear the driver down (a ``PreparedHelpdesk``), stop the agent, close its store."""
+        try:
+            if isinstance(self.helpdesk, PreparedHelpdesk):
+                await self.helpdesk.teardown()
+        finally:
+            await self.runtime.stop()
+            await self.runtime.store.close()
+
     async def user_sees(self, user: str = "u1", *, via: str = USER_ALIAS) -> list[str]:
         conversation, _ = await self.user_conversation(user, via=via)
         channel = self.text_channel if via == TEXT_ONLY else self.channel
@@ -184,10 +209,15 @@ async def start_harness(
     database_url: str | None = None,
     alias: str = HELPDESK_ALIAS,
     model: str | Mapping[str, Any] | None = None,
+    public_url: str | None = None,
     **plugin_config: Any,
 ) -> HitlHarness:
     """An agent handing off to ``helpdesk`` installed as ``alias``, on a SQLite file in
-    ``directory`` by default; ``model`` is its ``[model]`` (the built-in responder by default)."""
+    ``directory`` by default; ``model`` is its ``[model]`` (the built-in responder by default),
+    ``public_url`` the agent's (what register steps read).
+
+    A ``PreparedHelpdesk`` is prepared before this returns; ``HitlHarness.close`` ends it all.
+    """
     channel = MemoryChannel()
     text_channel = MemoryChannel("memory-text-channel", types=["text"])
     handled: list[str] = []
@@ -204,6 +234,7 @@ async def start_harness(
 
     config = define_config(
         name="conformance",
+        public_url=public_url,
         integrations={
             USER_ALIAS: "memory-channel@latest",
             TEXT_ONLY: "memory-text-channel@latest",
@@ -246,8 +277,16 @@ async def start_harness(
             ),
         ),
     )
+    harness = HitlHarness(runtime, channel, text_channel, helpdesk, handled, alias)
     helpdesk.attach(runtime, alias)
-    return HitlHarness(runtime, channel, text_channel, helpdesk, handled, alias)
+    if isinstance(helpdesk, PreparedHelpdesk):
+        try:
+            await helpdesk.prepare()
+        except BaseException:
+            await runtime.stop()
+            await store.close()
+            raise
+    return harness
 
 
 def _hitl_plugin() -> Plugin:

@@ -67,8 +67,7 @@ async def hitl_harness(
         helpdesk, tmp_path, alias=helpdesk_alias, agentAssignedTimeoutSeconds=0
     )
     yield harness
-    await harness.runtime.stop()
-    await harness.runtime.store.close()
+    await harness.close()
 
 
 @pytest.fixture
@@ -85,8 +84,7 @@ async def hitl_harness_each_database(
         agentAssignedTimeoutSeconds=0,
     )
     yield harness
-    await harness.runtime.stop()
-    await harness.runtime.store.close()
+    await harness.close()
 
 
 @pytest.fixture

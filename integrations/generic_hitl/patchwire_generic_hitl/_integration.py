@@ -37,12 +37,11 @@ BOT = "BOT"
 integration = Integration(definition)
 
 
-def _new_client(ctx: Context) -> ServiceClient:
-    assert isinstance(ctx.configuration, GenericHitlConfiguration)
+def _new_client(ctx: Context[GenericHitlConfiguration]) -> ServiceClient:
     return ServiceClient(ctx.configuration)
 
 
-def client(ctx: Context) -> ServiceClient:
+def client(ctx: Context[GenericHitlConfiguration]) -> ServiceClient:
     """The alias's HTTP client, closed when the agent stops."""
     return ctx.local(_new_client)
 
@@ -65,7 +64,9 @@ async def ping(configuration: GenericHitlConfiguration) -> list[str]:
 
 
 @integration.action("create_user")
-async def create_user(ctx: Context, data: CreateUserInput) -> dict[str, str]:
+async def create_user(
+    ctx: Context[GenericHitlConfiguration], data: CreateUserInput
+) -> dict[str, str]:
     payload = {
         "role": "end-user",
         "name": data.name,
@@ -100,7 +101,9 @@ def _transcript_line(entry: MessageHistoryEntry, moment: str) -> dict[str, str]:
 
 
 @integration.action("start_hitl")
-async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
+async def start_hitl(
+    ctx: Context[GenericHitlConfiguration], data: StartHitlInput
+) -> dict[str, str]:
     user = await ctx.get_user(data.user_id)
     if user is None or REMOTE_USER_TAG not in user.tags:
         raise ValueError(
@@ -133,7 +136,7 @@ async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
 
 
 @integration.action("stop_hitl")
-async def stop_hitl(ctx: Context, data: StopHitlInput) -> dict[str, str]:
+async def stop_hitl(ctx: Context[GenericHitlConfiguration], data: StopHitlInput) -> dict[str, str]:
     conversation = await ctx.get_conversation(data.conversation_id)
     if conversation is None or REMOTE_CONVERSATION_TAG not in conversation.tags:
         raise ValueError(
@@ -153,7 +156,7 @@ async def stop_hitl(ctx: Context, data: StopHitlInput) -> dict[str, str]:
     return {}
 
 
-async def send(ctx: Context, message: Message) -> None:
+async def send(ctx: Context[GenericHitlConfiguration], message: Message) -> None:
     conversation = await ctx.get_conversation(message.conversation_id)
     assert conversation is not None
     payload = dict(message.payload)
@@ -199,19 +202,17 @@ class _StopHitl(_Webhook):
     pass
 
 
-def _new_verifier(ctx: Context) -> WebhookVerifier | None:
+def _new_verifier(ctx: Context[GenericHitlConfiguration]) -> WebhookVerifier | None:
     configuration = ctx.configuration
-    assert isinstance(configuration, GenericHitlConfiguration)
     if not configuration.signing_secret:
         return None
     return verifier(configuration.signing_secret, remember=ctx.remember)
 
 
-async def _verified(ctx: Context, request: Request) -> bytes:
+async def _verified(ctx: Context[GenericHitlConfiguration], request: Request) -> bytes:
     """The raw body once its signature holds and was not seen before (unsigned only when the
     configuration allows it)."""
     configuration = ctx.configuration
-    assert isinstance(configuration, GenericHitlConfiguration)
     checker = ctx.local(_new_verifier)
     if checker is None or (configuration.allow_unsigned and HEADER not in request.headers):
         return await request.body()
@@ -219,10 +220,12 @@ async def _verified(ctx: Context, request: Request) -> bytes:
 
 
 _Body = TypeVar("_Body", bound=_Webhook)
-_Act = Callable[[Context, Conversation, _Body], Awaitable[Response]]
+_Act = Callable[[Context[GenericHitlConfiguration], Conversation, _Body], Awaitable[Response]]
 
 
-def _webhook(ctx: Context, model: type[_Body], act: _Act[_Body]) -> Callable[..., Any]:
+def _webhook(
+    ctx: Context[GenericHitlConfiguration], model: type[_Body], act: _Act[_Body]
+) -> Callable[..., Any]:
     """An endpoint: verify, parse ``model``, find the conversation it names, then ``act``;
     a refused signature is a 401, a body the route or the channel refuses a 400."""
 
@@ -244,7 +247,7 @@ def _webhook(ctx: Context, model: type[_Body], act: _Act[_Body]) -> Callable[...
 
 
 async def _message_from_agent(
-    ctx: Context, conversation: Conversation, body: _AgentMessage
+    ctx: Context[GenericHitlConfiguration], conversation: Conversation, body: _AgentMessage
 ) -> Response:
     agent = await ctx.get_or_create_user(
         tags={REMOTE_USER_TAG: body.remote_user_id, "role": "agent"}
@@ -260,7 +263,7 @@ async def _message_from_agent(
 
 
 async def _agent_assigned(
-    ctx: Context, conversation: Conversation, body: _AgentAssigned
+    ctx: Context[GenericHitlConfiguration], conversation: Conversation, body: _AgentAssigned
 ) -> Response:
     agent = await ctx.get_or_create_user(
         tags={REMOTE_USER_TAG: body.remote_user_id, "role": "agent"},
@@ -277,7 +280,9 @@ async def _agent_assigned(
     return JSONResponse({"ok": True})
 
 
-async def _stop_hitl(ctx: Context, conversation: Conversation, body: _StopHitl) -> Response:
+async def _stop_hitl(
+    ctx: Context[GenericHitlConfiguration], conversation: Conversation, body: _StopHitl
+) -> Response:
     await ctx.emit_event(
         "hitl_stopped", {"conversationId": conversation.id}, conversation_id=conversation.id
     )
@@ -285,7 +290,7 @@ async def _stop_hitl(ctx: Context, conversation: Conversation, body: _StopHitl) 
 
 
 @integration.routes
-def routes(ctx: Context) -> list[BaseRoute]:
+def routes(ctx: Context[GenericHitlConfiguration]) -> list[BaseRoute]:
     """The three webhooks the service calls, under ``/webhooks/<alias>/``."""
     return [
         Route(

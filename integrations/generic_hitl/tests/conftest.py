@@ -24,8 +24,7 @@ from starlette.routing import Route
 
 from patchwire.messages import as_text
 from patchwire.runtime import Runtime
-from patchwire.server import webhook_mounts
-from patchwire.testing.loopback import LoopbackServer
+from patchwire.testing.loopback import LoopbackServer, call_routes
 from patchwire_generic_hitl import HEADER, SignatureError, integration, sign, verify
 
 SPECS = Path(__file__).resolve().parents[3] / "specs" / "hitl-api"
@@ -152,10 +151,14 @@ class GenericHelpdesk:
         self.next_timestamp = int(time.time()) - 250
 
     def attach(self, runtime: Runtime, alias: str) -> None:
-        app = Starlette(routes=webhook_mounts(runtime))
-        self.webhooks = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=f"http://agent/webhooks/{alias}"
-        )
+        self.webhooks = call_routes(runtime, alias)
+
+    async def prepare(self) -> None:
+        """Nothing to set up before a test: the fake service is already serving."""
+
+    async def teardown(self) -> None:
+        if self.webhooks is not None:
+            await self.webhooks.aclose()
 
     async def post(
         self,

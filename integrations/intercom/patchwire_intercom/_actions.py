@@ -33,14 +33,13 @@ logger = logging.getLogger("patchwire_intercom")
 OPENING_FALLBACK = "The assistant handed this conversation over to a human agent."
 
 
-async def create_user(ctx: Context, data: CreateUserInput) -> dict[str, str]:
+async def create_user(ctx: Context[IntercomConfiguration], data: CreateUserInput) -> dict[str, str]:
     """The patchwire user standing for the end user, linked to an Intercom contact.
 
     With an email the user is one per address (and Intercom's own contact for it is reused);
     without, each call is a new user. Their external id is ``patchwire-<user id>``.
     """
     configuration = ctx.configuration
-    assert isinstance(configuration, IntercomConfiguration)
     email = data.email.strip().lower() if data.email else None
     if email:
         user = await ctx.get_or_create_user(
@@ -82,7 +81,9 @@ def _opening(title: str | None, description: str | None) -> str:
 
 
 async def _transcript(
-    ctx: Context, history: list[MessageHistoryEntry], session: HitlConversation
+    ctx: Context[IntercomConfiguration],
+    history: list[MessageHistoryEntry],
+    session: HitlConversation,
 ) -> str | None:
     """The note the agent reads first; None when there is nothing to say."""
     names: dict[str, str] = {}
@@ -140,7 +141,7 @@ async def _shape(
         )
 
 
-async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
+async def start_hitl(ctx: Context[IntercomConfiguration], data: StartHitlInput) -> dict[str, str]:
     """Open the conversation as the contact; if shaping it fails, close it and re-raise."""
     user = await ctx.get_user(data.user_id)
     if user is None or CONTACT_TAG not in user.tags:
@@ -181,7 +182,7 @@ async def _close(client: IntercomClient, remote_id: str) -> None:
         logger.info("Intercom conversation %s was deleted already; nothing to close", remote_id)
 
 
-async def stop_hitl(ctx: Context, data: StopHitlInput) -> dict[str, str]:
+async def stop_hitl(ctx: Context[IntercomConfiguration], data: StopHitlInput) -> dict[str, str]:
     """Close as the bot admin; a conversation deleted in Intercom counts as closed."""
     await _close(client_for(ctx), await remote_conversation(ctx, data.conversation_id))
     return {}

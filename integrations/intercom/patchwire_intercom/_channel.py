@@ -13,6 +13,7 @@ from typing import Any
 from patchwire import Context
 from patchwire.store import Message
 from patchwire_intercom._client import IntercomNotFoundError
+from patchwire_intercom._definition import IntercomConfiguration
 from patchwire_intercom._links import (
     UNDELIVERED_TAG,
     client_for,
@@ -26,7 +27,7 @@ __all__ = ["conversation_gone", "send"]
 logger = logging.getLogger("patchwire_intercom")
 
 
-async def send(ctx: Context, message: Message) -> None:
+async def send(ctx: Context[IntercomConfiguration], message: Message) -> None:
     remote_id = await remote_conversation(ctx, message.conversation_id)
     payload = dict(message.payload)
     author_id = payload.pop("userId", None)
@@ -62,7 +63,7 @@ async def send(ctx: Context, message: Message) -> None:
         await conversation_gone(ctx, message.conversation_id, remote_id)
 
 
-async def _deleted(ctx: Context, remote_id: str) -> bool:
+async def _deleted(ctx: Context[IntercomConfiguration], remote_id: str) -> bool:
     try:
         await client_for(ctx).get(f"/conversations/{remote_id}")
     except IntercomNotFoundError:
@@ -70,7 +71,9 @@ async def _deleted(ctx: Context, remote_id: str) -> bool:
     return False
 
 
-async def conversation_gone(ctx: Context, conversation_id: str, remote_id: str) -> None:
+async def conversation_gone(
+    ctx: Context[IntercomConfiguration], conversation_id: str, remote_id: str
+) -> None:
     """End the session once when Intercom no longer has its conversation."""
     logger.info("Intercom conversation %s is gone; ending its session", remote_id)
     await ctx.emit_event(

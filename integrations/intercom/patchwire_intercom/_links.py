@@ -65,25 +65,24 @@ class Memo:
             self._items.popitem(last=False)
 
 
-def _new_client(ctx: Context) -> IntercomClient:
-    assert isinstance(ctx.configuration, IntercomConfiguration)
+def _new_client(ctx: Context[IntercomConfiguration]) -> IntercomClient:
     return IntercomClient(ctx.configuration, label=ctx.alias)
 
 
-def _new_memo(ctx: Context) -> Memo:
+def _new_memo(ctx: Context[IntercomConfiguration]) -> Memo:
     return Memo()
 
 
-def client_for(ctx: Context) -> IntercomClient:
+def client_for(ctx: Context[IntercomConfiguration]) -> IntercomClient:
     """The alias's client, closed when the agent stops."""
     return ctx.local(_new_client)
 
 
-def memo_for(ctx: Context) -> Memo:
+def memo_for(ctx: Context[IntercomConfiguration]) -> Memo:
     return ctx.local(_new_memo)
 
 
-async def session_for(ctx: Context, remote_id: str) -> str | None:
+async def session_for(ctx: Context[IntercomConfiguration], remote_id: str) -> str | None:
     """This alias's session conversation for an Intercom conversation id, if it opened one."""
     memo = memo_for(ctx)
     found = memo.get(f"session:{remote_id}")
@@ -96,7 +95,7 @@ async def session_for(ctx: Context, remote_id: str) -> str | None:
     return found
 
 
-async def remote_conversation(ctx: Context, conversation_id: str) -> str:
+async def remote_conversation(ctx: Context[IntercomConfiguration], conversation_id: str) -> str:
     """The Intercom conversation id of one of this alias's sessions."""
     memo = memo_for(ctx)
     found = memo.get(f"remote:{conversation_id}")
@@ -111,7 +110,7 @@ async def remote_conversation(ctx: Context, conversation_id: str) -> str:
     return found
 
 
-async def user_contact(ctx: Context, user_id: str) -> str | None:
+async def user_contact(ctx: Context[IntercomConfiguration], user_id: str) -> str | None:
     """The Intercom contact id linked to a patchwire user by ``create_user``, if any."""
     memo = memo_for(ctx)
     found = memo.get(f"contact:{user_id}")

@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from patchwire import Context
-from patchwire._errors import format_validation_error
+from patchwire import Context, format_validation_error
 from patchwire_intercom._client import IntercomAuthError, IntercomClient, IntercomError
 from patchwire_intercom._definition import IntercomConfiguration
 from patchwire_intercom._webhook import TOPICS
@@ -21,14 +20,21 @@ from patchwire_intercom._webhook import TOPICS
 __all__ = ["register", "setup_instructions", "verify_online"]
 
 
-def setup_instructions(alias: str) -> str:
-    """What to set in the Developer Hub for integration ``alias`` to receive notifications."""
+def setup_instructions(alias: str, webhook_url: str | None = None) -> str:
+    """What to set in the Developer Hub for integration ``alias`` to receive notifications
+    (``webhook_url``: the alias's public webhook URL, when the agent's public URL is known)."""
     topics = "\n".join(f"       {topic}" for topic in TOPICS)
+    endpoint = (
+        f"    endpoint URL: {webhook_url}\n"
+        if webhook_url is not None
+        else f"    endpoint URL: this server's public HTTPS address + /webhooks/{alias}\n"
+        f"      (set public_url in agent.toml to have it printed here; the local address is "
+        f"printed below as '{alias}: ...')\n"
+    )
     return (
         f"Intercom ({alias}): webhooks are set in Intercom's Developer Hub, not by patchwire.\n"
         "  In Developer Hub > your app > Webhooks:\n"
-        f"    endpoint URL: this server's public HTTPS address + /webhooks/{alias}\n"
-        f"      (the local address is printed below as '{alias}: ...')\n"
+        f"{endpoint}"
         f"    topics to subscribe (exactly these):\n{topics}\n"
         "  The app's client secret (Basic information) must be this integration's clientSecret."
     )
@@ -86,10 +92,9 @@ async def _problems(client: IntercomClient, config: IntercomConfiguration) -> li
     return problems
 
 
-async def register(ctx: Context) -> None:
+async def register(ctx: Context[IntercomConfiguration]) -> None:
     """``patchwire serve``'s start: say what to subscribe, and fail fast on a bad token."""
-    print(setup_instructions(ctx.alias), flush=True)
-    assert isinstance(ctx.configuration, IntercomConfiguration)
+    print(setup_instructions(ctx.alias, ctx.webhook_url), flush=True)
     problems = await verify_online(ctx.configuration, label=ctx.alias)
     if problems:
         raise IntercomError("; ".join(problems))

@@ -120,10 +120,9 @@ def _answer(status: int, **body: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-async def handle(ctx: Context, request: Request) -> Response:
+async def handle(ctx: Context[IntercomConfiguration], request: Request) -> Response:
     """The one URL Intercom posts every subscribed topic to; answers within milliseconds."""
     configuration = ctx.configuration
-    assert isinstance(configuration, IntercomConfiguration)
     raw = await request.body()
     try:
         verifier(configuration.client_secret).check(request.headers, raw)
@@ -145,7 +144,7 @@ async def handle(ctx: Context, request: Request) -> Response:
     return _answer(200, ok=True, topic=topic, result=result, duplicate=not first)
 
 
-def routes(ctx: Context) -> list[BaseRoute]:
+def routes(ctx: Context[IntercomConfiguration]) -> list[BaseRoute]:
     """The one URL every topic is posted to: ``<publicUrl>/webhooks/<alias>``."""
 
     async def endpoint(request: Request) -> Response:
@@ -163,7 +162,9 @@ def _unused(topic: str) -> str:
     return f"ignored: topic {topic!r} is not used (subscribe to: {', '.join(TOPICS)})"
 
 
-async def _dispatch(ctx: Context, notification: Notification, item: Item) -> str:
+async def _dispatch(
+    ctx: Context[IntercomConfiguration], notification: Notification, item: Item
+) -> str:
     topic = notification.topic
     session = await session_for(ctx, item.id)
     if session is None:
@@ -193,12 +194,12 @@ def _last(item: Item, part_types: set[str]) -> str | None:
     return item.parts[-1].id if item.parts else None
 
 
-async def _is_own(ctx: Context, part: Part, author: Author) -> bool:
+async def _is_own(ctx: Context[IntercomConfiguration], part: Part, author: Author) -> bool:
     """Written through the API by our bot admin: an echo of what patchwire sent."""
     return bool(part.app_package_code) and author.id == await client_for(ctx).bot_admin_id()
 
 
-async def _replied(ctx: Context, session: str, item: Item) -> str:
+async def _replied(ctx: Context[IntercomConfiguration], session: str, item: Item) -> str:
     relayed = 0
     for part in item.parts:
         author = part.author
@@ -222,7 +223,9 @@ async def _replied(ctx: Context, session: str, item: Item) -> str:
     return f"relayed {relayed}"
 
 
-async def _assigned(ctx: Context, session: str, item: Item, notification_id: str) -> str:
+async def _assigned(
+    ctx: Context[IntercomConfiguration], session: str, item: Item, notification_id: str
+) -> str:
     admin_id = item.admin_assignee_id
     if not admin_id or admin_id == "0":
         return "ignored: assigned to a team or to nobody"
@@ -238,7 +241,9 @@ async def _assigned(ctx: Context, session: str, item: Item, notification_id: str
     return "assigned"
 
 
-async def _agent(ctx: Context, admin_id: str, name: str | None, *, look_up: bool = False) -> str:
+async def _agent(
+    ctx: Context[IntercomConfiguration], admin_id: str, name: str | None, *, look_up: bool = False
+) -> str:
     """The patchwire user id of an Intercom teammate, named from Intercom when we can."""
     memo = memo_for(ctx)
     known = memo.get(f"agent:{admin_id}")

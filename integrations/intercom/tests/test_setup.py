@@ -69,6 +69,13 @@ async def test_registering_prints_the_webhook_path_and_the_exact_topics(
     assert listed == list(TOPICS)
 
 
+def test_the_instructions_name_the_webhook_url_when_the_public_url_is_known() -> None:
+    known = setup_instructions("desk", "https://bot.example.com/webhooks/desk")
+    assert "    endpoint URL: https://bot.example.com/webhooks/desk\n" in known
+    assert "public HTTPS address" not in known
+    assert "set public_url in agent.toml" in setup_instructions("desk")
+
+
 async def test_registering_fails_fast_on_a_refused_token(
     harness: HitlHarness, intercom: FakeIntercom, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,10 +10,9 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
-from patchwire import Context
-from patchwire._errors import format_validation_error
+from patchwire import Context, format_validation_error
 from patchwire.interfaces.hitl import CreateUserInput, StartHitlInput, StopHitlInput
-from patchwire_zendesk._definition import HitlTicket, is_email
+from patchwire_zendesk._definition import HitlTicket, ZendeskConfiguration, is_email
 from patchwire_zendesk._desk import (
     BOT_USER_TAG,
     TICKET_TAG,
@@ -50,7 +49,7 @@ def _photo(url: str | None) -> str | None:
     return None
 
 
-async def create_user(ctx: Context, data: CreateUserInput) -> dict[str, str]:
+async def create_user(ctx: Context[ZendeskConfiguration], data: CreateUserInput) -> dict[str, str]:
     """Create or update the Zendesk end user (by ``external_id``) and its patchwire twin."""
     email = data.email if data.email and is_email(data.email) else None
     fields: dict[str, Any] = {"name": data.name, "role": "end-user", "skip_verify_email": True}
@@ -85,7 +84,7 @@ def hitl_ticket(value: Any) -> HitlTicket:
         raise ValueError(f"invalid hitlTicket: {format_validation_error(error)}") from None
 
 
-async def _author_names(ctx: Context, data: StartHitlInput) -> dict[str, str]:
+async def _author_names(ctx: Context[ZendeskConfiguration], data: StartHitlInput) -> dict[str, str]:
     names: dict[str, str] = {}
     for entry in data.message_history:
         user_id = getattr(entry.source, "user_id", None)
@@ -95,7 +94,9 @@ async def _author_names(ctx: Context, data: StartHitlInput) -> dict[str, str]:
     return names
 
 
-async def _first_comment(ctx: Context, data: StartHitlInput, bot_name: str) -> str:
+async def _first_comment(
+    ctx: Context[ZendeskConfiguration], data: StartHitlInput, bot_name: str
+) -> str:
     names = await _author_names(ctx, data)
     entries = [
         (names.get(getattr(entry.source, "user_id", "") or "", ""), entry.type, entry.payload)
@@ -127,13 +128,13 @@ async def _bot_user(target: Desk, name: str, photo: str | None) -> str:
     return str(remote["id"])
 
 
-def _external_id(ctx: Context, data: StartHitlInput) -> str:
+def _external_id(ctx: Context[ZendeskConfiguration], data: StartHitlInput) -> str:
     """Stable for one start: a retried action finds the ticket its first try made."""
     canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, default=str)
     return f"patchwire-{_digest(ctx.alias, canonical)[:40]}"
 
 
-async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
+async def start_hitl(ctx: Context[ZendeskConfiguration], data: StartHitlInput) -> dict[str, str]:
     """Open one ticket carrying the transcript; never two for one retried start."""
     target = desk(ctx)
     configuration = target.configuration
@@ -183,7 +184,7 @@ async def start_hitl(ctx: Context, data: StartHitlInput) -> dict[str, str]:
     return {"conversation_id": conversation.id}
 
 
-async def stop_hitl(ctx: Context, data: StopHitlInput) -> dict[str, str]:
+async def stop_hitl(ctx: Context[ZendeskConfiguration], data: StopHitlInput) -> dict[str, str]:
     """Set the configured status (closed by default) after whatever is still queued."""
     conversation = await ctx.get_conversation(data.conversation_id)
     if conversation is None or TICKET_TAG not in conversation.tags:

@@ -13,6 +13,7 @@ from typing import Any
 from patchwire import Context
 from patchwire.store import Message
 from patchwire_zendesk._actions import REQUESTER_TAG
+from patchwire_zendesk._definition import ZendeskConfiguration
 from patchwire_zendesk._desk import BOT_USER_TAG, TICKET_TAG, Desk, desk
 from patchwire_zendesk._errors import TicketGoneError, ZendeskError
 from patchwire_zendesk._outbox import Comment
@@ -75,7 +76,7 @@ async def comment_for(
     return Comment(body=body or f"[{type}]", author_id=author_id, uploads=uploads.tokens)
 
 
-async def send(ctx: Context, message: Message) -> None:
+async def send(ctx: Context[ZendeskConfiguration], message: Message) -> None:
     """Queue the message's comment on its ticket; wait for it unless the ticket is throttled."""
     target = desk(ctx)
     conversation = await ctx.get_conversation(message.conversation_id)

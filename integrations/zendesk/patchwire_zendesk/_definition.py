@@ -44,7 +44,8 @@ class ZendeskConfiguration(WireModel):
     )
     public_url: str | None = Field(
         default=None,
-        description="Where Zendesk reaches this agent, e.g. https://bot.example.com; register "
+        description="Where Zendesk reaches this agent, e.g. https://bot.example.com, when it "
+        "differs from the agent's public_url (agent.toml or serve --public-url); register "
         "points the webhook at <publicUrl>/webhooks/<alias>.",
     )
     ticket_tag: str = Field(

@@ -38,8 +38,7 @@ REGISTRATION: tuple[StateScope, str, str] = ("agent", "zendesk", "registration")
 class Desk:
     """What one alias needs between calls; one per context, made on first use."""
 
-    def __init__(self, ctx: Context) -> None:
-        assert isinstance(ctx.configuration, ZendeskConfiguration)
+    def __init__(self, ctx: Context[ZendeskConfiguration]) -> None:
         self.ctx = ctx
         self.configuration = ctx.configuration
         self.client = ZendeskClient(self.configuration)
@@ -82,6 +81,6 @@ class Desk:
         await self.client.close()
 
 
-def desk(ctx: Context) -> Desk:
+def desk(ctx: Context[ZendeskConfiguration]) -> Desk:
     """The alias's desk, made on first use and closed (outboxes drained) when the agent stops."""
     return ctx.local(Desk)

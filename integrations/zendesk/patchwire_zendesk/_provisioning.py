@@ -15,6 +15,7 @@ from typing import Any
 
 from patchwire import Context
 from patchwire_zendesk._client import ZendeskClient
+from patchwire_zendesk._definition import ZendeskConfiguration
 from patchwire_zendesk._desk import Desk, desk
 from patchwire_zendesk._errors import ZendeskError
 
@@ -187,12 +188,14 @@ async def _triggers(
 async def provision(target: Desk, progress: Progress = _stderr) -> dict[str, Any]:
     """Make or find the webhook and triggers; keep their ids and the signing secret."""
     configuration, alias = target.configuration, target.ctx.alias
-    if not configuration.public_url:
+    base = configuration.public_url or target.ctx.public_url
+    if not base:
         raise ZendeskError(
-            f"publicUrl is not set for {alias!r}: give the URL where Zendesk reaches this "
-            f"agent (the webhook will point at <publicUrl>/webhooks/{alias})"
+            f"no public URL for {alias!r}: set public_url in agent.toml (or serve --public-url, "
+            f"or this integration's publicUrl) to where Zendesk reaches this agent (the webhook "
+            f"will point at <public_url>/webhooks/{alias})"
         )
-    endpoint = f"{configuration.public_url}/webhooks/{alias}"
+    endpoint = f"{base.rstrip('/')}/webhooks/{alias}"
     client = target.client
     progress(f"zendesk {alias}: {configuration.url}")
     webhook_id = await _webhook(client, webhook_name(alias), endpoint, progress)
@@ -225,10 +228,10 @@ async def unprovision(target: Desk, progress: Progress = _stderr) -> None:
     await target.save_registration(None)
 
 
-async def register(ctx: Context) -> None:
+async def register(ctx: Context[ZendeskConfiguration]) -> None:
     """``patchwire serve`` runs this once per start; it is safe to run again."""
     await provision(desk(ctx))
 
 
-async def unregister(ctx: Context) -> None:
+async def unregister(ctx: Context[ZendeskConfiguration]) -> None:
     await unprovision(desk(ctx))

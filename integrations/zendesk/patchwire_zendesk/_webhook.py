@@ -20,6 +20,7 @@ from patchwire import Context, WireModel
 from patchwire.runtime import MessageError
 from patchwire.store import Conversation, User
 from patchwire.webhooks import BodyError, Refused, WebhookVerifier, parse_body
+from patchwire_zendesk._definition import ZendeskConfiguration
 from patchwire_zendesk._desk import AGENT_ROLE, ROLE_TAG, USER_TAG, Desk, desk
 from patchwire_zendesk._errors import TicketGoneError
 from patchwire_zendesk._signing import ZENDESK_SIGNATURE
@@ -168,7 +169,7 @@ async def _handle(target: Desk, body: TriggerBody) -> dict[str, Any]:
     return {"ignored": f"unknown event {body.event!r}"}
 
 
-async def webhook(ctx: Context, request: Request) -> Response:
+async def webhook(ctx: Context[ZendeskConfiguration], request: Request) -> Response:
     """Verify, deduplicate, then act; 401 and nothing stored for a bad signature, 400 for a
     body or a header that is not what the triggers send."""
     target = desk(ctx)
@@ -219,7 +220,7 @@ async def webhook(ctx: Context, request: Request) -> Response:
     return JSONResponse(result)
 
 
-def routes(ctx: Context) -> list[BaseRoute]:
+def routes(ctx: Context[ZendeskConfiguration]) -> list[BaseRoute]:
     """The one URL register points Zendesk's webhook at: ``<publicUrl>/webhooks/<alias>``."""
 
     async def endpoint(request: Request) -> Response:

@@ -90,13 +90,43 @@ async def test_register_runs_through_the_integration_hooks(
     assert zendesk.triggers == {} and zendesk.webhooks == {}
 
 
-async def test_register_needs_the_public_url(zendesk: FakeZendesk, tmp_path: Path) -> None:
+async def test_register_needs_a_public_url(zendesk: FakeZendesk, tmp_path: Path) -> None:
     helpdesk = ZendeskHelpdesk(zendesk, publicUrl=None)
     harness = await start_harness(helpdesk, tmp_path)
     try:
-        with pytest.raises(ZendeskError, match=r"publicUrl is not set for 'desk'"):
+        with pytest.raises(ZendeskError) as raised:
             await provision(target(harness), lambda line: None)
+        assert str(raised.value) == (
+            "no public URL for 'desk': set public_url in agent.toml (or serve --public-url, or "
+            "this integration's publicUrl) to where Zendesk reaches this agent (the webhook "
+            "will point at <public_url>/webhooks/desk)"
+        )
         assert zendesk.created == {}
     finally:
-        await harness.runtime.stop()
-        await harness.runtime.store.close()
+        await harness.close()
+
+
+async def test_register_falls_back_to_the_agents_public_url(
+    zendesk: FakeZendesk, tmp_path: Path
+) -> None:
+    helpdesk = ZendeskHelpdesk(zendesk, publicUrl=None)
+    harness = await start_harness(helpdesk, tmp_path, public_url="https://agent.example.com/")
+    try:
+        await provision(target(harness), lambda line: None)
+        [webhook] = zendesk.webhooks.values()
+        assert webhook["endpoint"] == "https://agent.example.com/webhooks/desk"
+        assert zendesk.created == {"webhook": 1, "trigger": 3}
+    finally:
+        await harness.close()
+
+
+async def test_the_integrations_own_public_url_wins(zendesk: FakeZendesk, tmp_path: Path) -> None:
+    harness = await start_harness(
+        ZendeskHelpdesk(zendesk), tmp_path, public_url="https://elsewhere.example.com"
+    )
+    try:
+        await provision(target(harness), lambda line: None)
+        [webhook] = zendesk.webhooks.values()
+        assert webhook["endpoint"] == f"{AGENT_URL}/webhooks/desk"
+    finally:
+        await harness.close()

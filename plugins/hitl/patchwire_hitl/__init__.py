@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from patchwire_hitl._config import NULL, HitlConfiguration, HitlConfigurationOverrides
 from patchwire_hitl._definition import (
+    AssignedEvent,
     GetSessionInput,
     GetSessionOutput,
     HumanAgent,
     ListSessionsInput,
     ListSessionsOutput,
+    SessionEvent,
     SessionInfo,
     StartHitlInput,
     StartHitlOutput,
     StopHitlInput,
     StopHitlOutput,
+    StoppedEvent,
+    TransferredEvent,
     definition,
 )
 from patchwire_hitl._errors import HitlStartError
@@ -26,6 +30,7 @@ __all__ = [
     "AGENT_ROLE_TAG",
     "DEFAULTS",
     "NULL",
+    "AssignedEvent",
     "GetSessionInput",
     "GetSessionOutput",
     "HitlConfiguration",
@@ -35,11 +40,14 @@ __all__ = [
     "ListSessionsInput",
     "ListSessionsOutput",
     "Session",
+    "SessionEvent",
     "SessionInfo",
     "StartHitlInput",
     "StartHitlOutput",
     "StopHitlInput",
     "StopHitlOutput",
+    "StoppedEvent",
+    "TransferredEvent",
     "definition",
     "plugin",
 ]

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from patchwire import Context
+from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._session import Session
 
 __all__ = ["HANDOFF_EVENT", "announce"]
@@ -28,7 +29,9 @@ _STATES = {"hitl_started": "waiting", "hitl_assigned": "assigned", "hitl_stopped
 logger = logging.getLogger("patchwire_hitl")
 
 
-async def announce(ctx: Context, step: str, session: Session, details: Mapping[str, Any]) -> None:
+async def announce(
+    ctx: Context[HitlConfiguration], step: str, session: Session, details: Mapping[str, Any]
+) -> None:
     """Send the ``patchwire.handoff`` event of lifecycle ``step``, if it has one."""
     state = _STATES.get(step)
     if state is None:

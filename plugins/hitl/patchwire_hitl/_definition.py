@@ -10,22 +10,27 @@ from pydantic import Field
 from patchwire import (
     ActionDefinition,
     EntityRef,
+    EventDefinition,
     PluginDefinition,
     WireModel,
 )
 from patchwire_hitl._config import HitlConfiguration, HitlConfigurationOverrides
 
 __all__ = [
+    "AssignedEvent",
     "GetSessionInput",
     "GetSessionOutput",
     "HumanAgent",
     "ListSessionsInput",
     "ListSessionsOutput",
+    "SessionEvent",
     "SessionInfo",
     "StartHitlInput",
     "StartHitlOutput",
     "StopHitlInput",
     "StopHitlOutput",
+    "StoppedEvent",
+    "TransferredEvent",
     "definition",
 ]
 
@@ -83,6 +88,38 @@ class SessionInfo(WireModel):
     )
 
 
+class SessionEvent(WireModel):
+    """What every lifecycle event carries (``hitl_started``, ``continue_workflow``, ...)."""
+
+    session_id: str
+    conversation_id: str = Field(description="The user's conversation.")
+    downstream_conversation_id: str | None = Field(description="The helpdesk's conversation.")
+
+
+class AssignedEvent(SessionEvent):
+    agent_id: str
+    agent_name: str | None
+
+
+class TransferredEvent(AssignedEvent):
+    previous_agent_id: str | None
+    previous_agent_name: str | None
+
+
+class TranscriptRange(WireModel):
+    from_message_id: str | None = Field(description="The message that triggered the start.")
+    to_message_id: str | None = Field(description="The newest message when the session ended.")
+
+
+class StoppedEvent(SessionEvent):
+    reason: str | None
+    agent_id: str | None
+    agent_name: str | None
+    started_at: str
+    ended_at: str | None
+    transcript: TranscriptRange
+
+
 class GetSessionInput(WireModel):
     conversation_id: str = Field(min_length=1, description="The user's conversation.")
 
@@ -122,6 +159,23 @@ definition = PluginDefinition(
             input=ListSessionsInput,
             output=ListSessionsOutput,
             description="Sessions by status, agent or end reason, found through an index.",
+        ),
+    },
+    events={
+        "hitl_started": EventDefinition(payload=SessionEvent, description="A session began."),
+        "hitl_assigned": EventDefinition(
+            payload=AssignedEvent, description="The first human agent took the session."
+        ),
+        "hitl_transferred": EventDefinition(
+            payload=TransferredEvent, description="Another human agent took the session."
+        ),
+        "hitl_stopped": EventDefinition(
+            payload=StoppedEvent,
+            description="The session ended: why, who the agent was, which messages it covered.",
+        ),
+        "continue_workflow": EventDefinition(
+            payload=SessionEvent,
+            description="The session ended and agent code may go on (flowOnHitlStopped).",
         ),
     },
     requires={"hitl": "hitl>=2,<3"},

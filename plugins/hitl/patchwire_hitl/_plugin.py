@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from patchwire import Context, Plugin
+from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._definition import StopHitlInput, StopHitlOutput, definition
 from patchwire_hitl._ending import stop_action
 from patchwire_hitl._metrics import metrics
@@ -25,5 +26,5 @@ plugin.metrics(metrics)
 
 
 @plugin.action("stop_hitl")
-async def stop_hitl(ctx: Context, data: StopHitlInput) -> StopHitlOutput:
+async def stop_hitl(ctx: Context[HitlConfiguration], data: StopHitlInput) -> StopHitlOutput:
     return await stop_action(Sessions(ctx), data)

@@ -8,6 +8,7 @@ truth: a tag written a moment late can hide a session from one call, never show 
 from __future__ import annotations
 
 from patchwire import Context
+from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._definition import (
     GetSessionInput,
     GetSessionOutput,
@@ -46,7 +47,7 @@ def info(session: Session) -> SessionInfo:
     )
 
 
-async def get_session(ctx: Context, data: GetSessionInput) -> GetSessionOutput:
+async def get_session(ctx: Context[HitlConfiguration], data: GetSessionInput) -> GetSessionOutput:
     session = await Sessions(ctx).get(data.conversation_id)
     return GetSessionOutput(session=info(session) if session is not None else None)
 
@@ -59,7 +60,9 @@ def _matches(session: Session, data: ListSessionsInput) -> bool:
     )
 
 
-async def list_sessions(ctx: Context, data: ListSessionsInput) -> ListSessionsOutput:
+async def list_sessions(
+    ctx: Context[HitlConfiguration], data: ListSessionsInput
+) -> ListSessionsOutput:
     sessions = Sessions(ctx)
     names = sessions.names
     filters = {

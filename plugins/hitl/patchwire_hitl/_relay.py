@@ -9,6 +9,7 @@ from patchwire import STOP, Context
 from patchwire.runtime import HUMAN_AGENT_METADATA, MessageError
 from patchwire.store import Conversation, Event, Message, User
 from patchwire_hitl._assignment import assign
+from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._ending import abort, agent_closed, assignment_timed_out, user_closed
 from patchwire_hitl._idle import IDLE_EVENT, arm, disarm, fire
 from patchwire_hitl._linking import downstream_user
@@ -39,7 +40,7 @@ LIFECYCLE_EVENTS = (
 )
 
 
-async def before_incoming_message(ctx: Context, message: Message) -> Any:
+async def before_incoming_message(ctx: Context[HitlConfiguration], message: Message) -> Any:
     sessions = Sessions(ctx)
     conversation = await ctx.get_conversation(message.conversation_id)
     assert conversation is not None
@@ -142,7 +143,7 @@ async def _relay_to_user(
     return True
 
 
-async def before_incoming_event(ctx: Context, event: Event) -> Any:
+async def before_incoming_event(ctx: Context[HitlConfiguration], event: Event) -> Any:
     sessions = Sessions(ctx)
     bound = ctx.bound_integration("hitl")
     if event.type == f"{ctx.alias}.assignment_timeout":

@@ -23,13 +23,12 @@ Step = Callable[[Session | None], Session | None]
 class Sessions:
     """One plugin instance's view of its sessions."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context[HitlConfiguration]) -> None:
         self.ctx = ctx
         self.names = Names(ctx.alias)
 
     @property
     def configuration(self) -> HitlConfiguration:
-        assert isinstance(self.ctx.configuration, HitlConfiguration)
         return self.ctx.configuration
 
     @property

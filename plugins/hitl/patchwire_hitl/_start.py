@@ -10,6 +10,7 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_fixe
 
 from patchwire import Context
 from patchwire.store import Message
+from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._definition import StartHitlInput, StartHitlOutput
 from patchwire_hitl._errors import HitlStartError
 from patchwire_hitl._linking import downstream_user
@@ -24,7 +25,7 @@ STALE_START: Final = timedelta(minutes=5)
 """A start still unfinished after this long is taken as crashed; a new one may go ahead."""
 
 
-async def start_hitl(ctx: Context, data: StartHitlInput) -> StartHitlOutput:
+async def start_hitl(ctx: Context[HitlConfiguration], data: StartHitlInput) -> StartHitlOutput:
     sessions = Sessions(ctx)
     upstream = await ctx.get_conversation(data.conversation_id)
     if upstream is None:
@@ -167,7 +168,7 @@ async def _wait_while_starting(sessions: Sessions, upstream_id: str) -> Session 
     return found
 
 
-async def _last_user_message(ctx: Context, conversation_id: str) -> str | None:
+async def _last_user_message(ctx: Context[HitlConfiguration], conversation_id: str) -> str | None:
     page = await ctx.list_messages(conversation_id, limit=50)
     return next((m.id for m in page.messages if m.direction == "incoming"), None)
 

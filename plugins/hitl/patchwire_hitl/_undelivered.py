@@ -15,6 +15,7 @@ import logging
 
 from patchwire import Context
 from patchwire.store import Message
+from patchwire_hitl._config import HitlConfiguration
 from patchwire_hitl._sessions import Sessions
 
 __all__ = ["after_outgoing_message"]
@@ -22,7 +23,7 @@ __all__ = ["after_outgoing_message"]
 logger = logging.getLogger("patchwire_hitl")
 
 
-async def after_outgoing_message(ctx: Context, message: Message) -> None:
+async def after_outgoing_message(ctx: Context[HitlConfiguration], message: Message) -> None:
     if message.status != "failed":
         return
     sessions = Sessions(ctx)

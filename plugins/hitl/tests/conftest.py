@@ -29,5 +29,4 @@ async def harness_with(helpdesk: MemoryHelpdesk, tmp_path: Path) -> AsyncIterato
 
     yield start
     for harness in started:
-        await harness.runtime.stop()
-        await harness.runtime.store.close()
+        await harness.close()

@@ -49,7 +49,8 @@ async def test_the_configuration_snapshot_survives_a_config_change(
     harness = await harness_with(onHitlStoppedMessage="Snapshot text")
     await harness.say("/starthitl")
     ctx = harness.runtime.context("hitl")
-    ctx.configuration = ctx.configuration.model_copy(  # type: ignore[union-attr]
+    # What a restart with an edited agent.toml gives the plugin (the context's is read-only).
+    ctx._configuration = ctx.configuration.model_copy(
         update={"on_hitl_stopped_message": "Changed text"}
     )
     [remote] = await helpdesk.opened()
@@ -342,8 +343,7 @@ async def test_a_missing_link_closes_both_sides_and_tells_both(
 
 
 async def test_two_aliases_bound_to_two_helpdesks_keep_separate_sessions(tmp_path: Path) -> None:
-    from patchwire import Catalog, define_config, resolve
-    from patchwire._discovery import installed
+    from patchwire import Catalog, define_config, installed, resolve
     from patchwire.runtime import AgentCode, Conversation, Runtime
     from patchwire.store import Store
     from patchwire.testing.channel import MemoryChannel

@@ -34,4 +34,5 @@ integration = build_chat_integration(
     "chat",
     title="Chat API",
     description="The public Chat API, so every client written for it talks to this agent.",
+    configuration=ChatConfiguration,
 )

@@ -18,20 +18,34 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeGuard
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from patchwire._errors import AlreadyExistsError
 from patchwire.integrations.chat._payloads import payload_to_wire
 from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
 
-__all__ = ["BOT_USER_ID", "ContextRepository", "HostApi", "chat_id_tag"]
+__all__ = [
+    "BOT_USER_ID",
+    "EVENT_TYPE",
+    "ContextRepository",
+    "CustomEvent",
+    "HostApi",
+    "chat_id_tag",
+]
 
 BOT_USER_ID = "bot"
 """The chat user id of the agent itself (``isBot`` is true on its messages)."""
 
 _DELETED_TAG = "chatDeleted"
 _SECRET_STATE = "userKeySecret"
-_EVENT_TYPE = "custom"
+EVENT_TYPE = "custom"
+"""The event a client's ``POST /events`` emits (``<alias>.custom``)."""
+
+
+class CustomEvent(BaseModel):
+    """Its payload: any JSON object the client sent."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class HostRecord(Protocol):
@@ -449,7 +463,7 @@ class ContextRepository:
         if conversation is None or user is None:
             raise LookupError(f"conversation {conversation_id!r} or user {user_id!r} vanished")
         event = await self._host.emit_event(
-            _EVENT_TYPE, payload, conversation_id=conversation.id, user_id=user.id
+            EVENT_TYPE, payload, conversation_id=conversation.id, user_id=user.id
         )
         return ChatEvent(event.id, conversation_id, user_id, dict(payload), False, event.created_at)
 

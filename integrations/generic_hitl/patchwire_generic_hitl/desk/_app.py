@@ -23,8 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from patchwire import WireModel
-from patchwire._errors import format_validation_error
+from patchwire import WireModel, format_validation_error
 from patchwire.server import BodyLimit, html_page
 from patchwire.webhooks import SignatureError, WebhookVerifier
 from patchwire_generic_hitl._client import IDEMPOTENCY_HEADER, ServiceClient, ServiceError

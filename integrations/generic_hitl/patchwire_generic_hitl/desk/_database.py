@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from patchwire.store._engine import create_engine
+from patchwire.store import create_engine
 
 __all__ = ["database_url", "open_engine"]
 
