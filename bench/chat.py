@@ -1,17 +1,24 @@
-"""Chat channel benchmark: reply latency seen by listeners, and create-message throughput.
+"""Chat channel benchmark: a message in through the public chat API and its reply on the listener.
 
-Measures, against a running agent whose handler replies to every message:
-- the time from sending create-message to the agent's reply reaching a listener of that
-  conversation (p50/p99), with 1 and with N (default 1,000) conversations listening at once;
-- the create-message requests per second the API accepts (concurrent senders).
+    .venv/bin/python bench/chat.py [--messages N] [--concurrency C] [--databases sqlite,postgresql]
+                                   [--listeners L] [--url http://HOST:PORT/webhooks/chat]
 
-Usage:
-    .venv/bin/python bench/chat.py                  # starts a local agent in a subprocess
-    .venv/bin/python bench/chat.py --url http://127.0.0.1:8080/webhooks/chat
+Each round trip posts create-message and waits for the agent's reply to arrive as a
+``message_created`` signal on that conversation's event stream (``/listen``, SSE). C
+conversations run a closed loop (each posts its next message once the previous reply arrived),
+so the rate is what the server sustains. Measured in the same run:
 
-The local agent is a real one (a temporary agent folder served like ``patchwire serve``: the
-``chat`` integration, the runtime's pipeline, a SQLite store) whose handler echoes every
-message; ``--url`` measures any other running agent instead.
+- *durable floor*: a bare Starlette app serving the same four routes (users, conversations,
+  listen, messages) that stores each message and its reply in one SQLite transaction (WAL,
+  ``synchronous=NORMAL``) and pushes the reply to the listeners: the physics of the exchange;
+- patchwire: a real agent (a temporary agent folder served as ``patchwire serve`` would: the
+  ``chat`` integration, the runtime's pipeline, the store) whose handler echoes every message,
+  on SQLite and on PostgreSQL;
+- the reply latency with L conversations listening at once (1,000 open streams by default).
+
+Prints messages/s, p50/p99 round trip, the server process's CPU time per message (steadier than
+wall time on a shared machine) and ratios to the floor. ``--url`` measures a running agent's
+chat API instead (no floor, no CPU).
 """
 
 from __future__ import annotations
@@ -20,16 +27,24 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
+from _common import DurableFloor, cpu_seconds, database_for, drop_database, free_port
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 
 AGENT_TOML = 'name = "chat-bench"\n[integrations]\nchat = "chat@latest"\n'
 AGENT_PY = """
@@ -51,28 +66,30 @@ class Conversation:
 
 
 class Bench:
+    """A chat API client: one user, its conversations, their listeners."""
+
     def __init__(self, url: str, http: httpx.AsyncClient) -> None:
         self.url = url.rstrip("/")
         self.http = http
         self.key = ""
         self.user_id = ""
 
-    async def call(self, method: str, path: str, body: object = None) -> dict[str, object]:
+    async def call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
         response = await self.http.request(
             method, self.url + path, json=body, headers={"x-user-key": self.key}
         )
         response.raise_for_status()
-        answer: dict[str, object] = response.json()
+        answer: dict[str, Any] = response.json()
         return answer
 
     async def start(self) -> None:
         created = await self.call("POST", "/users", {})
         self.key = str(created["key"])
-        self.user_id = str(created["user"]["id"])  # type: ignore[index]
+        self.user_id = str(created["user"]["id"])
 
     async def conversation(self) -> Conversation:
         created = await self.call("POST", "/conversations", {})
-        return Conversation(str(created["conversation"]["id"]))  # type: ignore[index]
+        return Conversation(str(created["conversation"]["id"]))
 
     async def listen(self, conversation: Conversation, ready: asyncio.Event) -> None:
         path = f"{self.url}/conversations/{conversation.id}/listen"
@@ -113,101 +130,181 @@ async def listening(bench: Bench, count: int) -> AsyncIterator[list[Conversation
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def percentiles(samples: list[float]) -> str:
+def summary(samples: list[float], elapsed: float) -> tuple[float, float, float]:
+    """Messages/s, p50 and p99 in milliseconds."""
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return f"p50 {cuts[49] * 1000:7.1f} ms   p99 {cuts[98] * 1000:7.1f} ms   (n={len(samples)})"
+    return len(samples) / elapsed, cuts[49] * 1000, cuts[98] * 1000
 
 
-async def latency(bench: Bench, listeners: int, samples: int) -> str:
+async def closed_loop(bench: Bench, messages: int, concurrency: int) -> tuple[float, float, float]:
+    """C conversations, each sending its next message once the previous reply arrived."""
+    remaining = iter(range(messages))
+    timings: list[float] = []
+    async with listening(bench, concurrency) as conversations:
+
+        async def sender(conversation: Conversation) -> None:
+            for n in remaining:
+                timings.append(await bench.round_trip(conversation, n))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(c) for c in conversations))
+        elapsed = time.perf_counter() - started
+    return summary(timings, elapsed)
+
+
+async def many_listening(bench: Bench, listeners: int, samples: int) -> tuple[float, float, float]:
+    """One message at a time, round-robin over ``listeners`` conversations all listening."""
     async with listening(bench, listeners) as conversations:
+        started = time.perf_counter()
         timings = [
             await bench.round_trip(conversations[n % len(conversations)], n) for n in range(samples)
         ]
-    return percentiles(timings)
+        elapsed = time.perf_counter() - started
+    return summary(timings, elapsed)
 
 
-async def throughput(bench: Bench, total: int, concurrency: int) -> float:
-    conversations = [await bench.conversation() for _ in range(concurrency)]
-    counter = iter(range(total))
-
-    async def sender(conversation: Conversation) -> None:
-        for n in counter:
-            await bench.call(
-                "POST",
-                "/messages",
-                {"conversationId": conversation.id, "payload": {"type": "text", "text": f"t{n}"}},
-            )
-
-    started = time.perf_counter()
-    await asyncio.gather(*(sender(c) for c in conversations))
-    return total / (time.perf_counter() - started)
+Row = tuple[str, float, float, float, float | None]
 
 
-async def measure(url: str, args: argparse.Namespace) -> None:
+async def measure(
+    name: str, url: str, args: argparse.Namespace, pid: int | None, rows: list[Row]
+) -> None:
     limits = httpx.Limits(max_connections=args.listeners + 64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         bench = Bench(url, http)
         await bench.start()
-        print(f"chat benchmark against {url}")
-        print(
-            f"reply latency, 1 conversation listening:      {await latency(bench, 1, args.samples)}"
-        )
-        many = await latency(bench, args.listeners, args.samples)
-        print(f"reply latency, {args.listeners} conversations listening: {many}")
-        rate = await throughput(bench, args.messages, args.concurrency)
-        senders = f"{args.concurrency} concurrent senders"
-        print(f"create-message accepted: {rate:8.0f} messages/s ({senders})")
+        await closed_loop(bench, 40, args.concurrency)  # warm up
+        before = cpu_seconds(pid) if pid else 0.0
+        rate, p50, p99 = await closed_loop(bench, args.messages, args.concurrency)
+        cpu = (cpu_seconds(pid) - before) * 1000 / args.messages if pid else None
+        rows.append((name, rate, p50, p99, cpu))
+        if args.listeners and "floor" not in name:
+            rate, p50, p99 = await many_listening(bench, args.listeners, 100)
+            rows.append(
+                (f"  same, {args.listeners:,} conversations listening", rate, p50, p99, None)
+            )
 
 
-def serve(port: int) -> None:
-    """Run the echo agent (called in a subprocess, so it has its own core)."""
-    import tempfile
-
-    import uvicorn
-
+def serve_agent(port: int, database_url: str) -> None:
+    """The echo agent (in a subprocess, so it has its own core and its own CPU count)."""
     from patchwire.server import create_app
 
     folder = Path(tempfile.mkdtemp(prefix="pw-bench-chat-"))
     (folder / "agent.toml").write_text(AGENT_TOML)
     (folder / "agent.py").write_text(AGENT_PY)
-    uvicorn.run(create_app(folder), host="127.0.0.1", port=port, log_level="warning", backlog=4096)
+    app = create_app(folder, database_url=database_url)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096)
 
 
-@contextlib.contextmanager
-def local_agent() -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+def serve_floor(port: int, database: str) -> None:
+    """The durable floor: the chat API's four routes with nothing but the durable write."""
+    floor = DurableFloor(database)
+    listeners: dict[str, list[asyncio.Queue[str]]] = {}
+
+    async def users(request: Request) -> Response:
+        return JSONResponse({"key": uuid.uuid4().hex, "user": {"id": uuid.uuid4().hex}})
+
+    async def conversations(request: Request) -> Response:
+        return JSONResponse({"conversation": {"id": uuid.uuid4().hex}})
+
+    async def listen(request: Request) -> Response:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        listeners.setdefault(request.path_params["id"], []).append(queue)
+
+        async def events() -> AsyncIterator[str]:
+            yield ": ready\n\n"
+            while True:
+                yield f"data: {await queue.get()}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def messages(request: Request) -> Response:
+        body = await request.json()
+        conversation, text = body["conversationId"], body["payload"]["text"]
+        await floor.store_exchange(conversation, text, f"echo: {text}")
+        signal = json.dumps({"type": "message_created", "data": {"userId": "bot"}})
+        for queue in listeners.get(conversation, []):
+            queue.put_nowait(signal)
+        return JSONResponse({"message": {"id": uuid.uuid4().hex}}, status_code=201)
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/chat/users", users, methods=["POST"]),
+            Route("/webhooks/chat/conversations", conversations, methods=["POST"]),
+            Route("/webhooks/chat/conversations/{id}/listen", listen),
+            Route("/webhooks/chat/messages", messages, methods=["POST"]),
+        ],
+        on_startup=[floor.open],
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096)
+
+
+@contextlib.asynccontextmanager
+async def spawned(*arguments: str) -> AsyncIterator[tuple[str, int]]:
+    """A server subprocess of this script on a free port: its chat API URL and its pid."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, *arguments, "--port", str(port)])
+    url = f"http://127.0.0.1:{port}/webhooks/chat"
     try:
-        for _ in range(100):
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"http://127.0.0.1:{port}/webhooks/chat/hello")
-                break
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/webhooks/chat"
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                with contextlib.suppress(httpx.HTTPError):
+                    await http.post(f"{url}/users", json={}, timeout=1)
+                    break
+                await asyncio.sleep(0.1)
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(10)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="base URL of a running chat API (default: start one)")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--listeners", type=int, default=1000)
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    if args.serve:
-        serve(args.serve)
-    elif args.url:
-        asyncio.run(measure(args.url, args))
-    else:
-        with local_agent() as url:
-            asyncio.run(measure(url, args))
+def print_rows(rows: list[Row], args: argparse.Namespace) -> None:
+    floor = next((row for row in rows if "floor" in row[0]), None)
+    print(f"{args.messages} round trips, {args.concurrency} conversations in a closed loop")
+    print(f"{'setup':<48}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'cpu ms':>8}{'rate':>8}")
+    for name, rate, p50, p99, cpu in rows:
+        cpu_text = f"{cpu:8.2f}" if cpu is not None else f"{'':8}"
+        ratio = f"{rate / floor[1]:7.2f}x" if floor and "listening" not in name else ""
+        print(f"{name:<48}{rate:8.0f}{p50:9.1f}{p99:9.1f}{cpu_text}{ratio:>8}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    rows: list[Row] = []
+    if args.url:
+        await measure(f"chat API at {args.url}", args.url, args, None, rows)
+        print_rows(rows, args)
+        return
+    floor_db = str(Path(tempfile.mkdtemp(prefix="pw-bench-floor-")) / "floor.db")
+    async with spawned("--serve-floor", floor_db) as (url, pid):
+        await measure("baseline: durable floor (SQLite tx + SSE push)", url, args, pid, rows)
+    for kind in args.databases.split(","):
+        try:
+            database_url, cleanup = await database_for(kind)
+        except OSError as error:
+            print(f"skipping {kind}: {error}")
+            continue
+        try:
+            async with spawned("--serve-agent", database_url) as (url, pid):
+                await measure(f"patchwire, {kind}", url, args, pid, rows)
+        finally:
+            await drop_database(cleanup)
+    print_rows(rows, args)
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="base URL of a running chat API (default: start one)")
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--listeners", type=int, default=1000)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--serve-agent", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve_agent:
+        serve_agent(arguments.port, arguments.serve_agent)
+    elif arguments.serve_floor:
+        serve_floor(arguments.port, arguments.serve_floor)
+    else:
+        asyncio.run(main(arguments))

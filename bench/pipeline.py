@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from _common import DurableFloor, cpu_seconds, database_for, drop_database, free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -55,9 +56,6 @@ async def handler(ctx):
 
 conversation = Conversation(channel=["hook.channel"], handler=handler)
 """
-POSTGRES_URL = os.environ.get(
-    "PATCHWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 
 
 def build_catalog(sink: str) -> Any:
@@ -136,52 +134,21 @@ def serve_baseline(port: int, sink: str) -> None:
 
 
 def serve_durable(port: int, sink: str, database: str) -> None:
-    import aiosqlite
-
     client = httpx.AsyncClient(timeout=30)
-    state: dict[str, Any] = {}
-    lock = asyncio.Lock()
-
-    async def open_database() -> None:
-        db = await aiosqlite.connect(database, isolation_level=None)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, conversation TEXT, "
-            "direction TEXT, text TEXT, created_at TEXT)"
-        )
-        state["db"] = db
+    floor = DurableFloor(database)
 
     async def endpoint(request: Request) -> Response:
         body = await request.json()
         if "text" not in body:
             return JSONResponse({"ok": True})
-        db = state["db"]
-        now = datetime.now(UTC).isoformat()
-        async with lock:  # one connection, one transaction at a time (as our store's pool)
-            await db.execute("BEGIN IMMEDIATE")
-            await db.execute(
-                "INSERT INTO messages VALUES (?, ?, 'incoming', ?, ?)",
-                (uuid.uuid4().hex, body["conversation"], body["text"], now),
-            )
-            await db.execute(
-                "INSERT INTO messages VALUES (?, ?, 'outgoing', ?, ?)",
-                (uuid.uuid4().hex, body["conversation"], body["text"], now),
-            )
-            await db.execute("COMMIT")
+        await floor.store_exchange(body["conversation"], body["text"], body["text"])
         await client.post(sink, json={"text": body["text"]})
         return JSONResponse({"ok": True})
 
     app = Starlette(
-        routes=[Route("/webhooks/hook", endpoint, methods=["POST"])], on_startup=[open_database]
+        routes=[Route("/webhooks/hook", endpoint, methods=["POST"])], on_startup=[floor.open]
     )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def fill_store(database_url: str, conversations: int) -> list[str]:
@@ -215,14 +182,6 @@ async def fill_store(database_url: str, conversations: int) -> list[str]:
         )
     await store.close()
     return ids
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Sink:
@@ -277,18 +236,6 @@ async def drive(
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return messages / elapsed, statistics.median(latencies), p99
-
-
-async def database_for(kind: str) -> tuple[str, Any]:
-    if kind == "sqlite":
-        directory = tempfile.mkdtemp(prefix="pw-bench-")
-        return f"sqlite:///{directory}/agent.db", None
-    import asyncpg
-
-    name = f"pw_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}", (admin, name)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -368,10 +315,7 @@ async def main(args: argparse.Namespace) -> None:
             finally:
                 agent.terminate()
                 agent.wait()
-                if cleanup is not None:
-                    admin, name = cleanup
-                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    await admin.close()
+                await drop_database(cleanup)
     sink_server.should_exit = True
     await sink_task
     floor_rate, floor_p50 = rows[1][1], rows[1][2]

@@ -44,7 +44,7 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
 
 
 async def stored_events(runtime: Runtime) -> int:
-    async with runtime.store.sessions() as session:
+    async with runtime.store.engine.connect() as session:
         return int(await session.scalar(select(func.count()).select_from(EventRow)) or 0)
 
 
