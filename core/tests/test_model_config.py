@@ -178,6 +178,7 @@ def test_check_reports_a_model_problem_on_one_line(tmp_path: Path) -> None:
     (tmp_path / "agent.toml").write_text(
         'name = "agent"\nmodel = "opneai:gpt-4.1-mini"\n', encoding="utf-8"
     )
+    (tmp_path / "agent.py").write_text("", encoding="utf-8")
     result = CliRunner().invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 1
     assert result.output.splitlines() == [
