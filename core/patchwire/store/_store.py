@@ -648,19 +648,20 @@ class Store(WorkQueue):
     def _message_context_in(
         self, connection: Connection, message_id: str
     ) -> tuple[Message, Conversation, User | None] | None:
-        row = connection.execute(_MESSAGE_CONTEXT, {"message_id": message_id}).first()
-        if row is None:
+        rows = connection.execute(_MESSAGE_CONTEXT, {"message_id": message_id}).all()
+        if not rows:
             return None
-        ids = [row.id, row.conversation_id] + ([row.user_id] if row.user_found else [])
-        tags: dict[tuple[str, str], dict[str, str]] = {}
-        for kind, owner, key, value in connection.execute(_TAGS_OF, {"owners": ids}):
-            tags.setdefault((kind, owner), {})[key] = value
-        message = self._message(row, tags.get(("message", row.id), {}))
+        tags: dict[str | None, dict[str, str]] = {}
+        for found in rows:
+            if found.tag_kind is not None:
+                tags.setdefault(found.tag_kind, {})[found.tag_key] = found.tag_value
+        row = rows[0]
+        message = self._message(row, tags.get("message", {}))
         conversation = Conversation(
             id=row.conversation_id,
             integration=row.conversation_integration,
             channel=row.conversation_channel,
-            tags=tags.get(("conversation", row.conversation_id), {}),
+            tags=tags.get("conversation", {}),
             created_at=row.conversation_created_at,
         )
         user = None
@@ -670,7 +671,7 @@ class Store(WorkQueue):
                 integration=row.user_integration,
                 name=row.user_name,
                 picture_url=row.user_picture_url,
-                tags=tags.get(("user", row.user_found), {}),
+                tags=tags.get("user", {}),
                 created_at=row.user_created_at,
             )
         return message, conversation, user
@@ -931,8 +932,14 @@ _MESSAGE_COLUMNS = (
 
 
 def _message_context_statement() -> Any:
-    """A message joined with its conversation and author, as plain columns, built once with a
-    bound ``message_id``."""
+    """A message joined with its conversation, its author and the tags of all three (one row
+    per tag, at least one row), as plain columns, built once with a bound ``message_id``."""
+    tags = _TAGS.alias("owned")
+    owned = or_(
+        and_(tags.c.kind == "message", tags.c.owner_id == _MESSAGES.c.id),
+        and_(tags.c.kind == "conversation", tags.c.owner_id == _MESSAGES.c.conversation_id),
+        and_(tags.c.kind == "user", tags.c.owner_id == _MESSAGES.c.user_id),
+    )
     return (
         select(
             *_MESSAGE_COLUMNS,
@@ -944,20 +951,20 @@ def _message_context_statement() -> Any:
             _USERS.c.name.label("user_name"),
             _USERS.c.picture_url.label("user_picture_url"),
             _USERS.c.created_at.label("user_created_at"),
+            tags.c.kind.label("tag_kind"),
+            tags.c.key.label("tag_key"),
+            tags.c.value.label("tag_value"),
         )
         .select_from(
-            _MESSAGES.join(
-                _CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id
-            ).outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.user_id)
+            _MESSAGES.join(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
+            .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.user_id)
+            .outerjoin(tags, owned)
         )
         .where(_MESSAGES.c.id == bindparam("message_id"))
     )
 
 
 _MESSAGE_CONTEXT = _message_context_statement()
-_TAGS_OF = select(_TAGS.c.kind, _TAGS.c.owner_id, _TAGS.c.key, _TAGS.c.value).where(
-    _TAGS.c.owner_id.in_(bindparam("owners", expanding=True))
-)
 _TAGS_OF_KIND = select(_TAGS.c.owner_id, _TAGS.c.key, _TAGS.c.value).where(
     _TAGS.c.kind == bindparam("kind"), _TAGS.c.owner_id.in_(bindparam("owners", expanding=True))
 )
