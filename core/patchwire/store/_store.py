@@ -1010,19 +1010,24 @@ def _tag_parameters(kind: str, tags: Mapping[str, str]) -> dict[str, Any]:
 @functools.cache
 def _owners_tagged(count: int) -> Any:
     """Owners of one kind carrying ``count`` given tags (``key_N``/``value_N``), built once per
-    count so the hot path reuses the statement and its compiled form."""
-    matching = or_(
-        *(
-            and_(_TAGS.c.key == bindparam(f"key_{n}"), _TAGS.c.value == bindparam(f"value_{n}"))
-            for n in range(count)
+    count so the hot path reuses the statement and its compiled form.
+
+    Each tag is its own lookup on the ``(kind, key, value)`` index, intersected with ``IN``: a
+    ``GROUP BY owner_id`` over the matches made SQLite walk every tag of the kind in owner
+    order instead, which grew with the number of conversations.
+    """
+
+    def carrying(n: int) -> Any:
+        return select(_TAGS.c.owner_id).where(
+            _TAGS.c.kind == bindparam("kind"),
+            _TAGS.c.key == bindparam(f"key_{n}"),
+            _TAGS.c.value == bindparam(f"value_{n}"),
         )
-    )
-    return (
-        select(_TAGS.c.owner_id)
-        .where(_TAGS.c.kind == bindparam("kind"), matching)
-        .group_by(_TAGS.c.owner_id)
-        .having(func.count() == count)
-    )
+
+    owners = carrying(0)
+    for n in range(1, count):
+        owners = owners.where(_TAGS.c.owner_id.in_(carrying(n)))
+    return owners
 
 
 @functools.cache
