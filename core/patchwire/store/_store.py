@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -160,10 +160,8 @@ class Store(WorkQueue):
         )
 
     def _user_in(self, connection: Connection, user_id: str) -> User | None:
-        row = connection.execute(select(_USERS).where(_USERS.c.id == user_id)).first()
-        if row is None:
-            return None
-        return self._user(row, self._tags(connection, "user", [row.id])[row.id])
+        rows = connection.execute(_USER_WITH_TAGS, {"id": user_id})
+        return next(iter(_with_tags(rows, self._user)), None)
 
     async def get_user(self, user_id: str) -> User | None:
         return await self._read(lambda connection: self._user_in(connection, user_id))
@@ -262,13 +260,11 @@ class Store(WorkQueue):
         return await self._write(body)
 
     async def find_users(self, tags: Mapping[str, str]) -> list[User]:
-        def body(connection: Connection) -> list[User]:
-            ids = self._find_by_tags(connection, "user", tags)
-            rows = connection.execute(select(_USERS).where(_USERS.c.id.in_(ids))).all()
-            all_tags = self._tags(connection, "user", ids)
-            return [self._user(row, all_tags[row.id]) for row in rows]
-
-        return await self._read(body)
+        """Users carrying all ``tags``: one statement, each found user joined with its tags."""
+        statement, parameters = _users_tagged(len(tags)), _tag_parameters("user", tags)
+        return await self._read(
+            lambda connection: _with_tags(connection.execute(statement, parameters), self._user)
+        )
 
     async def get_or_create_user(
         self,
@@ -304,12 +300,8 @@ class Store(WorkQueue):
         )
 
     def _conversation_in(self, connection: Connection, conversation_id: str) -> Conversation | None:
-        row = connection.execute(
-            select(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id)
-        ).first()
-        if row is None:
-            return None
-        return self._conversation(row, self._tags(connection, "conversation", [row.id])[row.id])
+        rows = connection.execute(_CONVERSATION_WITH_TAGS, {"id": conversation_id})
+        return next(iter(_with_tags(rows, self._conversation)), None)
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return await self._read(
@@ -383,14 +375,11 @@ class Store(WorkQueue):
         parameters = _tag_parameters("conversation", tags)
         parameters["integration"] = integration
         statement = _conversations_tagged(len(tags))
-
-        def body(connection: Connection) -> list[Conversation]:
-            found: dict[str, tuple[Any, dict[str, str]]] = {}
-            for row in connection.execute(statement, parameters):
-                found.setdefault(row.id, (row, {}))[1][row.tag_key] = row.tag_value
-            return [self._conversation(row, every) for row, every in found.values()]
-
-        return await self._read(body)
+        return await self._read(
+            lambda connection: _with_tags(
+                connection.execute(statement, parameters), self._conversation
+            )
+        )
 
     async def get_or_create_conversation(
         self, *, integration: str, channel: str, tags: Mapping[str, str]
@@ -1030,33 +1019,58 @@ def _owners_tagged(count: int) -> Any:
     return owners
 
 
+def _joined_with_tags(records: Any, kind: str) -> tuple[Any, Any]:
+    """``records`` left-joined with their tags (``tag_key``/``tag_value``, None when it has
+    none), and the column list to select."""
+    owned = _TAGS.alias("owned")
+    columns = (*records.c, owned.c.key.label("tag_key"), owned.c.value.label("tag_value"))
+    joined = records.outerjoin(owned, and_(owned.c.owner_id == records.c.id, owned.c.kind == kind))
+    return columns, joined
+
+
+def _one_with_tags(records: Any, kind: str) -> Any:
+    """One record by ``id`` with its tags, one row per tag (at least one row)."""
+    columns, joined = _joined_with_tags(records, kind)
+    return select(*columns).select_from(joined).where(records.c.id == bindparam("id"))
+
+
+_USER_WITH_TAGS = _one_with_tags(_USERS, "user")
+_CONVERSATION_WITH_TAGS = _one_with_tags(_CONVERSATIONS, "conversation")
+
+
+@functools.cache
+def _users_tagged(count: int) -> Any:
+    """Users carrying ``count`` given tags, each joined with all its tags."""
+    columns, joined = _joined_with_tags(_USERS, "user")
+    owners = _owners_tagged(count)
+    return select(*columns).select_from(joined).where(_USERS.c.id.in_(owners))
+
+
 @functools.cache
 def _conversations_tagged(count: int) -> Any:
     """Conversations carrying ``count`` given tags (of ``integration`` unless it is None),
-    each joined with all its tags (``tag_key``, ``tag_value``)."""
-    every = _TAGS.alias("every")
-    owners = _owners_tagged(count).scalar_subquery()
+    each joined with all its tags."""
+    columns, joined = _joined_with_tags(_CONVERSATIONS, "conversation")
+    owners = _owners_tagged(count)
     integration = bindparam("integration", type_=_CONVERSATIONS.c.integration.type)
     return (
-        select(
-            _CONVERSATIONS.c.id,
-            _CONVERSATIONS.c.integration,
-            _CONVERSATIONS.c.channel,
-            _CONVERSATIONS.c.created_at,
-            every.c.key.label("tag_key"),
-            every.c.value.label("tag_value"),
-        )
-        .select_from(
-            _CONVERSATIONS.join(
-                every,
-                and_(every.c.owner_id == _CONVERSATIONS.c.id, every.c.kind == "conversation"),
-            )
-        )
+        select(*columns)
+        .select_from(joined)
         .where(
             _CONVERSATIONS.c.id.in_(owners),
             or_(integration.is_(None), _CONVERSATIONS.c.integration == integration),
         )
     )
+
+
+def _with_tags(rows: Any, record: Callable[[Any, dict[str, str]], _T]) -> list[_T]:
+    """Records from rows of ``_joined_with_tags`` (one row per tag), in the order found."""
+    found: dict[str, tuple[Any, dict[str, str]]] = {}
+    for row in rows:
+        tags = found.setdefault(row.id, (row, {}))[1]
+        if row.tag_key is not None:
+            tags[row.tag_key] = row.tag_value
+    return [record(row, tags) for row, tags in found.values()]
 
 
 def _state_key(scope: str, owner_id: str, namespace: str, name: str) -> tuple[Any, ...]:

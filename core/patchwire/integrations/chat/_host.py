@@ -386,7 +386,7 @@ class ContextRepository:
             payload=payload,
             metadata=metadata,
         )
-        return await self._chat_message(message, conversation_id)
+        return await self._chat_message(message, conversation_id, sender=user_id)
 
     async def outgoing(self, message: HostMessage) -> tuple[ChatMessage, str | None]:
         """An agent message as listeners see it, and a user who joined by sending it.
@@ -414,11 +414,14 @@ class ContextRepository:
             sender = await self._host.update_user(sender.id, tags={self._id_tag: sender.id})
         return sender.tags[self._id_tag]
 
-    async def _chat_message(self, message: HostMessage, conversation_id: str) -> ChatMessage:
+    async def _chat_message(
+        self, message: HostMessage, conversation_id: str, *, sender: str | None = None
+    ) -> ChatMessage:
+        """``message`` as the chat API shows it; ``sender``: its author's chat id, when known."""
         return ChatMessage(
             id=message.id,
             conversation_id=conversation_id,
-            user_id=await self._chat_user_id(message.user_id),
+            user_id=sender or await self._chat_user_id(message.user_id),
             payload=payload_to_wire(message.type, message.payload),
             metadata=dict(message.metadata) if message.metadata is not None else None,
             is_bot=message.direction == "outgoing",
