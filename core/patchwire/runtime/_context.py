@@ -20,6 +20,7 @@ from patchwire._definitions import ConfigT, EventDefinition
 from patchwire._errors import PatchwireError, format_validation_error
 from patchwire._proxies import Namespace
 from patchwire.metrics import Metrics
+from patchwire.runtime._envelope import lent, renew
 from patchwire.runtime._hooks import OutgoingMessage
 from patchwire.runtime._steps import current_step, idempotency_key
 from patchwire.store import (
@@ -172,6 +173,9 @@ class Context(Generic[ConfigT]):
     # --- users and conversations -----------------------------------------------------------
 
     async def get_user(self, user_id: str) -> User | None:
+        found = lent("user", user_id)
+        if isinstance(found, User):
+            return found
         return await self.store.get_user(user_id)
 
     async def create_user(
@@ -211,12 +215,17 @@ class Context(Generic[ConfigT]):
         name: str | None = None,
         picture_url: str | None = None,
     ) -> User:
-        return await self.store.update_user(user_id, name=name, picture_url=picture_url, tags=tags)
+        user = await self.store.update_user(user_id, name=name, picture_url=picture_url, tags=tags)
+        renew("user", user)
+        return user
 
     async def find_users(self, tags: Mapping[str, str]) -> list[User]:
         return await self.store.find_users(tags)
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        found = lent("conversation", conversation_id)
+        if isinstance(found, Conversation):
+            return found
         return await self.store.get_conversation(conversation_id)
 
     async def create_conversation(
@@ -243,7 +252,9 @@ class Context(Generic[ConfigT]):
     async def update_conversation(
         self, conversation_id: str, *, tags: Mapping[str, str]
     ) -> Conversation:
-        return await self.store.update_conversation(conversation_id, tags=tags)
+        conversation = await self.store.update_conversation(conversation_id, tags=tags)
+        renew("conversation", conversation)
+        return conversation
 
     async def find_conversations(
         self, tags: Mapping[str, str], *, own: bool = False

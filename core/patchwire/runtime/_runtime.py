@@ -50,6 +50,7 @@ from patchwire._resolved import ResolvedAgent, ResolvedPlugin
 from patchwire.metrics import Metrics
 from patchwire.runtime._context import Context, MessageError, validate_message
 from patchwire.runtime._conversation import AgentCode
+from patchwire.runtime._envelope import carrying
 from patchwire.runtime._hooks import STOP, HookRunner, OutgoingMessage
 from patchwire.runtime._instruments import Instruments, setup_package_metrics
 from patchwire.runtime._message_context import EventContext, MessageContext
@@ -579,15 +580,16 @@ class Runtime:
         self, message: Message, conversation: Conversation, user: User | None
     ) -> None:
         log_conversation(conversation)
-        if await self.hooks.run_before("before_incoming_message", message) is STOP:
-            return
-        channel = f"{conversation.integration}.{conversation.channel}"
-        for handler in self.code.for_channel(channel):
-            assert handler.handler is not None
-            await handler.handler(
-                MessageContext(self, message=message, conversation=conversation, user=user)
-            )
-        await self.hooks.run_after("after_incoming_message", message)
+        with carrying(conversation, user):
+            if await self.hooks.run_before("before_incoming_message", message) is STOP:
+                return
+            channel = f"{conversation.integration}.{conversation.channel}"
+            for handler in self.code.for_channel(channel):
+                assert handler.handler is not None
+                await handler.handler(
+                    MessageContext(self, message=message, conversation=conversation, user=user)
+                )
+            await self.hooks.run_after("after_incoming_message", message)
 
     async def _process_event(self, event: Event) -> None:
         if await self.hooks.run_before("before_incoming_event", event) is STOP:

@@ -732,6 +732,8 @@ class Store(WorkQueue):
         def body(connection: Connection) -> Any | None:
             current = connection.scalar(select(_STATES.c.value).where(*key).with_for_update())
             value = change(None if current is None else current["value"])
+            if current is not None and value == current["value"]:
+                return value  # a change that changes nothing writes nothing
             if value is None:
                 if current is not None:
                     connection.execute(delete(_STATES).where(*key))

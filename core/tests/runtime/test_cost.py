@@ -83,3 +83,67 @@ async def test_a_message_in_and_its_reply_out_cost_at_most_10_statements_in_4_tr
     notify = 1 if agent.runtime.store.backend == "postgresql" else 0
     assert len(statements) <= MAX_STATEMENTS + notify, statements
     assert len(transactions) <= MAX_TRANSACTIONS, statements
+
+
+async def test_a_job_reads_its_conversation_and_author_once_and_sees_its_own_changes(
+    start_agent: Start,
+) -> None:
+    """Hooks and handlers asking for the message's conversation and author by id get what the
+    claim loaded (no statement); a change made during the job is what later reads get."""
+    seen: list[tuple[int, int, dict[str, str]]] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        engine = agent.runtime.store.engine.sync_engine
+        statements: list[str] = []
+
+        def count(*_: Any) -> None:
+            statements.append("x")
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            conversation = await ctx.get_conversation(ctx.conversation.id)
+            author = await ctx.get_user(str(ctx.message.user_id))
+            assert conversation == ctx.conversation and author == ctx.user
+            before = len(statements)
+            await ctx.update_conversation(ctx.conversation.id, tags={"seen": ctx.text})
+            changed = await ctx.get_conversation(ctx.conversation.id)
+            assert changed is not None
+            seen.append((before, len(statements), dict(changed.tags)))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        await ctx.reply("ok")
+
+    agent = await start_agent(handler, plugins=())
+    received = await agent.receive("first")
+    await agent.runtime.process_pending()
+    [(reads, after_update, tags)] = seen
+    assert reads == 0, "the conversation and the author were read again"
+    assert after_update > 0 and tags["seen"] == "first", tags
+    # outside a job, reads go to the store (another job's change is seen)
+    stored = await agent.runtime.context("chat").get_conversation(received.conversation_id)
+    assert stored is not None and stored.tags["seen"] == "first"
+
+
+async def test_a_state_change_that_changes_nothing_writes_nothing(start_agent: Start) -> None:
+    async def handler(ctx: MessageContext) -> None:
+        await ctx.reply("ok")
+
+    agent = await start_agent(handler, plugins=())
+    store = agent.runtime.store
+    await store.set_state("agent", "", "ns", "flag", {"on": True})
+    writes: list[str] = []
+
+    def on_statement(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.split()[0] in {"UPDATE", "INSERT", "DELETE"}:
+            writes.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", on_statement)
+    try:
+        kept = await store.update_state("agent", "", "ns", "flag", lambda value: value)
+        await store.set_state("agent", "", "ns", "flag", {"on": True})
+        await store.update_state("agent", "", "ns", "flag", lambda value: {"on": False})
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", on_statement)
+    assert kept == {"on": True}
+    assert len(writes) == 1, writes
+    assert await store.get_state("agent", "", "ns", "flag") == {"on": False}
