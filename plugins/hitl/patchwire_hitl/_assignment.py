@@ -25,6 +25,10 @@ async def assign(sessions: Sessions, session: Session, agent_id: str, *, explici
     explicit assignment to a different agent changes it, as a transfer:
     ``onHumanAgentTransferredMessage`` and ``hitl_transferred``.
     """
+    if session.assigned_agent_id == agent_id or (
+        session.assigned_agent_id is not None and not explicit
+    ):
+        return session  # nothing would change: no transaction for every message of an agent
     agent = await sessions.ctx.get_user(agent_id)
     name = (agent.name if agent is not None else None) or FALLBACK_AGENT_NAME
     moment = datetime.now(UTC)

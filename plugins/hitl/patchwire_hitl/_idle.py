@@ -59,7 +59,14 @@ async def arm(sessions: Sessions, session: Session, since: datetime) -> None:
 
 async def disarm(sessions: Sessions, session: Session) -> None:
     """A human replied: no idle text for what the user wrote before (and, the first time,
-    the session notes its first reply)."""
+    the session notes its first reply).
+
+    Skipped when the session this job read has nothing to disarm: a user message arming the
+    idle wait after that read came after this reply, so its wait stands, as it would have had
+    the reply been handled first.
+    """
+    if session.idle_wait_id is None and not session.idle_notified and session.first_reply_at:
+        return  # nothing to disarm, as of the session this job read (see below for races)
     timers: list[str] = []
     moment = datetime.now(UTC)
     first: list[bool] = [False]
