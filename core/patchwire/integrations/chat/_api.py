@@ -268,7 +268,7 @@ class ChatApi:
         message_type, payload = payload_from_wire(body.payload)
         conversation = await self._conversation(body.conversation_id, user)
         message = await self.repository.receive_message(
-            conversation.id, user.id, message_type, payload, body.metadata
+            conversation, user, message_type, payload, body.metadata
         )
         await self.publish_message(message)
         return _json({"message": message.wire()})

@@ -204,6 +204,7 @@ class ContextRepository:
             updated_at=datetime.fromisoformat(profile["updatedAt"])
             if "updatedAt" in profile
             else user.created_at,
+            store_id=user.id,
         )
 
     async def get_user(self, user_id: str) -> ChatUser | None:
@@ -269,6 +270,7 @@ class ContextRepository:
             conversation.created_at,
             updated,
             owner_id=conversation.tags.get(self._owner_tag),
+            store_id=conversation.id,
         )
 
     async def get_conversation(self, conversation_id: str) -> ChatConversation | None:
@@ -369,24 +371,37 @@ class ContextRepository:
 
     async def receive_message(
         self,
-        conversation_id: str,
-        user_id: str,
+        conversation: ChatConversation,
+        user: ChatUser,
         message_type: str,
         payload: BaseModel,
         metadata: dict[str, Any] | None,
     ) -> ChatMessage:
-        conversation = await self._host_conversation(conversation_id)
-        user = await self._host_user(user_id)
-        if conversation is None or user is None:
-            raise LookupError(f"conversation {conversation_id!r} or user {user_id!r} vanished")
+        """Store ``user``'s message in ``conversation``, both as this request found them."""
+        conversation_id = conversation.store_id or await self._store_id_of_conversation(
+            conversation.id
+        )
+        user_id = user.store_id or await self._store_id_of_user(user.id)
         message = await self._host.receive_message(
-            conversation_id=conversation.id,
-            user_id=user.id,
+            conversation_id=conversation_id,
+            user_id=user_id,
             type=message_type,
             payload=payload,
             metadata=metadata,
         )
-        return await self._chat_message(message, conversation_id, sender=user_id)
+        return await self._chat_message(message, conversation.id, sender=user.id)
+
+    async def _store_id_of_conversation(self, conversation_id: str) -> str:
+        found = await self._host_conversation(conversation_id)
+        if found is None:
+            raise LookupError(f"conversation {conversation_id!r} vanished")
+        return found.id
+
+    async def _store_id_of_user(self, user_id: str) -> str:
+        found = await self._host_user(user_id)
+        if found is None:
+            raise LookupError(f"user {user_id!r} vanished")
+        return found.id
 
     async def outgoing(self, message: HostMessage) -> tuple[ChatMessage, str | None]:
         """An agent message as listeners see it, and a user who joined by sending it.

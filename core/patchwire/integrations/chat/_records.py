@@ -22,6 +22,9 @@ class ChatUser:
     profile: str | None
     created_at: datetime
     updated_at: datetime
+    store_id: str | None = None
+    """The agent's store record (not on the wire): a request that found the user acts on it
+    without finding it again."""
 
     def wire(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -46,6 +49,8 @@ class ChatConversation:
     updated_at: datetime
     owner_id: str | None = None
     """The creator, who cannot be removed from the participants (not on the wire)."""
+    store_id: str | None = None
+    """The agent's store record (not on the wire), as for :attr:`ChatUser.store_id`."""
 
     def wire(self) -> dict[str, Any]:
         return {

@@ -63,13 +63,14 @@ class ChatRepository(Protocol):
 
     async def receive_message(
         self,
-        conversation_id: str,
-        user_id: str,
+        conversation: ChatConversation,
+        user: ChatUser,
         message_type: str,
         payload: BaseModel,
         metadata: dict[str, Any] | None,
     ) -> ChatMessage:
-        """Store an incoming message and hand it to the runtime pipeline."""
+        """Store an incoming message and hand it to the runtime pipeline (``conversation`` and
+        ``user`` as the request found them, so they need not be found again)."""
 
     async def get_message(self, message_id: str) -> ChatMessage | None: ...
 
