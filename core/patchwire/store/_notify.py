@@ -54,6 +54,7 @@ class Notifier:
         self._keeper: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._closed = False
+        self._publishing = asyncio.Lock()
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber(payload, remote)`` for every notification; returns the undo."""
@@ -86,12 +87,28 @@ class Notifier:
     async def publish(self, channel: str, payload: str) -> None:
         """Notify this process and, on PostgreSQL, every other one (outside a transaction)."""
         self.local(channel, payload)
-        if self._remote:
-            async with self._engine.connect() as connection:
-                await connection.execute(
-                    _NOTIFY, {"channel": channel, "payload": f"{self._origin}|{payload}"}
-                )
-                await connection.commit()
+        if not self._remote:
+            return
+        text = f"{self._origin}|{payload}"
+        if await self._notify_on_listener(channel, text):
+            return
+        async with self._engine.connect() as connection:
+            await connection.execute(_NOTIFY, {"channel": channel, "payload": text})
+            await connection.commit()
+
+    async def _notify_on_listener(self, channel: str, text: str) -> bool:
+        """``NOTIFY`` over the LISTEN connection this process holds anyway: one round trip and
+        no pool checkout or transaction per chat signal. asyncpg runs one query at a time on a
+        connection, hence the lock; False (use the pool) while that connection is not up."""
+        connection = self._connection
+        if connection is None or not self._listening.is_set():
+            return False
+        try:
+            async with self._publishing:
+                await connection.execute("SELECT pg_notify($1, $2)", channel, text)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+        return True
 
     async def close(self) -> None:
         self._closed = True
