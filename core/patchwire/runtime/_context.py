@@ -311,6 +311,8 @@ class Context(Generic[ConfigT]):
             metadata=metadata,
             tags=tags,
             dedupe=(f"message:{self.alias}", dedupe_key) if dedupe_key is not None else None,
+            claim_for=self._runtime.room_for_received(),
+            claimed=self._runtime.adopt,
         )
         if message is not None:
             self._runtime.instruments.received.labels(place[0]).inc()

@@ -114,6 +114,8 @@ class Runtime:
         self._saturated = False
         self._missed = False
         self._listening = asyncio.Event()
+        self._running = False
+        """Whether ``run_background`` runs (and may be handed jobs claimed elsewhere)."""
         self._due = 0.0
         """Loop time at which timers, retries and others' leases must be looked at again."""
         self._recheck = True
@@ -351,6 +353,7 @@ class Runtime:
         """Fire due scheduled events and process queued jobs until ``stop`` is set."""
         unsubscribe = self.store.notifier.subscribe(WORK, self._notified)
         self._listening.set()
+        self._running = True
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         loop = asyncio.get_running_loop()
         remote = self.store.backend == "postgresql"
@@ -375,6 +378,7 @@ class Runtime:
                 waiter.cancel()
                 stopper.cancel()
         finally:
+            self._running = False
             unsubscribe()
             heartbeat.cancel()
             await self.drain()
@@ -463,10 +467,22 @@ class Runtime:
                 self._missed = self._missed or bool(self._tasks)
                 return False
             claimed += 1
-            task = asyncio.create_task(self._run_conversation(job))
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
+            self.adopt(job)
         return False
+
+    def room_for_received(self) -> tuple[str, timedelta] | None:
+        """Owner and lease under which a receiving transaction may claim its message's job for
+        this worker: while the background loop runs and has room. It saves the claim's own
+        transaction and read, and the wake-up between the two."""
+        if not self._running or len(self._tasks) >= self._concurrency:
+            return None
+        return self.worker_id, JOB_LEASE
+
+    def adopt(self, job: Job) -> None:
+        """Run a job leased to this worker (and its conversation's next ones)."""
+        task = asyncio.create_task(self._run_conversation(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
@@ -818,16 +818,23 @@ class Store(WorkQueue):
         metadata: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         dedupe: tuple[str, str] | None = None,
+        claim_for: tuple[str, timedelta] | None = None,
+        claimed: Callable[[Job], None] | None = None,
     ) -> Message | None:
         """Store an incoming message and queue it, in one transaction.
 
         With ``dedupe=(scope, key)`` a second delivery of the same key stores nothing and
-        returns None.
+        returns None. With ``claim_for=(owner, lease)`` the same transaction also claims the
+        conversation's next runnable job (usually this message's; an older one first), which
+        goes to ``claimed`` once committed instead of announcing the work: the claim, its read
+        and a worker's wake-up cost nothing more.
         """
+        if claim_for is not None and claimed is None:
+            raise ValueError("claim_for needs claimed: a claimed job must be handed to a worker")
 
-        def body(connection: Connection) -> Message | None:
+        def body(connection: Connection) -> tuple[Message | None, Job | None]:
             if dedupe is not None and not self.remember_in(connection, *dedupe):
-                return None
+                return None, None
             message = self.insert_message(
                 connection,
                 conversation_id=conversation_id,
@@ -840,11 +847,19 @@ class Store(WorkQueue):
                 tags=tags,
             )
             self.enqueue_in(connection, conversation_id, "message", {"message_id": message.id})
-            self.notifier.in_transaction(connection, WORK)
-            return message
+            job = None
+            if claim_for is not None:
+                owner, lease = claim_for
+                job = self._claim_in(connection, owner, lease, conversation_id)
+            if job is None:
+                self.notifier.in_transaction(connection, WORK)
+            return message, job
 
-        message = await self._write(body)
-        if message is not None:
+        message, job = await self._write(body)
+        if job is not None:
+            assert claimed is not None
+            claimed(job)
+        elif message is not None:
             self.notifier.local(WORK)
         return message
 
