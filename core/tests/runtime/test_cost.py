@@ -147,3 +147,31 @@ async def test_a_state_change_that_changes_nothing_writes_nothing(start_agent: S
     assert kept == {"on": True}
     assert len(writes) == 1, writes
     assert await store.get_state("agent", "", "ns", "flag") == {"on": False}
+
+
+async def test_a_task_started_during_a_job_does_not_borrow_its_records(start_agent: Start) -> None:
+    """Work a handler leaves running may outlive the job: it reads from the store."""
+    counted: list[int] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        engine = agent.runtime.store.engine.sync_engine
+        statements: list[str] = []
+
+        def count(*_: Any) -> None:
+            statements.append("x")
+
+        async def background() -> None:
+            await ctx.get_conversation(ctx.conversation.id)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            await asyncio.create_task(background())
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        counted.append(len(statements))
+        await ctx.reply("ok")
+
+    agent = await start_agent(handler, plugins=())
+    await agent.receive("first")
+    await agent.runtime.process_pending()
+    assert counted and counted[0] > 0, "the background task was lent the job's conversation"
