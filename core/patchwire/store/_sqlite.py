@@ -68,8 +68,19 @@ def _patiently(connection: sqlite3.Connection, work: Callable[[], _T]) -> _T:
         connection.execute("PRAGMA busy_timeout=0")
 
 
+def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any) -> int:
+    cursor = connection.cursor()
+    try:
+        cursor.executemany(operation, parameters)
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
 def _busy(error: sqlite3.OperationalError) -> bool:
-    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    """``SQLITE_BUSY`` or one of its extended codes (``SQLITE_BUSY_SNAPSHOT``, ...)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 class InlineCursor(AsyncAdapt_aiosqlite_cursor):
@@ -93,9 +104,7 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
         try:
             connection = cast(InlineConnection, self._adapt_connection)
             self.description = None
-            self.rowcount = connection.run(
-                lambda raw: raw.executemany(operation, seq_of_parameters).rowcount
-            )
+            self.rowcount = connection.run(lambda raw: _run_many(raw, operation, seq_of_parameters))
             self.lastrowid = -1
         except Exception as error:
             self._adapt_connection._handle_exception(error)
