@@ -29,7 +29,12 @@ class Transactions:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.sync_engine
-        self._reader = engine.sync_engine.execution_options(**{READ_ONLY: True})
+        reads: dict[str, object] = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            # At READ COMMITTED each statement reads its own snapshot, so a read transaction
+            # adds nothing to autocommit statements but two round trips (BEGIN, COMMIT).
+            reads["isolation_level"] = "AUTOCOMMIT"
+        self._reader = engine.sync_engine.execution_options(**reads)
 
     async def _write(self, body: Callable[[Connection], _T]) -> _T:
         """``body(connection)`` in a transaction that may write (SQLite: ``BEGIN IMMEDIATE``)."""
