@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from patchwire.store._sqlite import DRIVER as SQLITE_DRIVER
-from patchwire.store._transactions import READ_ONLY
 
 __all__ = ["create_engine", "migrate", "normalise_url"]
 
@@ -52,7 +51,6 @@ def create_engine(url: str) -> AsyncEngine:
             normalised, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     engine = create_async_engine(normalised, pool_size=10, max_overflow=10)
     event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
@@ -98,18 +96,6 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    """Take the write lock when a transaction that may write starts.
-
-    A deferred SQLite transaction that reads and then writes fails at once with "database is
-    locked" when another writer got there first; an immediate one waits instead. Transactions
-    that only read (``READ_ONLY``) begin deferred: in WAL mode they never wait for a writer.
-    Savepoints also only work once the driver stops managing transactions itself.
-    """
-    read_only = connection.get_execution_options().get(READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
