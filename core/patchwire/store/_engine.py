@@ -46,9 +46,17 @@ def create_engine(url: str) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # One connection per process: SQLite has a single writer, and queueing in the pool is
-        # cheaper and fairer than every session spinning on the file lock.
+        # cheaper and fairer than every session spinning on the file lock. No rollback when a
+        # connection returns to the pool: every user (a store transaction, an AsyncConnection)
+        # ends its transaction before it lets go, and the reset was a trip through the async
+        # bridge per transaction.
         engine = create_async_engine(
-            normalised, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120
+            normalised,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=120,
+            pool_reset_on_return=None,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
