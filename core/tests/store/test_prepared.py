@@ -10,26 +10,12 @@ from sqlalchemy.engine import Connection
 
 from patchwire.store import Store
 from patchwire.store._prepared import Prepared
+from patchwire.store._store import _INSERT_MESSAGE
 from patchwire.store._tables import JobRow, MessageRow, table
 
 MESSAGES = table(MessageRow)
 JOBS = table(JobRow)
-INSERT = Prepared(
-    insert(MESSAGES),
-    columns=(
-        "id",
-        "conversation_id",
-        "user_id",
-        "sequence",
-        "direction",
-        "type",
-        "payload",
-        "metadata",
-        "status",
-        "effect_key",
-        "created_at",
-    ),
-)
+INSERT = _INSERT_MESSAGE
 SELECT = select(
     MESSAGES.c.id, MESSAGES.c.payload, MESSAGES.c.metadata.label("meta"), MESSAGES.c.created_at
 ).where(MESSAGES.c.conversation_id == bindparam("conversation"))
