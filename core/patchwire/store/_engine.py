@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from patchwire.store._sqlite import DRIVER as SQLITE_DRIVER
-from patchwire.store._transactions import READ_ONLY
 
 __all__ = ["create_engine", "migrate", "normalise_url"]
 
@@ -44,14 +46,53 @@ def create_engine(url: str) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # One connection per process: SQLite has a single writer, and queueing in the pool is
-        # cheaper and fairer than every session spinning on the file lock.
+        # cheaper and fairer than every session spinning on the file lock. No rollback when a
+        # connection returns to the pool: every user (a store transaction, an AsyncConnection)
+        # ends its transaction before it lets go, and the reset was a trip through the async
+        # bridge per transaction.
         engine = create_async_engine(
-            normalised, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120
+            normalised,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=120,
+            pool_reset_on_return=None,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(normalised, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(normalised, pool_size=10, max_overflow=10)
+    event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
+    event.listen(engine.sync_engine.pool, "checkin", _note_checkin)
+    return engine
+
+
+IDLE_BEFORE_PING = 5.0
+"""Seconds a pooled PostgreSQL connection may sit unused before its next checkout pings it."""
+_CHECKED_IN = "patchwire_checked_in"
+
+
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(
+    dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Ping a connection that sat idle, so a database restart costs no caller an error.
+
+    ``pool_pre_ping`` pings at every checkout, and asyncpg's ping outside a transaction is
+    three round trips (begin, ``;``, rollback): a quarter of a busy pipeline's round trips.
+    A connection checked in moments ago was alive moments ago; if the server died since,
+    the first statement fails, SQLAlchemy invalidates the whole pool, and the job is retried
+    (``runtime._store_failure``). Raising ``DisconnectionError`` here makes the pool replace
+    the connection and check out again.
+    """
+    if time.monotonic() - record.info.get(_CHECKED_IN, 0.0) <= IDLE_BEFORE_PING:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -63,18 +104,6 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    """Take the write lock when a transaction that may write starts.
-
-    A deferred SQLite transaction that reads and then writes fails at once with "database is
-    locked" when another writer got there first; an immediate one waits instead. Transactions
-    that only read (``READ_ONLY``) begin deferred: in WAL mode they never wait for a writer.
-    Savepoints also only work once the driver stops managing transactions itself.
-    """
-    read_only = connection.get_execution_options().get(READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -33,6 +33,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     SQLiteDialect_aiosqlite,
 )
 
+from patchwire.store._transactions import READ_ONLY
+
 __all__ = ["BUSY_TIMEOUT_MS", "DRIVER", "InlineDialect"]
 
 DRIVER = "patchwire"
@@ -159,6 +161,22 @@ class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
 class InlineDialect(SQLiteDialect_aiosqlite):
     driver = DRIVER
     supports_statement_cache = True
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        """Take the write lock when a transaction starts, unless it only reads.
+
+        A deferred SQLite transaction that reads and then writes fails at once with "database
+        is locked" when another writer got there first; an immediate one waits instead (here:
+        in the thread). A transaction marked ``READ_ONLY`` begins nothing: each of its
+        statements reads a snapshot of its own, as on PostgreSQL at READ COMMITTED, and in
+        WAL mode never waits for a writer. Savepoints work because sqlite3 no longer manages
+        transactions itself (``isolation_level = None``). Done here rather than in a ``begin``
+        event listener, whose presence alone makes every statement dispatch events.
+        """
+        if dbapi_connection.info.pop(READ_ONLY, False):
+            return
+        connection = cast(InlineConnection, dbapi_connection.dbapi_connection)
+        connection.run(lambda raw: raw.execute("BEGIN IMMEDIATE"))
 
     @classmethod
     def import_dbapi(cls) -> AsyncAdapt_aiosqlite_dbapi:

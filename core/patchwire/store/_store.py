@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from patchwire._errors import AlreadyExistsError
 from patchwire.store._engine import create_engine, migrate
 from patchwire.store._notify import WORK, Notifier
+from patchwire.store._prepared import Prepared
 from patchwire.store._records import (
     Conversation,
     Direction,
@@ -144,8 +145,8 @@ class Store(WorkQueue):
         self, connection: Connection, kind: TagKind, tags: Mapping[str, str]
     ) -> list[str]:
         """Owners carrying every given tag: one query over the ``(kind, key, value)`` index."""
-        rows = connection.execute(_owners_tagged(len(tags)), _tag_parameters(kind, tags))
-        return [row[0] for row in rows]
+        found = _owner_ids_tagged(len(tags)).execute(connection, _tag_parameters(kind, tags))
+        return [row[0] for row in found.rows]
 
     # --- users -----------------------------------------------------------------------------
 
@@ -160,8 +161,8 @@ class Store(WorkQueue):
         )
 
     def _user_in(self, connection: Connection, user_id: str) -> User | None:
-        rows = connection.execute(_USER_WITH_TAGS, {"id": user_id})
-        return next(iter(_with_tags(rows, self._user)), None)
+        found = _USER_WITH_TAGS.execute(connection, {"id": user_id})
+        return next(iter(_with_tags(found.rows, self._user)), None)
 
     async def get_user(self, user_id: str) -> User | None:
         return await self._read(lambda connection: self._user_in(connection, user_id))
@@ -263,7 +264,9 @@ class Store(WorkQueue):
         """Users carrying all ``tags``: one statement, each found user joined with its tags."""
         statement, parameters = _users_tagged(len(tags)), _tag_parameters("user", tags)
         return await self._read(
-            lambda connection: _with_tags(connection.execute(statement, parameters), self._user)
+            lambda connection: _with_tags(
+                statement.execute(connection, parameters).rows, self._user
+            )
         )
 
     async def get_or_create_user(
@@ -300,8 +303,8 @@ class Store(WorkQueue):
         )
 
     def _conversation_in(self, connection: Connection, conversation_id: str) -> Conversation | None:
-        rows = connection.execute(_CONVERSATION_WITH_TAGS, {"id": conversation_id})
-        return next(iter(_with_tags(rows, self._conversation)), None)
+        found = _CONVERSATION_WITH_TAGS.execute(connection, {"id": conversation_id})
+        return next(iter(_with_tags(found.rows, self._conversation)), None)
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return await self._read(
@@ -377,7 +380,7 @@ class Store(WorkQueue):
         statement = _conversations_tagged(len(tags))
         return await self._read(
             lambda connection: _with_tags(
-                connection.execute(statement, parameters), self._conversation
+                statement.execute(connection, parameters).rows, self._conversation
             )
         )
 
@@ -441,10 +444,11 @@ class Store(WorkQueue):
         status ``queued`` and joins them (one statement reads and counts it), so a
         conversation's messages go out in order even while its outside system is down.
         """
-        numbers = connection.execute(
-            _NEXT_OUTGOING if direction == "outgoing" else _NEXT_INCOMING,
-            {"conversation": conversation_id, "moment": now()},
-        ).first()
+        numbers = (
+            (_NEXT_OUTGOING if direction == "outgoing" else _NEXT_INCOMING)
+            .execute(connection, {"conversation": conversation_id, "moment": now()})
+            .first()
+        )
         if numbers is None:
             raise NotFoundError("conversation", conversation_id)
         sequence, undelivered = numbers
@@ -461,8 +465,8 @@ class Store(WorkQueue):
             tags=dict(tags or {}),
             created_at=now(),
         )
-        connection.execute(
-            _INSERT_MESSAGE,
+        _INSERT_MESSAGE.execute(
+            connection,
             {
                 "id": message.id,
                 "conversation_id": conversation_id,
@@ -637,7 +641,7 @@ class Store(WorkQueue):
     def _message_context_in(
         self, connection: Connection, message_id: str
     ) -> tuple[Message, Conversation, User | None] | None:
-        rows = connection.execute(_MESSAGE_CONTEXT, {"message_id": message_id}).all()
+        rows = _MESSAGE_CONTEXT.execute(connection, {"message_id": message_id}).rows
         if not rows:
             return None
         tags: dict[str | None, dict[str, str]] = {}
@@ -970,7 +974,7 @@ def _message_context_statement() -> Any:
     )
 
 
-_MESSAGE_CONTEXT = _message_context_statement()
+_MESSAGE_CONTEXT = Prepared(_message_context_statement())
 _TAGS_OF_KIND = select(_TAGS.c.owner_id, _TAGS.c.key, _TAGS.c.value).where(
     _TAGS.c.kind == bindparam("kind"), _TAGS.c.owner_id.in_(bindparam("owners", expanding=True))
 )
@@ -980,7 +984,22 @@ _DELETE_TAGS = delete(_TAGS).where(
     _TAGS.c.key.in_(bindparam("keys", expanding=True)),
 )
 _INSERT_TAG = insert(_TAGS)
-_INSERT_MESSAGE = insert(_MESSAGES)
+_INSERT_MESSAGE = Prepared(
+    insert(_MESSAGES),
+    columns=(
+        "id",
+        "conversation_id",
+        "user_id",
+        "sequence",
+        "direction",
+        "type",
+        "payload",
+        "metadata",
+        "status",
+        "effect_key",
+        "created_at",
+    ),
+)
 
 
 def _next_sequence(*, outgoing: bool) -> Any:
@@ -999,8 +1018,8 @@ def _next_sequence(*, outgoing: bool) -> Any:
     )
 
 
-_NEXT_INCOMING = _next_sequence(outgoing=False)
-_NEXT_OUTGOING = _next_sequence(outgoing=True)
+_NEXT_INCOMING = Prepared(_next_sequence(outgoing=False))
+_NEXT_OUTGOING = Prepared(_next_sequence(outgoing=True))
 
 
 def _tag_parameters(kind: str, tags: Mapping[str, str]) -> dict[str, Any]:
@@ -1051,26 +1070,31 @@ def _one_with_tags(records: Any, kind: str) -> Any:
     return select(*columns).select_from(joined).where(records.c.id == bindparam("id"))
 
 
-_USER_WITH_TAGS = _one_with_tags(_USERS, "user")
-_CONVERSATION_WITH_TAGS = _one_with_tags(_CONVERSATIONS, "conversation")
+_USER_WITH_TAGS = Prepared(_one_with_tags(_USERS, "user"))
+_CONVERSATION_WITH_TAGS = Prepared(_one_with_tags(_CONVERSATIONS, "conversation"))
 
 
 @functools.cache
-def _users_tagged(count: int) -> Any:
+def _owner_ids_tagged(count: int) -> Prepared:
+    return Prepared(_owners_tagged(count))
+
+
+@functools.cache
+def _users_tagged(count: int) -> Prepared:
     """Users carrying ``count`` given tags, each joined with all its tags."""
     columns, joined = _joined_with_tags(_USERS, "user")
     owners = _owners_tagged(count)
-    return select(*columns).select_from(joined).where(_USERS.c.id.in_(owners))
+    return Prepared(select(*columns).select_from(joined).where(_USERS.c.id.in_(owners)))
 
 
 @functools.cache
-def _conversations_tagged(count: int) -> Any:
+def _conversations_tagged(count: int) -> Prepared:
     """Conversations carrying ``count`` given tags (of ``integration`` unless it is None),
     each joined with all its tags."""
     columns, joined = _joined_with_tags(_CONVERSATIONS, "conversation")
     owners = _owners_tagged(count)
     integration = bindparam("integration", type_=_CONVERSATIONS.c.integration.type)
-    return (
+    return Prepared(
         select(*columns)
         .select_from(joined)
         .where(

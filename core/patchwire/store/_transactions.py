@@ -6,6 +6,10 @@ every statement and committing cost one trip into the bridge instead of one per 
 halved the cost of a two-statement transaction against ``AsyncSession``. The same body runs on
 both backends: on PostgreSQL each statement awaits asyncpg from inside the greenlet; on SQLite
 the statements run at once on the loop (``store/_sqlite.py``).
+
+Reads take no transaction on either backend: each statement reads a snapshot of its own
+(PostgreSQL at READ COMMITTED gives nothing more inside a transaction), which saves a
+``BEGIN`` and a ``COMMIT`` per read: two round trips on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from sqlalchemy.util import greenlet_spawn
 __all__ = ["READ_ONLY", "Transactions"]
 
 READ_ONLY = "patchwire_read_only"
-"""Execution option of read transactions: SQLite begins them without taking the write lock."""
+"""Flag in a pooled connection's ``info`` for its next transaction: it only reads, so SQLite
+begins none (``store/_sqlite.py``); consumed by that ``BEGIN``."""
 
 _T = TypeVar("_T")
 
@@ -28,18 +33,28 @@ _T = TypeVar("_T")
 class Transactions:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._writer = engine.sync_engine
-        self._reader = engine.sync_engine.execution_options(**{READ_ONLY: True})
+        self._writer: Engine = engine.sync_engine
+        self._mark_reads = engine.dialect.name == "sqlite"
+        self._reader: Engine
+        if engine.dialect.name == "postgresql":
+            # At READ COMMITTED each statement reads its own snapshot, so a read transaction
+            # adds nothing to autocommit statements but two round trips (BEGIN, COMMIT).
+            self._reader = self._writer.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self._reader = self._writer
 
     async def _write(self, body: Callable[[Connection], _T]) -> _T:
         """``body(connection)`` in a transaction that may write (SQLite: ``BEGIN IMMEDIATE``)."""
-        return await greenlet_spawn(_in_transaction, self._writer, body)
+        return await greenlet_spawn(_in_transaction, self._writer, body, False)
 
     async def _read(self, body: Callable[[Connection], _T]) -> _T:
-        """``body(connection)`` in a transaction that only reads (SQLite: plain ``BEGIN``)."""
-        return await greenlet_spawn(_in_transaction, self._reader, body)
+        """``body(connection)``, each statement a snapshot of its own, on both backends."""
+        return await greenlet_spawn(_in_transaction, self._reader, body, self._mark_reads)
 
 
-def _in_transaction(engine: Engine, body: Callable[[Connection], _T]) -> _T:
-    with engine.begin() as connection:
-        return body(connection)
+def _in_transaction(engine: Engine, body: Callable[[Connection], _T], mark_read: bool) -> _T:
+    with engine.connect() as connection:
+        if mark_read:
+            connection.connection.info[READ_ONLY] = True
+        with connection.begin():
+            return body(connection)

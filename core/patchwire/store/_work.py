@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from patchwire.store._notify import WORK, Notifier
+from patchwire.store._prepared import Prepared
 from patchwire.store._records import Job, ScheduledEvent
 from patchwire.store._tables import (
     ConversationRow,
@@ -86,7 +87,7 @@ def _claim_statement(*, one_conversation: bool) -> Any:
             ~exists().where(
                 earlier.c.conversation_id == candidate.c.conversation_id,
                 earlier.c.id < candidate.c.id,
-                earlier.c.status.in_(_UNFINISHED),
+                or_(*(earlier.c.status == status for status in _UNFINISHED)),
             ),
         )
         .order_by(candidate.c.id)
@@ -107,18 +108,33 @@ def _claim_statement(*, one_conversation: bool) -> Any:
     )
 
 
-_CLAIM_ANY = _claim_statement(one_conversation=False)
-_CLAIM_IN_CONVERSATION = _claim_statement(one_conversation=True)
-_DELETE_JOB = delete(_JOBS).where(_JOBS.c.id == bindparam("job"))
-_INSERT_JOB = insert(_JOBS).returning(_JOBS.c.id)
+_CLAIM_ANY = Prepared(_claim_statement(one_conversation=False))
+_CLAIM_IN_CONVERSATION = Prepared(_claim_statement(one_conversation=True))
+_DELETE_JOB = Prepared(delete(_JOBS).where(_JOBS.c.id == bindparam("job")))
+_INSERT_JOB = Prepared(
+    insert(_JOBS).returning(_JOBS.c.id),
+    columns=(
+        "conversation_id",
+        "kind",
+        "payload",
+        "status",
+        "attempts",
+        "runs",
+        "last_error",
+        "failing_since",
+        "available_at",
+        "created_at",
+    ),
+)
 _MARK_SENT = (
     update(_MESSAGES)
     .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
     .values(status="sent")
 )
+_KEY_COLUMNS = ("scope", "key", "created_at")
 _REMEMBER = {
-    "sqlite": sqlite_insert(_KEYS).on_conflict_do_nothing(),
-    "postgresql": postgresql_insert(_KEYS).on_conflict_do_nothing(),
+    "sqlite": Prepared(sqlite_insert(_KEYS).on_conflict_do_nothing(), columns=_KEY_COLUMNS),
+    "postgresql": Prepared(postgresql_insert(_KEYS).on_conflict_do_nothing(), columns=_KEY_COLUMNS),
 }
 
 
@@ -169,8 +185,8 @@ class WorkQueue(Transactions):
         ``INSERT ... ON CONFLICT DO NOTHING``: a repeat inserts nothing and fails nothing, so
         the caller's transaction needs no savepoint around it.
         """
-        result = connection.execute(
-            _REMEMBER[connection.dialect.name], {"scope": scope, "key": key, "created_at": _now()}
+        result = _REMEMBER[connection.dialect.name].execute(
+            connection, {"scope": scope, "key": key, "created_at": _now()}
         )
         return bool(result.rowcount)
 
@@ -221,8 +237,8 @@ class WorkQueue(Transactions):
     ) -> int:
         """Queue a job in the caller's transaction; its id."""
         moment = _now()
-        job_id = connection.scalar(
-            _INSERT_JOB,
+        job_id = _INSERT_JOB.execute(
+            connection,
             {
                 "conversation_id": conversation_id,
                 "kind": kind,
@@ -235,7 +251,7 @@ class WorkQueue(Transactions):
                 "available_at": available_at or moment,
                 "created_at": moment,
             },
-        )
+        ).scalar()
         assert job_id is not None
         return int(job_id)
 
@@ -273,7 +289,7 @@ class WorkQueue(Transactions):
         parameters = {"moment": moment, "owner": owner, "until": moment + lease}
         if conversation_id is not None:
             parameters["conversation"] = conversation_id
-        row = connection.execute(statement, parameters).first()
+        row = statement.execute(connection, parameters).first()
         return None if row is None else self._with_subject(connection, _job(row))
 
     def _with_subject(self, connection: Connection, job: Job) -> Job:
@@ -307,7 +323,7 @@ class WorkQueue(Transactions):
         def body(connection: Connection) -> Job | None:
             if sent:
                 connection.execute(_MARK_SENT, {"ids": list(sent)})
-            connection.execute(_DELETE_JOB, {"job": job.id})
+            _DELETE_JOB.execute(connection, {"job": job.id})
             if then_claim is None:
                 return None
             owner, lease = then_claim

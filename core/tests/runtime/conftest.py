@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_cursor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -28,6 +30,39 @@ from patchwire import (
 from patchwire.messages import PAYLOAD_MODELS
 from patchwire.runtime import AgentCode, Conversation, Runtime
 from patchwire.store import Message, Store
+from patchwire.store._sqlite import InlineCursor
+
+
+@contextlib.contextmanager
+def counting_statements() -> Iterator[list[str]]:
+    """The SQL of every statement handed to a database driver's cursor meanwhile, on either
+    backend: what SQLAlchemy's ``Connection.execute`` runs and what the store's prepared
+    statements run alike (``BEGIN`` and ``COMMIT`` go to the drivers directly, uncounted)."""
+    statements: list[str] = []
+    cursors: tuple[type[Any], ...] = (InlineCursor, AsyncAdapt_asyncpg_cursor)
+    originals = [(cursor, cursor.execute, cursor.executemany) for cursor in cursors]
+    for cursor, execute, executemany in originals:
+
+        def counted(
+            self: Any, operation: str, parameters: Any = None, _execute: Any = execute
+        ) -> Any:
+            statements.append(operation)
+            return _execute(self, operation, parameters)
+
+        def counted_many(
+            self: Any, operation: str, parameters: Any, _executemany: Any = executemany
+        ) -> Any:
+            statements.append(operation)
+            return _executemany(self, operation, parameters)
+
+        cursor.execute = counted  # type: ignore[method-assign]
+        cursor.executemany = counted_many  # type: ignore[method-assign]
+    try:
+        yield statements
+    finally:
+        for cursor, execute, executemany in originals:
+            cursor.execute = execute  # type: ignore[method-assign]
+            cursor.executemany = executemany  # type: ignore[method-assign]
 
 
 class EchoInput(WireModel):

@@ -18,7 +18,7 @@ from sqlalchemy import event
 
 from patchwire.runtime import MessageContext
 
-from .conftest import Agent
+from .conftest import Agent, counting_statements
 
 Start = Callable[..., Awaitable[Agent]]
 
@@ -47,40 +47,37 @@ async def test_a_message_in_and_its_reply_out_cost_at_most_10_statements_in_3_tr
         await asyncio.sleep(0.05)
 
     await exchange("warm up")
-    statements: list[str] = []
     transactions: list[int] = []
     engine = agent.runtime.store.engine.sync_engine
-
-    def on_statement(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.startswith("BEGIN"):
-            statements.append(statement.split("\n")[0][:80])
 
     def on_begin(_connection: Any) -> None:
         transactions.append(1)
 
-    event.listen(engine, "before_cursor_execute", on_statement)
+    ctx = agent.runtime.context("chat")
+    user = await ctx.get_or_create_user(tags={"id": "u1"})
+    conversation = await ctx.get_or_create_conversation(channel="channel", tags={"id": "c1"})
     event.listen(engine, "begin", on_begin)
     try:
-        ctx = agent.runtime.context("chat")
-        user = await ctx.get_or_create_user(tags={"id": "u1"})
-        conversation = await ctx.get_or_create_conversation(channel="channel", tags={"id": "c1"})
-        statements.clear()
-        transactions.clear()
-        sent = len(agent.recorder.sent)
-        await ctx.receive_message(
-            conversation_id=conversation.id, user_id=user.id, type="text", payload={"text": "x"}
-        )
-        deadline = time.monotonic() + 10
-        while len(agent.recorder.sent) == sent or agent.runtime._tasks:
-            assert time.monotonic() < deadline, "no reply"
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0.1)
+        with counting_statements() as sql:
+            sent = len(agent.recorder.sent)
+            await ctx.receive_message(
+                conversation_id=conversation.id,
+                user_id=user.id,
+                type="text",
+                payload={"text": "x"},
+            )
+            deadline = time.monotonic() + 10
+            while len(agent.recorder.sent) == sent or agent.runtime._tasks:
+                assert time.monotonic() < deadline, "no reply"
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.1)
     finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
         event.remove(engine, "begin", on_begin)
         stop.set()
         await background
+    statements = [statement.split("\n")[0][:80] for statement in sql]
     print(f"{len(statements)} statements in {len(transactions)} transactions:", *statements)
+    assert statements, "nothing was counted: the counter no longer sees the store's statements"
     assert len(statements) <= MAX_STATEMENTS, statements
     assert len(transactions) <= MAX_TRANSACTIONS, statements
 
@@ -93,14 +90,7 @@ async def test_a_job_reads_its_conversation_and_author_once_and_sees_its_own_cha
     seen: list[tuple[int, int, dict[str, str]]] = []
 
     async def handler(ctx: MessageContext) -> None:
-        engine = agent.runtime.store.engine.sync_engine
-        statements: list[str] = []
-
-        def count(*_: Any) -> None:
-            statements.append("x")
-
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with counting_statements() as statements:
             conversation = await ctx.get_conversation(ctx.conversation.id)
             author = await ctx.get_user(str(ctx.message.user_id))
             assert conversation == ctx.conversation and author == ctx.user
@@ -109,8 +99,6 @@ async def test_a_job_reads_its_conversation_and_author_once_and_sees_its_own_cha
             changed = await ctx.get_conversation(ctx.conversation.id)
             assert changed is not None
             seen.append((before, len(statements), dict(changed.tags)))
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         await ctx.reply("ok")
 
     agent = await start_agent(handler, plugins=())
@@ -131,19 +119,11 @@ async def test_a_state_change_that_changes_nothing_writes_nothing(start_agent: S
     agent = await start_agent(handler, plugins=())
     store = agent.runtime.store
     await store.set_state("agent", "", "ns", "flag", {"on": True})
-    writes: list[str] = []
-
-    def on_statement(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.split()[0] in {"UPDATE", "INSERT", "DELETE"}:
-            writes.append(statement)
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", on_statement)
-    try:
+    with counting_statements() as statements:
         kept = await store.update_state("agent", "", "ns", "flag", lambda value: value)
         await store.set_state("agent", "", "ns", "flag", {"on": True})
         await store.update_state("agent", "", "ns", "flag", lambda value: {"on": False})
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", on_statement)
+    writes = [s for s in statements if s.split()[0] in {"UPDATE", "INSERT", "DELETE"}]
     assert kept == {"on": True}
     assert len(writes) == 1, writes
     assert await store.get_state("agent", "", "ns", "flag") == {"on": False}
@@ -154,20 +134,11 @@ async def test_a_task_started_during_a_job_does_not_borrow_its_records(start_age
     counted: list[int] = []
 
     async def handler(ctx: MessageContext) -> None:
-        engine = agent.runtime.store.engine.sync_engine
-        statements: list[str] = []
-
-        def count(*_: Any) -> None:
-            statements.append("x")
-
         async def background() -> None:
             await ctx.get_conversation(ctx.conversation.id)
 
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with counting_statements() as statements:
             await asyncio.create_task(background())
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         counted.append(len(statements))
         await ctx.reply("ok")
 

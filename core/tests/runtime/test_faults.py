@@ -7,18 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 import sqlalchemy.exc
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from patchwire import ReportedError
 from patchwire._config import DEFAULT_ERROR_TEXT
 from patchwire.runtime import MessageContext
 from patchwire.store._tables import EventRow, ScheduledEventRow
 
-from .conftest import Agent
+from .conftest import Agent, counting_statements
 
 Start = Callable[..., Awaitable[Agent]]
 
@@ -193,11 +192,6 @@ async def test_a_timer_without_conversation_is_delivered_once(start_agent: Start
 
 async def test_an_idle_runtime_runs_no_queries(start_agent: Start) -> None:
     agent = await start_agent(lambda ctx: ctx.reply("ok"), plugins=())
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
     stop = asyncio.Event()
     background = asyncio.create_task(agent.runtime.run_background(stop))
     await agent.receive("hi")
@@ -206,11 +200,8 @@ async def test_an_idle_runtime_runs_no_queries(start_agent: Start) -> None:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.3)
-    event.listen(agent.runtime.store.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with counting_statements() as statements:
         await asyncio.sleep(2.5)
-    finally:
-        event.remove(agent.runtime.store.engine.sync_engine, "before_cursor_execute", count)
     assert statements == []
     await agent.receive("again")
     deadline = time.monotonic() + 5

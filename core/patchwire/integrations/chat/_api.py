@@ -107,7 +107,7 @@ class ChatApi:
         conversation = await self.repository.get_conversation(conversation_id)
         if conversation is None:
             raise not_found(f"conversation {conversation_id!r} does not exist")
-        if user.id not in await self.repository.participants(conversation_id):
+        if user.id not in await self.repository.participants(conversation):
             raise forbidden(
                 f"user {user.id!r} is not a participant of conversation {conversation_id!r}"
             )
@@ -245,7 +245,7 @@ class ChatApi:
         participant_id = call.params["userId"]
         participant = await self.repository.get_user(participant_id)
         if participant is None or participant_id not in await self.repository.participants(
-            conversation.id
+            conversation
         ):
             raise not_found(
                 f"user {participant_id!r} is not a participant of conversation {conversation.id!r}"
@@ -256,7 +256,7 @@ class ChatApi:
         user = await self._user(call)
         conversation = await self._conversation(call.params["conversationId"], user)
         participants, token = await self.repository.list_participants(
-            conversation.id, call.request.query_params.get("nextToken"), self.config.page_size
+            conversation, call.request.query_params.get("nextToken"), self.config.page_size
         )
         return _json({"participants": [p.wire() for p in participants], "meta": _meta(token)})
 
@@ -312,9 +312,7 @@ class ChatApi:
     async def publish_event(self, event: ChatEvent) -> None:
         await self.signals.publish(event.conversation_id, "event_created", event.signal())
 
-    async def publish_participant(
-        self, conversation_id: str, user_id: str, *, added: bool
-    ) -> None:
+    async def publish_participant(self, conversation_id: str, user_id: str, *, added: bool) -> None:
         await self.signals.publish(
             conversation_id,
             "participant_added" if added else "participant_removed",

@@ -311,13 +311,11 @@ class ContextRepository:
 
     # --- participants ------------------------------------------------------------------------
 
-    async def participants(self, conversation_id: str) -> list[str]:
+    async def participants(self, conversation: ChatConversation) -> list[str]:
         """The owner first (always a participant: they cannot be removed), then who joined."""
-        conversation = await self._host_conversation(conversation_id)
-        if conversation is None:
-            return []
-        joined = await self._ids("conversation", conversation.id, "participants")
-        owner = conversation.tags.get(self._owner_tag)
+        store_id = conversation.store_id or await self._store_id_of_conversation(conversation.id)
+        joined = await self._ids("conversation", store_id, "participants")
+        owner = conversation.owner_id
         return ([owner] if owner else []) + [member for member in joined if member != owner]
 
     async def _ids(self, scope: str, owner_id: str, name: str) -> list[str]:
@@ -358,10 +356,10 @@ class ContextRepository:
         return await self._set_membership(conversation_id, user_id, False)
 
     async def list_participants(
-        self, conversation_id: str, token: str | None, limit: int
+        self, conversation: ChatConversation, token: str | None, limit: int
     ) -> tuple[list[ChatUser], str | None]:
         users = []
-        for user_id in await self.participants(conversation_id):
+        for user_id in await self.participants(conversation):
             user = await self.get_user(user_id)
             if user is not None:
                 users.append(user)

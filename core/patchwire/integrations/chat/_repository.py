@@ -49,7 +49,8 @@ class ChatRepository(Protocol):
         self, user_id: str, token: str | None, limit: int
     ) -> tuple[list[ChatConversation], str | None]: ...
 
-    async def participants(self, conversation_id: str) -> list[str]: ...
+    async def participants(self, conversation: ChatConversation) -> list[str]:
+        """Its participants' ids (``conversation`` as the request found it: not found again)."""
 
     async def add_participant(self, conversation_id: str, user_id: str) -> bool:
         """True when the user was not a participant yet."""
@@ -58,7 +59,7 @@ class ChatRepository(Protocol):
         """True when the user was a participant."""
 
     async def list_participants(
-        self, conversation_id: str, token: str | None, limit: int
+        self, conversation: ChatConversation, token: str | None, limit: int
     ) -> tuple[list[ChatUser], str | None]: ...
 
     async def receive_message(

@@ -33,6 +33,7 @@ class Relay(Protocol):
     def on_broadcast(self, callback: Callable[[str, Any], None]) -> Callable[[], None]: ...
     def on_shutdown(self, callback: Callable[[], None]) -> Callable[[], None]: ...
 
+
 KEEPALIVE = "data: ping\n\n"
 """A message event (not an SSE comment): the official client's watchdog only counts those."""
 

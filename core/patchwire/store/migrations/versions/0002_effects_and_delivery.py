@@ -38,9 +38,7 @@ def upgrade() -> None:
     op.add_column("jobs", sa.Column("runs", sa.Integer(), server_default="0", nullable=False))
     op.add_column(
         "jobs",
-        sa.Column(
-            "failing_since", patchwire.store._tables.Timestamp(timezone=True), nullable=True
-        ),
+        sa.Column("failing_since", patchwire.store._tables.Timestamp(timezone=True), nullable=True),
     )
     op.create_table(
         "effects",
