@@ -22,6 +22,8 @@ from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, text,
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from patchwire._errors import AlreadyExistsError
 from patchwire.store._engine import create_engine, migrate
@@ -451,7 +453,7 @@ class Store(WorkQueue):
         )
         if numbers is None:
             raise NotFoundError("conversation", conversation_id)
-        sequence, undelivered = numbers
+        sequence, undelivered, created_at = numbers
         message = Message(
             id=new_id(),
             conversation_id=conversation_id,
@@ -463,7 +465,7 @@ class Store(WorkQueue):
             metadata=dict(metadata) if metadata is not None else None,
             status="queued" if direction == "outgoing" and undelivered else status,
             tags=dict(tags or {}),
-            created_at=now(),
+            created_at=created_at,
         )
         _INSERT_MESSAGE.execute(
             connection,
@@ -1002,19 +1004,51 @@ _INSERT_MESSAGE = Prepared(
 )
 
 
+class _MillisecondAfter(FunctionElement[datetime]):
+    """A timestamp column plus one millisecond, in each backend's own date arithmetic."""
+
+    inherit_cache = True
+    type = _CONVERSATIONS.c.updated_at.type
+
+
+@compiles(_MillisecondAfter, "sqlite")
+def _millisecond_after_sqlite(element: _MillisecondAfter, compiler: Any, **kw: Any) -> str:
+    # the text form SQLAlchemy stores, at millisecond precision (it parses 1 to 6 digits)
+    column = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f', {column}, '+0.001 seconds')"
+
+
+@compiles(_MillisecondAfter, "postgresql")
+def _millisecond_after_postgresql(element: _MillisecondAfter, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} + interval '1 millisecond')"
+
+
 def _next_sequence(*, outgoing: bool) -> Any:
-    """Take a conversation's next sequence number; an outgoing message also joins its delivery
-    queue when earlier ones wait (``undelivered`` counts it), all in one statement."""
+    """Take a conversation's next sequence number and the new message's time; an outgoing
+    message also joins its delivery queue when earlier ones wait (``undelivered`` counts it),
+    all in one statement.
+
+    The time is now, or one millisecond after the conversation's last change when that is
+    later: a reply stored within the millisecond of the message it answers would otherwise
+    carry the same time on the wire (milliseconds), and clients that order messages by it
+    (the official chat client's suite does) could show the reply first. The conversation's
+    row lock makes the times of its messages strictly increase, across processes too.
+    """
     counts: dict[str, Any] = {"next_sequence": _CONVERSATIONS.c.next_sequence + 1}
     if outgoing:
         waiting = _CONVERSATIONS.c.undelivered > 0
         counts["undelivered"] = case((waiting, _CONVERSATIONS.c.undelivered + 1), else_=0)
     moment = bindparam("moment", type_=_CONVERSATIONS.c.updated_at.type)
+    after_last = _MillisecondAfter(_CONVERSATIONS.c.updated_at)
     return (
         update(_CONVERSATIONS)
         .where(_CONVERSATIONS.c.id == bindparam("conversation"))
-        .values(**counts, updated_at=moment)
-        .returning(_CONVERSATIONS.c.next_sequence, _CONVERSATIONS.c.undelivered)
+        .values(**counts, updated_at=case((after_last > moment, after_last), else_=moment))
+        .returning(
+            _CONVERSATIONS.c.next_sequence,
+            _CONVERSATIONS.c.undelivered,
+            _CONVERSATIONS.c.updated_at,
+        )
     )
 
 

@@ -177,3 +177,32 @@ def test_urls_are_normalised_and_unknown_ones_refused() -> None:
     assert normalise_url("sqlite:///x.db") == "sqlite+patchwire:///x.db"
     with pytest.raises(ValueError, match="unsupported database URL"):
         normalise_url("mysql://u@h/db")
+
+
+async def test_a_conversations_messages_get_strictly_later_milliseconds(store: Store) -> None:
+    """Clients order messages by a millisecond ``createdAt``: a reply stored within the
+    millisecond of the message it answers must still come after it."""
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    stored = []
+    for number in range(40):
+        received = await store.receive(
+            conversation_id=conversation.id,
+            user_id=None,
+            type="text",
+            payload={"text": f"m{number}"},
+        )
+        assert received is not None
+        stored.append(received)
+        stored.append(
+            await store.create_outgoing(
+                conversation_id=conversation.id,
+                user_id=None,
+                type="text",
+                payload={"text": f"re {number}"},
+            )
+        )
+    milliseconds = [int(message.created_at.timestamp() * 1000) for message in stored]
+    assert all(later > earlier for earlier, later in zip(milliseconds, milliseconds[1:]))
+    page = await store.list_messages(conversation.id, limit=100, newest_first=False)
+    assert [m.created_at for m in page.messages] == [m.created_at for m in stored]
+    assert all(m.created_at.tzinfo is not None for m in page.messages)

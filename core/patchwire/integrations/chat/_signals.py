@@ -65,7 +65,11 @@ class Listener:
         """The SSE frames to write, with a keep-alive after each quiet period."""
         while True:
             try:
-                frame = await asyncio.wait_for(self._queue.get(), keepalive_seconds)
+                # ``asyncio.timeout``, not ``wait_for``: a frame reaches the socket in the loop
+                # iteration after it was queued, not two or three later (wait_for runs the get
+                # as a task of its own)
+                async with asyncio.timeout(keepalive_seconds):
+                    frame = await self._queue.get()
             except TimeoutError:
                 yield KEEPALIVE
                 continue
