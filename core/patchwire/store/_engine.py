@@ -87,8 +87,9 @@ def _ping_if_idle(
     (``runtime._store_failure``). Raising ``DisconnectionError`` here makes the pool replace
     the connection and check out again.
     """
-    if time.monotonic() - record.info.get(_CHECKED_IN, 0.0) <= IDLE_BEFORE_PING:
-        return
+    checked_in = record.info.get(_CHECKED_IN)
+    if checked_in is None or time.monotonic() - checked_in <= IDLE_BEFORE_PING:
+        return  # just connected, or used moments ago
     try:
         dbapi_connection.ping()
     except Exception as error:

@@ -78,6 +78,12 @@ async def test_a_constraint_violation_is_sqlalchemys_and_rolls_the_transaction_b
 async def test_a_missing_value_is_refused_by_name(store: Store) -> None:
     with pytest.raises(exc.ArgumentError, match="'conversation'"):
         await store._read(lambda connection: Prepared(SELECT).execute(connection, {}))
+    # an INSERT names its columns: leaving one out is refused, never stored as NULL
+    conversation = await store.create_conversation(integration="i", channel="c")
+    values = _message(conversation.id, 1)
+    del values["effect_key"]
+    with pytest.raises(exc.ArgumentError, match="'effect_key'"):
+        await store._write(lambda connection: INSERT.execute(connection, values))
 
 
 async def test_statements_whose_sql_depends_on_values_are_refused(store: Store) -> None:
