@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -202,7 +203,7 @@ async def test_a_conversations_messages_get_strictly_later_milliseconds(store: S
             )
         )
     milliseconds = [int(message.created_at.timestamp() * 1000) for message in stored]
-    assert all(later > earlier for earlier, later in zip(milliseconds, milliseconds[1:]))
+    assert all(later > earlier for earlier, later in itertools.pairwise(milliseconds))
     page = await store.list_messages(conversation.id, limit=100, newest_first=False)
     assert [m.created_at for m in page.messages] == [m.created_at for m in stored]
     assert all(m.created_at.tzinfo is not None for m in page.messages)
