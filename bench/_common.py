@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from datetime import UTC, datetime
@@ -24,6 +27,22 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def profile(pid: int, seconds: int = 25) -> None:
+    """With ``PW_BENCH_PROFILE=FILE``, record process ``pid`` with py-spy (raw folded stacks).
+
+    py-spy is looked up beside this Python first (a venv's ``bin``), then on ``PATH``.
+    """
+    output = os.environ.get("PW_BENCH_PROFILE")
+    if not output:
+        return
+    beside = Path(sys.executable).with_name("py-spy")
+    program = str(beside) if beside.exists() else shutil.which("py-spy")
+    if program is None:
+        raise SystemExit("PW_BENCH_PROFILE needs py-spy: pip install py-spy")
+    command = [program, "record", "-p", str(pid), "-o", output, "-f", "raw", "-d", str(seconds)]
+    subprocess.Popen(command)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -53,39 +72,56 @@ async def drop_database(cleanup: Any) -> None:
 
 
 class DurableFloor:
-    """The physics of a durable exchange: a message and its reply in one SQLite transaction.
+    """The physics of a durable exchange: a message and its reply in one transaction.
 
-    WAL with ``synchronous=NORMAL`` as our store, through aiosqlite, one connection and one
-    transaction at a time (as our store's pool): what a bare endpoint must at least do to keep
-    both before the reply leaves.
+    ``database`` is a SQLite file path or a ``postgresql://`` URL. SQLite: WAL with
+    ``synchronous=NORMAL`` as our store, through aiosqlite, one connection and one transaction
+    at a time (as our store's pool). PostgreSQL: asyncpg, a pool of 10 connections (as our
+    store's), ``BEGIN``, two ``INSERT`` and ``COMMIT`` per exchange. What a bare endpoint must at
+    least do to keep both before the reply leaves.
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    _TABLE = (
+        "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, conversation TEXT, "
+        "direction TEXT, text TEXT, created_at TEXT)"
+    )
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.postgresql = database.startswith("postgresql")
         self.lock = asyncio.Lock()
         self.db: Any = None
 
+    @property
+    def label(self) -> str:
+        return "PostgreSQL" if self.postgresql else "SQLite"
+
     async def open(self) -> None:
+        if self.postgresql:
+            import asyncpg
+
+            self.db = await asyncpg.create_pool(self.database, min_size=10, max_size=10)
+            await self.db.execute(self._TABLE)
+            return
         import aiosqlite
 
-        self.db = await aiosqlite.connect(self.path, isolation_level=None)
+        self.db = await aiosqlite.connect(self.database, isolation_level=None)
         await self.db.execute("PRAGMA journal_mode=WAL")
         await self.db.execute("PRAGMA synchronous=NORMAL")
-        await self.db.execute(
-            "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, conversation TEXT, "
-            "direction TEXT, text TEXT, created_at TEXT)"
-        )
+        await self.db.execute(self._TABLE)
 
     async def store_exchange(self, conversation: str, text: str, reply: str) -> None:
         now = datetime.now(UTC).isoformat()
+        incoming = (uuid.uuid4().hex, conversation, text, now)
+        outgoing = (uuid.uuid4().hex, conversation, reply, now)
+        if self.postgresql:
+            insert = "INSERT INTO messages VALUES ($1, $2, $3, $4, $5)"
+            async with self.db.acquire() as connection, connection.transaction():
+                await connection.execute(insert, *incoming[:2], "incoming", *incoming[2:])
+                await connection.execute(insert, *outgoing[:2], "outgoing", *outgoing[2:])
+            return
         async with self.lock:
             await self.db.execute("BEGIN IMMEDIATE")
-            await self.db.execute(
-                "INSERT INTO messages VALUES (?, ?, 'incoming', ?, ?)",
-                (uuid.uuid4().hex, conversation, text, now),
-            )
-            await self.db.execute(
-                "INSERT INTO messages VALUES (?, ?, 'outgoing', ?, ?)",
-                (uuid.uuid4().hex, conversation, reply, now),
-            )
+            await self.db.execute("INSERT INTO messages VALUES (?, ?, 'incoming', ?, ?)", incoming)
+            await self.db.execute("INSERT INTO messages VALUES (?, ?, 'outgoing', ?, ?)", outgoing)
             await self.db.execute("COMMIT")

@@ -11,6 +11,8 @@ so the rate is what the server sustains. Measured in the same run:
 - *durable floor*: a bare Starlette app serving the same four routes (users, conversations,
   listen, messages) that stores each message and its reply in one SQLite transaction (WAL,
   ``synchronous=NORMAL``) and pushes the reply to the listeners: the physics of the exchange;
+  with PostgreSQL among the databases, a second floor does the same in one PostgreSQL
+  transaction (asyncpg), and the PostgreSQL rows also show their ratio to it (column ``own``);
 - patchwire: a real agent (a temporary agent folder served as ``patchwire serve`` would: the
   ``chat`` integration, the runtime's pipeline, the store) whose handler echoes every message,
   on SQLite and on PostgreSQL;
@@ -18,7 +20,8 @@ so the rate is what the server sustains. Measured in the same run:
 
 Prints messages/s, p50/p99 round trip, the server process's CPU time per message (steadier than
 wall time on a shared machine) and ratios to the floor. ``--url`` measures a running agent's
-chat API instead (no floor, no CPU).
+chat API instead (no floor, no CPU). ``PW_BENCH_PROFILE=FILE`` records the agent process with
+py-spy (raw folded stacks) while it runs (use with one database).
 """
 
 from __future__ import annotations
@@ -40,7 +43,14 @@ from typing import Any
 
 import httpx
 import uvicorn
-from _common import DurableFloor, cpu_seconds, database_for, drop_database, free_port
+from _common import (
+    DurableFloor,
+    cpu_seconds,
+    database_for,
+    drop_database,
+    free_port,
+    profile,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -259,13 +269,26 @@ async def spawned(*arguments: str) -> AsyncIterator[tuple[str, int]]:
 
 
 def print_rows(rows: list[Row], args: argparse.Namespace) -> None:
-    floor = next((row for row in rows if "floor" in row[0]), None)
-    print(f"{args.messages} round trips, {args.concurrency} conversations in a closed loop")
-    print(f"{'setup':<48}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'cpu ms':>8}{'rate':>8}")
+    floors = {
+        label: row[1]
+        for row in rows
+        for label in ("SQLite", "PostgreSQL")
+        if f"floor ({label}" in row[0]
+    }
+    print(
+        f"{args.messages} round trips, {args.concurrency} conversations in a closed loop; rate "
+        "as a ratio to the SQLite floor, and to the floor of the same database"
+    )
+    print(f"{'setup':<52}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'cpu ms':>8}{'rate':>8}{'own':>8}")
     for name, rate, p50, p99, cpu in rows:
         cpu_text = f"{cpu:8.2f}" if cpu is not None else f"{'':8}"
-        ratio = f"{rate / floor[1]:7.2f}x" if floor and "listening" not in name else ""
-        print(f"{name:<48}{rate:8.0f}{p50:9.1f}{p99:9.1f}{cpu_text}{ratio:>8}")
+        ratio = own = ""
+        if "listening" not in name and "SQLite" in floors:
+            ratio = f"{rate / floors['SQLite']:7.2f}x"
+            label = "PostgreSQL" if "postgresql" in name.lower() else "SQLite"
+            if label in floors:
+                own = f"{rate / floors[label]:7.2f}x"
+        print(f"{name:<52}{rate:8.0f}{p50:9.1f}{p99:9.1f}{cpu_text}{ratio:>8}{own:>8}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -284,7 +307,12 @@ async def main(args: argparse.Namespace) -> None:
             print(f"skipping {kind}: {error}")
             continue
         try:
+            if kind == "postgresql":
+                async with spawned("--serve-floor", database_url) as (url, pid):
+                    name = "baseline: durable floor (PostgreSQL tx + SSE push)"
+                    await measure(name, url, args, pid, rows)
             async with spawned("--serve-agent", database_url) as (url, pid):
+                profile(pid)
                 await measure(f"patchwire, {kind}", url, args, pid, rows)
         finally:
             await drop_database(cleanup)

@@ -5,15 +5,18 @@
 
 The agent runs in its own process (uvicorn): an in-memory integration whose webhook stores the
 message and whose sender POSTs the reply to a local sink, one plugin with before/after hooks,
-and a handler that replies. Two baselines run in the same run, each a bare Starlette endpoint in
+and a handler that replies. Baselines run in the same run, each a bare Starlette endpoint in
 its own process: *bare* does one httpx POST to the same sink; *durable floor* first stores the
 incoming message and its reply in one SQLite transaction (WAL, ``synchronous=NORMAL``, aiosqlite
 like our store), which is the physics of a durable write: the ratio to it is what our design
-costs. The store is filled with N conversations first, to show that the cost per message does
-not grow with N. Senders run a closed loop (the next message goes once the previous one reached
-the sink). Prints messages/s, p50 and p99 latency (webhook sent to sink received), the server
-process's CPU time per message (steadier than wall time on a shared machine), and ratios to the
-durable floor. ``PW_BENCH_PROFILE=FILE`` records the agent process with py-spy (raw folded
+costs. With PostgreSQL among the databases, a second floor does the same in one PostgreSQL
+transaction (asyncpg), and the PostgreSQL rows also show their ratio to it (column ``own``):
+the same physics over a network connection to a database server. The store is filled with N
+conversations first, to show that the cost per message does not grow with N. Senders run a
+closed loop (the next message goes once the previous one reached the sink). Prints messages/s,
+p50 and p99 latency (webhook sent to sink received), the server process's CPU time per message
+(steadier than wall time on a shared machine), and ratios to the durable floors.
+``PW_BENCH_PROFILE=FILE`` records the agent process with py-spy (raw folded
 stacks) while it runs.
 """
 
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import subprocess
@@ -35,7 +37,14 @@ from typing import Any
 
 import httpx
 import uvicorn
-from _common import DurableFloor, cpu_seconds, database_for, drop_database, free_port
+from _common import (
+    DurableFloor,
+    cpu_seconds,
+    database_for,
+    drop_database,
+    free_port,
+    profile,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -56,6 +65,9 @@ async def handler(ctx):
 
 conversation = Conversation(channel=["hook.channel"], handler=handler)
 """
+
+
+_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 def build_catalog(sink: str) -> Any:
@@ -264,14 +276,18 @@ async def main(args: argparse.Namespace) -> None:
         cpu = (cpu_seconds(process.pid) - before) * 1000 / args.messages
         rows.append((name, rate, p50, p99, cpu))
 
-    for name, extra in (
-        ("baseline: bare (one httpx POST)", ()),
-        ("baseline: durable floor (SQLite tx + POST)", ("durable",)),
-    ):
+    floors = ["sqlite"] + (["postgresql"] if "postgresql" in args.databases.split(",") else [])
+    for name, kind in [("baseline: bare (one httpx POST)", None)] + [
+        (f"baseline: durable floor ({_LABELS[kind]} tx + POST)", kind) for kind in floors
+    ]:
         port = free_port()
-        if extra:
-            database = Path(tempfile.mkdtemp(prefix="pw-bench-floor-")) / "floor.db"
-            baseline = spawn("--serve-durable", str(port), sink_url, str(database))
+        cleanup = None
+        if kind == "sqlite":
+            database = str(Path(tempfile.mkdtemp(prefix="pw-bench-floor-")) / "floor.db")
+            baseline = spawn("--serve-durable", str(port), sink_url, database)
+        elif kind == "postgresql":
+            database, cleanup = await database_for(kind)
+            baseline = spawn("--serve-durable", str(port), sink_url, database)
         else:
             baseline = spawn("--serve-baseline", str(port), sink_url)
         try:
@@ -280,6 +296,7 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             baseline.terminate()
             baseline.wait()
+            await drop_database(cleanup)
     for kind in args.databases.split(","):
         for count in (int(n) for n in args.conversations.split(",")):
             database_url, cleanup = await database_for(kind)
@@ -292,21 +309,7 @@ async def main(args: argparse.Namespace) -> None:
             conversations = await fill_store(database_url, count)
             port = free_port()
             agent = spawn("--serve-agent", folder, str(port), sink_url, database_url)
-            if os.environ.get("PW_BENCH_PROFILE"):  # py-spy record of the agent process
-                subprocess.Popen(
-                    [
-                        "py-spy",
-                        "record",
-                        "-p",
-                        str(agent.pid),
-                        "-o",
-                        os.environ["PW_BENCH_PROFILE"],
-                        "-f",
-                        "raw",
-                        "-d",
-                        "25",
-                    ]
-                )
+            profile(agent.pid)
             try:
                 await wait_healthy(f"http://127.0.0.1:{port}/healthz")
                 url = f"http://127.0.0.1:{port}/webhooks/hook"
@@ -319,15 +322,21 @@ async def main(args: argparse.Namespace) -> None:
     sink_server.should_exit = True
     await sink_task
     floor_rate, floor_p50 = rows[1][1], rows[1][2]
-    print(f"{args.messages} messages, {args.concurrency} concurrent senders; ratios to the floor")
+    own_floors = {kind: row[1] for kind, row in zip(floors, rows[1:], strict=False)}
+    print(
+        f"{args.messages} messages, {args.concurrency} concurrent senders; rate and p50 as ratios "
+        "to the SQLite floor, and rate to the floor of the same database"
+    )
     print(
         f"{'setup':44} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7} "
-        f"{'rate':>7} {'p50':>7}"
+        f"{'rate':>7} {'p50':>7} {'own':>7}"
     )
     for name, rate, p50, p99, cpu in rows:
+        kind = next((k for k in floors if _LABELS[k] in name or f", {k}," in name), None)
+        own = f"{rate / own_floors[kind]:6.2f}x" if kind in own_floors else ""
         print(
             f"{name:44} {rate:8.0f} {p50:8.1f} {p99:8.1f} {cpu:7.2f} "
-            f"{rate / floor_rate:6.2f}x {p50 / floor_p50:6.1f}x"
+            f"{rate / floor_rate:6.2f}x {p50 / floor_p50:6.1f}x {own:>7}"
         )
 
 

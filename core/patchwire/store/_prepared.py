@@ -71,7 +71,11 @@ class _Compiled:
             self.binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect)))
             if not bind.required and bind.callable is None:
                 self.defaults[name] = bind.value
-        returned: list[Any] = list(getattr(statement, "exported_columns", ()))
+        # An INSERT may return its new primary key unasked (PostgreSQL's implicit RETURNING).
+        returning = compiled.effective_returning
+        returned: list[Any] = list(
+            getattr(statement, "exported_columns", ()) if returning is None else returning
+        )
         self.row: Any = None
         self.results: list[_Processor | None] = []
         if returned:

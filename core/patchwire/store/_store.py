@@ -708,8 +708,8 @@ class Store(WorkQueue):
     async def get_state(
         self, scope: StateScope, owner_id: str, namespace: str, name: str
     ) -> Any | None:
-        statement = select(_STATES.c.value).where(*_state_key(scope, owner_id, namespace, name))
-        value = await self._read(lambda connection: connection.scalar(statement))
+        key = _state_key(scope, owner_id, namespace, name)
+        value = await self._read(lambda connection: _GET_STATE.execute(connection, key).scalar())
         return None if value is None else value["value"]
 
     async def set_state(
@@ -736,28 +736,16 @@ class Store(WorkQueue):
         key = _state_key(scope, owner_id, namespace, name)
 
         def body(connection: Connection) -> Any | None:
-            current = connection.scalar(select(_STATES.c.value).where(*key).with_for_update())
+            current = _LOCK_STATE.execute(connection, key).scalar()
             value = change(None if current is None else current["value"])
             if current is not None and value == current["value"]:
                 return value  # a change that changes nothing writes nothing
             if value is None:
                 if current is not None:
-                    connection.execute(delete(_STATES).where(*key))
-            elif current is None:
-                connection.execute(
-                    insert(_STATES).values(
-                        scope=scope,
-                        owner_id=owner_id,
-                        namespace=namespace,
-                        name=name,
-                        value={"value": value},
-                        updated_at=now(),
-                    )
-                )
+                    _DELETE_STATE.execute(connection, key)
             else:
-                connection.execute(
-                    update(_STATES).where(*key).values(value={"value": value}, updated_at=now())
-                )
+                written = {**key, "value": {"value": value}, "updated_at": now()}
+                (_INSERT_STATE if current is None else _UPDATE_STATE).execute(connection, written)
             return value
 
         for _ in range(3):
@@ -770,8 +758,8 @@ class Store(WorkQueue):
     async def delete_state(
         self, scope: StateScope, owner_id: str, namespace: str, name: str
     ) -> None:
-        statement = delete(_STATES).where(*_state_key(scope, owner_id, namespace, name))
-        await self._write(lambda connection: connection.execute(statement))
+        key = _state_key(scope, owner_id, namespace, name)
+        await self._write(lambda connection: _DELETE_STATE.execute(connection, key))
 
     # --- events ----------------------------------------------------------------------------
 
@@ -1148,13 +1136,31 @@ def _with_tags(rows: Any, record: Callable[[Any, dict[str, str]], _T]) -> list[_
     return [record(row, tags) for row, tags in found.values()]
 
 
-def _state_key(scope: str, owner_id: str, namespace: str, name: str) -> tuple[Any, ...]:
-    return (
-        _STATES.c.scope == scope,
-        _STATES.c.owner_id == owner_id,
-        _STATES.c.namespace == namespace,
-        _STATES.c.name == name,
+def _state_key(scope: str, owner_id: str, namespace: str, name: str) -> dict[str, str]:
+    """The values of ``_STATE_KEY``'s parameters for one state."""
+    return {"scope": scope, "owner_id": owner_id, "namespace": namespace, "name": name}
+
+
+_STATE_KEY = (
+    _STATES.c.scope == bindparam("scope"),
+    _STATES.c.owner_id == bindparam("owner_id"),
+    _STATES.c.namespace == bindparam("namespace"),
+    _STATES.c.name == bindparam("name"),
+)
+_GET_STATE = Prepared(select(_STATES.c.value).where(*_STATE_KEY))
+_LOCK_STATE = Prepared(select(_STATES.c.value).where(*_STATE_KEY).with_for_update())
+_DELETE_STATE = Prepared(delete(_STATES).where(*_STATE_KEY))
+_INSERT_STATE = Prepared(
+    insert(_STATES), columns=("scope", "owner_id", "namespace", "name", "value", "updated_at")
+)
+_UPDATE_STATE = Prepared(
+    update(_STATES)
+    .where(*_STATE_KEY)
+    .values(
+        value=bindparam("value", type_=_STATES.c.value.type),
+        updated_at=bindparam("updated_at", type_=_STATES.c.updated_at.type),
     )
+)
 
 
 def _identity_key(kind: str, integration: str, tags: Mapping[str, str]) -> str:

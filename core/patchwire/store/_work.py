@@ -131,11 +131,22 @@ _MARK_SENT = (
     .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
     .values(status="sent")
 )
+_MARK_ONE_SENT = Prepared(
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("id")).values(status="sent")
+)
 _KEY_COLUMNS = ("scope", "key", "created_at")
 _REMEMBER = {
     "sqlite": Prepared(sqlite_insert(_KEYS).on_conflict_do_nothing(), columns=_KEY_COLUMNS),
     "postgresql": Prepared(postgresql_insert(_KEYS).on_conflict_do_nothing(), columns=_KEY_COLUMNS),
 }
+
+
+def _mark_sent(connection: Connection, sent: Sequence[str]) -> None:
+    """Mark delivered messages sent; one (a reply) by a prepared statement."""
+    if len(sent) == 1:
+        _MARK_ONE_SENT.execute(connection, {"id": sent[0]})
+    elif sent:
+        connection.execute(_MARK_SENT, {"ids": list(sent)})
 
 
 def _now() -> datetime:
@@ -321,8 +332,7 @@ class WorkQueue(Transactions):
         """
 
         def body(connection: Connection) -> Job | None:
-            if sent:
-                connection.execute(_MARK_SENT, {"ids": list(sent)})
+            _mark_sent(connection, sent)
             _DELETE_JOB.execute(connection, {"job": job.id})
             if then_claim is None:
                 return None
@@ -354,8 +364,7 @@ class WorkQueue(Transactions):
         )
 
         def body(connection: Connection) -> None:
-            if sent:
-                connection.execute(_MARK_SENT, {"ids": list(sent)})
+            _mark_sent(connection, sent)
             connection.execute(statement)
 
         await self._write(body)

@@ -11,10 +11,11 @@ from sqlalchemy.engine import Connection
 from patchwire.store import Store
 from patchwire.store._prepared import Prepared
 from patchwire.store._store import _INSERT_MESSAGE
-from patchwire.store._tables import JobRow, MessageRow, table
+from patchwire.store._tables import JobRow, MessageRow, StateRow, table
 
 MESSAGES = table(MessageRow)
 JOBS = table(JobRow)
+STATES = table(StateRow)
 INSERT = _INSERT_MESSAGE
 SELECT = select(
     MESSAGES.c.id, MESSAGES.c.payload, MESSAGES.c.metadata.label("meta"), MESSAGES.c.created_at
@@ -73,6 +74,28 @@ async def test_a_constraint_violation_is_sqlalchemys_and_rolls_the_transaction_b
         lambda connection: Prepared(SELECT).execute(connection, {"conversation": conversation.id})
     )
     assert left.rows == []
+
+
+async def test_an_insert_without_returning_into_an_autoincrement_table(store: Store) -> None:
+    """PostgreSQL returns the new key unasked (implicit RETURNING); SQLite returns nothing."""
+    columns = ("scope", "owner_id", "namespace", "name", "value", "updated_at")
+    prepared = Prepared(insert(STATES), columns=columns)
+    values = {
+        "scope": "user",
+        "owner_id": "u1",
+        "namespace": "n",
+        "name": "s",
+        "value": {"value": 1},
+        "updated_at": datetime(2026, 12, 1, tzinfo=UTC),
+    }
+    inserted = await store._write(lambda connection: prepared.execute(connection, values))
+    assert inserted.rowcount == 1
+    if store.engine.dialect.name == "postgresql":
+        assert [tuple(row._fields) for row in inserted.rows] == [("id",)]
+    stored = await store._read(
+        lambda connection: connection.execute(select(STATES.c.value, STATES.c.owner_id)).all()
+    )
+    assert [tuple(row) for row in stored] == [({"value": 1}, "u1")]
 
 
 async def test_a_missing_value_is_refused_by_name(store: Store) -> None:
