@@ -307,10 +307,14 @@ async def main(args: argparse.Namespace) -> None:
             print(f"skipping {kind}: {error}")
             continue
         try:
-            if kind == "postgresql":
-                async with spawned("--serve-floor", database_url) as (url, pid):
-                    name = "baseline: durable floor (PostgreSQL tx + SSE push)"
-                    await measure(name, url, args, pid, rows)
+            if kind == "postgresql":  # its floor, in a database of its own
+                floor_url, floor_cleanup = await database_for(kind)
+                try:
+                    async with spawned("--serve-floor", floor_url) as (url, pid):
+                        name = "baseline: durable floor (PostgreSQL tx + SSE push)"
+                        await measure(name, url, args, pid, rows)
+                finally:
+                    await drop_database(floor_cleanup)
             async with spawned("--serve-agent", database_url) as (url, pid):
                 profile(pid)
                 await measure(f"patchwire, {kind}", url, args, pid, rows)

@@ -107,7 +107,10 @@ class ChatApi:
         conversation = await self.repository.get_conversation(conversation_id)
         if conversation is None:
             raise not_found(f"conversation {conversation_id!r} does not exist")
-        if user.id not in await self.repository.participants(conversation):
+        # The owner is always a participant: only someone else needs the participants read.
+        if user.id != conversation.owner_id and user.id not in await self.repository.participants(
+            conversation
+        ):
             raise forbidden(
                 f"user {user.id!r} is not a participant of conversation {conversation_id!r}"
             )

@@ -8,6 +8,7 @@ by the caller ("manual" user ids) are signed with the configured encryption key 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import jwt
 
@@ -16,6 +17,11 @@ from patchwire.integrations.chat._errors import ApiError, unauthorized
 __all__ = ["sign_user_key", "user_id_from_key"]
 
 _ALGORITHM = "HS256"
+_VERIFIED_SIZE = 4096
+_verified: dict[tuple[str, str], dict[str, Any]] = {}
+"""Claims of keys already verified, by (key, secret): every chat request sends its key, and
+verifying an HS256 signature costs more than the rest of the check. Keys with a time limit
+(``exp``, ``nbf``) are verified every time."""
 
 
 def sign_user_key(user_id: str, secret: str) -> str:
@@ -31,7 +37,7 @@ def user_id_from_key(key: str | None, secrets: Iterable[str]) -> str:
     error: ApiError | None = None
     for secret in secrets:
         try:
-            claims = jwt.decode(key, secret, algorithms=[_ALGORITHM])
+            claims = _decode(key, secret)
         except jwt.InvalidSignatureError:
             continue
         except jwt.PyJWTError as invalid:
@@ -45,3 +51,14 @@ def user_id_from_key(key: str | None, secrets: Iterable[str]) -> str:
         "x-user-key is not signed by this agent: use the key returned by POST /users, or sign "
         '{"id": "<user id>"} with HS256 and the encryption key configured for this integration'
     )
+
+
+def _decode(key: str, secret: str) -> dict[str, Any]:
+    claims = _verified.get((key, secret))
+    if claims is None:
+        claims = jwt.decode(key, secret, algorithms=[_ALGORITHM])
+        if "exp" not in claims and "nbf" not in claims:
+            if len(_verified) >= _VERIFIED_SIZE:
+                _verified.clear()
+            _verified[key, secret] = claims
+    return claims

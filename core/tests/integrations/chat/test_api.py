@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -10,6 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from patchwire.integrations.chat import ChatConfiguration
+from patchwire.integrations.chat._errors import ApiError
+from patchwire.integrations.chat._keys import user_id_from_key
 
 from ..conftest import ChatAgent, StartAgent
 
@@ -78,6 +82,27 @@ async def test_manual_user_keys_signed_with_the_encryption_key(
     assert first.json()["user"] == {**first.json()["user"], "id": "crm-42", "name": "Grace"}
     again = await client.post("/users/get-or-create", json={"name": "Other"}, headers=key)
     assert again.json()["user"]["name"] == "Grace"
+
+
+async def test_a_key_with_a_time_limit_is_refused_once_it_expires(
+    client: httpx.AsyncClient, encryption_key: str
+) -> None:
+    """Verified keys are remembered, but never one with ``exp``: it is checked every time."""
+    expires = int(time.time()) + 2
+    key = {"x-user-key": jwt.encode({"id": "temp-1", "exp": expires}, encryption_key, "HS256")}
+    made = await client.post("/users/get-or-create", json={"name": "Temp"}, headers=key)
+    assert made.status_code == 200, made.text
+    assert (await client.get("/users/me", headers=key)).status_code == 200
+    await asyncio.sleep(max(0.0, expires - time.time()) + 1.1)
+    assert_error(await client.get("/users/me", headers=key), 401, "Unauthorized", "expired")
+
+
+def test_a_remembered_key_is_still_checked_against_each_secret() -> None:
+    key = jwt.encode({"id": "ada"}, "secret-one-0123456789abcdef0123456789", "HS256")
+    assert user_id_from_key(key, ["secret-one-0123456789abcdef0123456789"]) == "ada"
+    with pytest.raises(ApiError, match="not signed by this agent"):
+        user_id_from_key(key, ["secret-two-0123456789abcdef0123456789"])
+    assert user_id_from_key(key, ["secret-one-0123456789abcdef0123456789"]) == "ada"
 
 
 @pytest.mark.parametrize(
