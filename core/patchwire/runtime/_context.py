@@ -301,8 +301,9 @@ class Context(Generic[ConfigT]):
         ``dedupe_key`` (the provider's message id) makes delivery idempotent: a second call
         with the same key stores nothing and returns None.
         """
-        place = await self._runtime.place_of(conversation_id)
-        body = self._runtime.validate_payload(place, type, payload)
+        runtime = self._runtime
+        place = await runtime.place_of(conversation_id)
+        body = runtime.validate_payload(place, type, payload)
         message = await self.store.receive(
             conversation_id=conversation_id,
             user_id=user_id,
@@ -311,8 +312,13 @@ class Context(Generic[ConfigT]):
             metadata=metadata,
             tags=tags,
             dedupe=(f"message:{self.alias}", dedupe_key) if dedupe_key is not None else None,
-            claim_for=self._runtime.room_for_received(),
-            claimed=self._runtime.adopt,
+            claim_for=runtime.room_for_received(),
+            claimed=runtime.adopt,
+            unclaimed=(
+                (lambda: runtime.queued_behind(conversation_id))
+                if runtime.runs_here(conversation_id)
+                else None
+            ),
         )
         if message is not None:
             self._runtime.instruments.received.labels(place[0]).inc()

@@ -30,7 +30,7 @@ import os
 import socket
 import traceback
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -121,6 +121,11 @@ class Runtime:
         self._recheck = True
         """Whether the next idle moment asks the store when work falls due next."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._active: Counter[str | None] = Counter()
+        """Conversations with a task here (its chain claims their next jobs as each ends)."""
+        self._behind: set[str | None] = set()
+        """Conversations given a job behind the one running here, neither claimed nor
+        announced: the running chain's next claim finds it, or its end wakes a claim."""
         self._on_shutdown: list[Callable[[], None]] = []
         self.integrations = Namespace("integration", {})
         self.plugins = Namespace("plugin", {})
@@ -478,14 +483,38 @@ class Runtime:
             return None
         return self.worker_id, JOB_LEASE
 
+    def runs_here(self, conversation_id: str | None) -> bool:
+        """Whether a task here runs the conversation's jobs (and will claim its next)."""
+        return self._active[conversation_id] > 0
+
+    def queued_behind(self, conversation_id: str | None) -> None:
+        """A job was stored, unclaimed and unannounced, behind one this process runs.
+
+        No other process could run it before that one ends, so telling them costs a
+        notification and their claims for nothing. The running chain's next claim finds it;
+        if that chain already made its last claim, its end (or now, if it ended) wakes one.
+        """
+        if self._active[conversation_id]:
+            self._behind.add(conversation_id)
+        else:
+            self.wake()
+
     def adopt(self, job: Job) -> None:
         """Run a job leased to this worker (and its conversation's next ones)."""
+        conversation = job.conversation_id
+        self._active[conversation] += 1
         task = asyncio.create_task(self._run_conversation(job))
         self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        task.add_done_callback(lambda done: self._finished(done, conversation))
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, task: asyncio.Task[None], conversation: str | None) -> None:
         self._tasks.discard(task)
+        self._active[conversation] -= 1
+        if not self._active[conversation]:
+            del self._active[conversation]
+            if conversation in self._behind:  # stored after the chain's last claim
+                self._behind.discard(conversation)
+                self.wake()
         if self._saturated:  # room again for work that had to wait
             self._saturated = False
             self.wake(claims=math.inf)
@@ -502,6 +531,8 @@ class Runtime:
             except Exception:  # the store failed while recording the end: the lease runs out
                 logger.exception("finishing job %s failed; it will be taken again", current.id)
                 return
+            if job is not None:  # the chain goes on: its next claim, made later, finds them
+                self._behind.discard(current.conversation_id)
 
     async def _run(self, job: Job) -> Job | None:
         """Run one job to its end; the conversation's next job when it claimed one."""

@@ -814,6 +814,7 @@ class Store(WorkQueue):
         dedupe: tuple[str, str] | None = None,
         claim_for: tuple[str, timedelta] | None = None,
         claimed: Callable[[Job], None] | None = None,
+        unclaimed: Callable[[], None] | None = None,
     ) -> Message | None:
         """Store an incoming message and queue it, in one transaction.
 
@@ -821,7 +822,9 @@ class Store(WorkQueue):
         returns None. With ``claim_for=(owner, lease)`` the same transaction also claims the
         conversation's next runnable job (usually this message's; an older one first), which
         goes to ``claimed`` once committed instead of announcing the work: the claim, its read
-        and a worker's wake-up cost nothing more.
+        and a worker's wake-up cost nothing more. A job left unclaimed is announced (to other
+        processes at commit, then here), or, with ``unclaimed``, handed to that callback
+        instead once committed: for a caller that knows who will claim it.
         """
         if claim_for is not None and claimed is None:
             raise ValueError("claim_for needs claimed: a claimed job must be handed to a worker")
@@ -845,7 +848,7 @@ class Store(WorkQueue):
             if claim_for is not None:
                 owner, lease = claim_for
                 job = self._claim_in(connection, owner, lease, conversation_id)
-            if job is None:
+            if job is None and unclaimed is None:
                 self.notifier.in_transaction(connection, WORK)
             return message, job
 
@@ -854,7 +857,10 @@ class Store(WorkQueue):
             assert claimed is not None
             claimed(job)
         elif message is not None:
-            self.notifier.local(WORK)
+            if unclaimed is not None:
+                unclaimed()
+            else:
+                self.notifier.local(WORK)
         return message
 
     async def emit(
