@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from patchwire.store import Store
+from patchwire.store import NotFoundError, Store
 
 
 async def test_get_or_create_user_makes_one_row_under_concurrency(store: Store) -> None:
@@ -178,6 +178,26 @@ def test_urls_are_normalised_and_unknown_ones_refused() -> None:
     assert normalise_url("sqlite:///x.db") == "sqlite+patchwire:///x.db"
     with pytest.raises(ValueError, match="unsupported database URL"):
         normalise_url("mysql://u@h/db")
+
+
+async def test_a_message_for_a_missing_conversation_is_refused_and_stores_nothing(
+    store: Store,
+) -> None:
+    with pytest.raises(NotFoundError, match="no-such-conversation"):
+        await store.receive(
+            conversation_id="no-such-conversation", user_id=None, type="text", payload={}
+        )
+    with pytest.raises(NotFoundError, match="no-such-conversation"):
+        await store.create_outgoing(
+            conversation_id="no-such-conversation",
+            user_id=None,
+            type="text",
+            payload={},
+            metadata=None,
+            tags=None,
+            effect_key=None,
+        )
+    assert await store.jobs() == []
 
 
 async def test_a_conversations_messages_get_strictly_later_milliseconds(store: Store) -> None:
