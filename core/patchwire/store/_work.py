@@ -110,7 +110,6 @@ def _claim_statement(*, one_conversation: bool) -> Any:
 
 _CLAIM_ANY = Prepared(_claim_statement(one_conversation=False))
 _CLAIM_IN_CONVERSATION = Prepared(_claim_statement(one_conversation=True))
-_DELETE_JOB = Prepared(delete(_JOBS).where(_JOBS.c.id == bindparam("job")))
 _INSERT_JOB = Prepared(
     insert(_JOBS).returning(_JOBS.c.id),
     columns=(
@@ -131,9 +130,13 @@ _MARK_SENT = (
     .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
     .values(status="sent")
 )
-_MARK_ONE_SENT = Prepared(
-    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("id")).values(status="sent")
+_DELETE_JOB = Prepared(delete(_JOBS).where(_JOBS.c.id == bindparam("job")))
+_ONE_SENT = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("id")).values(status="sent")
+_MARK_ONE_SENT = Prepared(_ONE_SENT)
+_DELETE_JOB_MARK_SENT = Prepared(
+    delete(_JOBS).where(_JOBS.c.id == bindparam("job")).add_cte(_ONE_SENT.cte("sent"))
 )
+"""The two in one round trip (PostgreSQL only: SQLite has no ``UPDATE`` inside ``WITH``)."""
 _KEY_COLUMNS = ("scope", "key", "created_at")
 _REMEMBER = {
     "sqlite": Prepared(sqlite_insert(_KEYS).on_conflict_do_nothing(), columns=_KEY_COLUMNS),
@@ -332,8 +335,11 @@ class WorkQueue(Transactions):
         """
 
         def body(connection: Connection) -> Job | None:
-            _mark_sent(connection, sent)
-            _DELETE_JOB.execute(connection, {"job": job.id})
+            if len(sent) == 1 and connection.dialect.name == "postgresql":
+                _DELETE_JOB_MARK_SENT.execute(connection, {"job": job.id, "id": sent[0]})
+            else:
+                _mark_sent(connection, sent)
+                _DELETE_JOB.execute(connection, {"job": job.id})
             if then_claim is None:
                 return None
             owner, lease = then_claim
