@@ -7,7 +7,8 @@ In one process, on a SQLite store: the ``hitl`` plugin bound to the in-memory he
 one opened through ``start_hitl``). Timed per message, from ``receive_message`` to the
 integration's send call (user to agent) and to the user's channel (agent to user). Baseline:
 the same runtime and store without the plugin, where the agent's handler replies to the
-user's message (one message in, one out).
+user's message (one message in, one out). Also prints the process's CPU time per message,
+steadier than latency on a shared machine.
 """
 
 from __future__ import annotations
@@ -73,19 +74,22 @@ async def fill_sessions(harness: HitlHarness, count: int) -> None:
             await connection.execute(insert(model), values)
 
 
-def summary(samples: list[float]) -> tuple[float, float, float]:
+Row = tuple[float, float, float, float]
+
+
+def summary(samples: list[float], cpu: float) -> Row:
+    """Messages/s, p50 and p99 in ms, and CPU ms per message (``cpu``: seconds for them all)."""
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    return len(samples) / (sum(samples) / 1000), statistics.median(samples), p99
+    rate = len(samples) / (sum(samples) / 1000)
+    return rate, statistics.median(samples), p99, cpu * 1000 / len(samples)
 
 
-async def measure(
-    sessions: int, messages: int, plugin: bool
-) -> dict[str, tuple[float, float, float]]:
+async def measure(sessions: int, messages: int, plugin: bool) -> dict[str, Row]:
     helpdesk = MemoryHelpdesk()
     directory = Path(tempfile.mkdtemp(prefix="pw-bench-hitl-"))
     harness = await start_harness(helpdesk, directory)
-    results: dict[str, tuple[float, float, float]] = {}
+    results: dict[str, Row] = {}
     try:
         await fill_sessions(harness, sessions - 1)
         conversation, user_id = await harness.user_conversation()
@@ -94,6 +98,7 @@ async def measure(
             await harness.start()
             [remote] = await helpdesk.opened()
         upward: list[float] = []
+        cpu = time.process_time()
         for n in range(messages):
             started = time.perf_counter()
             await user_ctx.receive_message(
@@ -104,15 +109,17 @@ async def measure(
             )
             await harness.settle()
             upward.append((time.perf_counter() - started) * 1000)
-        results["user to agent" if plugin else "message in, reply out"] = summary(upward)
+        cpu = time.process_time() - cpu
+        results["user to agent" if plugin else "message in, reply out"] = summary(upward, cpu)
         if plugin:
             downward: list[float] = []
+            cpu = time.process_time()
             for n in range(messages):
                 started = time.perf_counter()
                 await helpdesk.reply(remote, "text", {"text": f"a{n}"}, message_id=f"a{n}")
                 await harness.settle()
                 downward.append((time.perf_counter() - started) * 1000)
-            results["agent to user"] = summary(downward)
+            results["agent to user"] = summary(downward, time.process_time() - cpu)
     finally:
         await harness.runtime.stop()
         await harness.runtime.store.close()
@@ -121,14 +128,20 @@ async def measure(
 
 async def main(args: argparse.Namespace) -> None:
     print(f"{args.messages} messages per row, one at a time, SQLite")
-    print(f"{'setup':48} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 vs baseline':>16}")
+    print(
+        f"{'setup':48} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 vs baseline':>16} "
+        f"{'cpu ms':>7} {'cpu vs baseline':>16}"
+    )
     for count in (int(n) for n in args.sessions.split(",")):
         baseline = await measure(count, args.messages, plugin=False)
         relay = await measure(count, args.messages, plugin=True)
-        base_p50 = baseline["message in, reply out"][1]
-        for name, (rate, p50, p99) in {**baseline, **relay}.items():
+        _, base_p50, _, base_cpu = baseline["message in, reply out"]
+        for name, (rate, p50, p99, cpu) in {**baseline, **relay}.items():
             label = f"{name}, {count:,} sessions" + (" (no plugin)" if "reply" in name else "")
-            print(f"{label:48} {rate:7.0f} {p50:8.1f} {p99:8.1f} {p50 / base_p50:15.2f}x")
+            print(
+                f"{label:48} {rate:7.0f} {p50:8.1f} {p99:8.1f} {p50 / base_p50:15.2f}x "
+                f"{cpu:7.2f} {cpu / base_cpu:15.2f}x"
+            )
 
 
 if __name__ == "__main__":

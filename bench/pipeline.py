@@ -165,7 +165,7 @@ def serve_durable(port: int, sink: str, database: str) -> None:
 
 async def fill_store(database_url: str, conversations: int) -> list[str]:
     """Create the agent's conversations directly in its store (ids as the webhook tags them)."""
-    from sqlalchemy import insert
+    from sqlalchemy import insert, text
 
     from patchwire.store import Store
     from patchwire.store._tables import ConversationRow, TagRow
@@ -192,6 +192,13 @@ async def fill_store(database_url: str, conversations: int) -> list[str]:
             insert(TagRow),
             [{"kind": "conversation", "owner_id": i, "key": "id", "value": i} for i in ids],
         )
+    if store.backend == "postgresql":
+        # After a bulk load, as an operator would (autovacuum does within a minute): without
+        # statistics PostgreSQL may plan the lookup by tag on the wrong index and scan every
+        # tag of the key, 100 times slower at 10,000 conversations.
+        async with store.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("ANALYZE"))
     await store.close()
     return ids
 
