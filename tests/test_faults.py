@@ -318,17 +318,20 @@ async def test_a_killed_server_resumes_within_seconds_and_its_timer_fires_once(
     await user.say("m1")
     await asyncio.wait_for(desk.arrived.wait(), 20)
     assert desk.received() == ["m1"]
+    # m2 is stored behind m1's running job: neither claimed nor announced, the chain's to take
+    await user.say("m2")
     agent.kill()  # mid-delivery: the helpdesk stored m1, the agent never heard back
     desk.hold.set()
     desk.hold = None
     healthy = await agent.start()
     resumed = await until(lambda: _relayed(desk) >= 2, 20, "m1 delivered again")
     assert resumed - healthy < 10, f"work resumed {resumed - healthy:.1f} s after /healthz"
-    await user.say("m2")
-    await until(lambda: desk.received() == ["m1", "m2"], 20, "m2 relayed")
+    await until(lambda: desk.received() == ["m1", "m2"], 20, "m2, queued behind m1, relayed")
+    await user.say("m3")
+    await until(lambda: desk.received() == ["m1", "m2", "m3"], 20, "m3 relayed")
     keys = [c.key for c in desk.calls if c.path == "/botSendsMessage"]
     assert keys[0] == keys[1], "the redelivery carried the first delivery's Idempotency-Key"
-    assert len(set(keys)) == 2, "m1 and m2 have keys of their own"
+    assert len(keys) == 4 and len(set(keys)) == 3, "m2 and m3 sent once, each with its own key"
 
     restarted = datetime.now(UTC)
     await until(

@@ -321,7 +321,7 @@ class Context(Generic[ConfigT]):
             ),
         )
         if message is not None:
-            self._runtime.instruments.received.labels(place[0]).inc()
+            runtime.instruments.received.labels(place[0]).inc()
         return message
 
     async def send_message(

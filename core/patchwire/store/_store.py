@@ -989,22 +989,21 @@ _DELETE_TAGS = delete(_TAGS).where(
     _TAGS.c.key.in_(bindparam("keys", expanding=True)),
 )
 _INSERT_TAG = insert(_TAGS)
-_INSERT_MESSAGE = Prepared(
-    insert(_MESSAGES),
-    columns=(
-        "id",
-        "conversation_id",
-        "user_id",
-        "sequence",
-        "direction",
-        "type",
-        "payload",
-        "metadata",
-        "status",
-        "effect_key",
-        "created_at",
-    ),
+_INSERTED_FIELDS = (
+    "id",
+    "conversation_id",
+    "user_id",
+    "sequence",
+    "direction",
+    "type",
+    "payload",
+    "metadata",
+    "status",
+    "effect_key",
+    "created_at",
 )
+_INSERT_MESSAGE = Prepared(insert(_MESSAGES), columns=_INSERTED_FIELDS)
+"""A message as ``insert_message`` stores it (SQLite; ``_NUMBERED_INSERT`` on PostgreSQL)."""
 
 
 class _MillisecondAfter(FunctionElement[datetime]):
@@ -1068,25 +1067,14 @@ def _numbered_insert(*, outgoing: bool) -> Any:
     """
     numbers = _next_sequence(outgoing=outgoing).cte("numbers")
 
-    def given(name: str) -> Any:
-        return bindparam(name, type_=_MESSAGES.c[name].type)
-
-    status: Any = given("status")
-    if outgoing:  # joins the delivery queue when earlier messages wait
-        status = case((numbers.c.undelivered > 0, "queued"), else_=status)
-    columns = {
-        "id": given("id"),
-        "conversation_id": bindparam("conversation", type_=_MESSAGES.c.conversation_id.type),
-        "user_id": given("user_id"),
-        "sequence": numbers.c.next_sequence - 1,
-        "direction": given("direction"),
-        "type": given("type"),
-        "payload": given("payload"),
-        "metadata": given("metadata"),
-        "status": status,
-        "effect_key": given("effect_key"),
-        "created_at": numbers.c.updated_at,
+    columns: dict[str, Any] = {
+        name: bindparam(name, type_=_MESSAGES.c[name].type) for name in _INSERTED_FIELDS
     }
+    columns["conversation_id"] = bindparam("conversation", type_=_MESSAGES.c.conversation_id.type)
+    columns["sequence"] = numbers.c.next_sequence - 1
+    columns["created_at"] = numbers.c.updated_at
+    if outgoing:  # joins the delivery queue when earlier messages wait
+        columns["status"] = case((numbers.c.undelivered > 0, "queued"), else_=columns["status"])
     return (
         insert(_MESSAGES)
         .from_select(list(columns), select(*columns.values()))

@@ -152,6 +152,16 @@ def _mark_sent(connection: Connection, sent: Sequence[str]) -> None:
         connection.execute(_MARK_SENT, {"ids": list(sent)})
 
 
+def _forget(connection: Connection, job_id: int, sent: Sequence[str]) -> None:
+    """Delete a finished job and mark what it delivered sent (a reply: one statement on
+    PostgreSQL, where each statement is a round trip)."""
+    if len(sent) == 1 and connection.dialect.name == "postgresql":
+        _DELETE_JOB_MARK_SENT.execute(connection, {"job": job_id, "id": sent[0]})
+    else:
+        _mark_sent(connection, sent)
+        _DELETE_JOB.execute(connection, {"job": job_id})
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -335,11 +345,7 @@ class WorkQueue(Transactions):
         """
 
         def body(connection: Connection) -> Job | None:
-            if len(sent) == 1 and connection.dialect.name == "postgresql":
-                _DELETE_JOB_MARK_SENT.execute(connection, {"job": job.id, "id": sent[0]})
-            else:
-                _mark_sent(connection, sent)
-                _DELETE_JOB.execute(connection, {"job": job.id})
+            _forget(connection, job.id, sent)
             if then_claim is None:
                 return None
             owner, lease = then_claim
