@@ -12,15 +12,17 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, exists, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -42,15 +44,18 @@ from patchwire.store._tables import (
     ConversationRow,
     EventRow,
     IdempotencyKeyRow,
+    JobRow,
     MessageRow,
     StateRow,
     TagRow,
     UserRow,
     table,
 )
-from patchwire.store._work import AGENT_QUEUE, WorkQueue
+from patchwire.store._work import AGENT_QUEUE, JOB_FIELDS, WorkQueue, new_job
 
 __all__ = ["NotFoundError", "StateScope", "Store", "TagKind"]
+
+logger = logging.getLogger("patchwire.store")
 
 TagKind: TypeAlias = Literal["user", "conversation", "message"]
 StateScope: TypeAlias = Literal["conversation", "user", "agent"]
@@ -63,6 +68,7 @@ _TAGS = table(TagRow)
 _STATES = table(StateRow)
 _EVENTS = table(EventRow)
 _KEYS = table(IdempotencyKeyRow)
+_JOBS = table(JobRow)
 
 
 class NotFoundError(LookupError):
@@ -439,12 +445,17 @@ class Store(WorkQueue):
         status: str = "stored",
         tags: Mapping[str, str] | None = None,
         effect_key: str | None = None,
+        queued: bool = False,
+        remembered: tuple[str, str] | None = None,
     ) -> Message:
         """Insert in the caller's transaction, taking the conversation's next sequence number.
 
         An outgoing message of a conversation whose earlier messages wait for a retry gets
         status ``queued`` and joins them (one statement reads and counts it), so a
-        conversation's messages go out in order even while its outside system is down.
+        conversation's messages go out in order even while its outside system is down. With
+        ``queued``, the message's job is queued too; with ``remembered=(scope, key)``, the
+        key is remembered and a key seen before stores nothing (``_Repeated``). On PostgreSQL
+        all of it is one statement (``_numbered_insert``).
         """
         outgoing = direction == "outgoing"
         message_id, body = new_id(), dict(payload)
@@ -461,12 +472,21 @@ class Store(WorkQueue):
             "effect_key": effect_key,
         }
         numbering = {"conversation": conversation_id, "moment": now()}
-        if connection.dialect.name == "postgresql":  # one round trip instead of two
-            stored = _NUMBERED_INSERT[outgoing].execute(connection, {**row, **numbering}).first()
-            if stored is None:
+        job = new_job(conversation_id, "message", {"message_id": message_id}) if queued else {}
+        if connection.dialect.name == "postgresql":  # one round trip instead of up to four
+            parameters = {**row, **numbering, **{f"job_{name}": job[name] for name in job}}
+            if remembered is not None:
+                parameters.update(key_scope=remembered[0], key_key=remembered[1], key_at=now())
+            statement = _NUMBERED_INSERT[outgoing, queued, remembered is not None]
+            found = statement.execute(connection, parameters).first()
+            if found is None:
+                if remembered is not None and _conversation_exists(connection, conversation_id):
+                    raise _Repeated
                 raise NotFoundError("conversation", conversation_id)
-            sequence, status, created_at = stored
+            sequence, status, created_at = found
         else:
+            if remembered is not None and not self.remember_in(connection, *remembered):
+                raise _Repeated
             numbers = (_NEXT_OUTGOING if outgoing else _NEXT_INCOMING).execute(
                 connection, numbering
             )
@@ -479,6 +499,8 @@ class Store(WorkQueue):
                 status = "queued"
             values = {**row, "sequence": sequence, "status": status, "created_at": created_at}
             _INSERT_MESSAGE.execute(connection, values)
+            if job:
+                self.enqueue_in(connection, job)
         message = Message(
             id=message_id,
             conversation_id=conversation_id,
@@ -499,7 +521,8 @@ class Store(WorkQueue):
 
     async def create_outgoing(self, **fields: Any) -> Message:
         """Store an outgoing message: ``sending``, or ``queued`` behind undelivered ones."""
-        return await self._write(
+        write = self._write if fields.get("tags") else self._write_one
+        return await write(
             lambda connection: self.insert_message(
                 connection, direction="outgoing", status="sending", **fields
             )
@@ -529,8 +552,7 @@ class Store(WorkQueue):
                 .returning(_CONVERSATIONS.c.undelivered)
             )
             if undelivered == 1:
-                self.enqueue_in(
-                    connection,
+                job = new_job(
                     message.conversation_id,
                     "deliver",
                     {},
@@ -538,6 +560,7 @@ class Store(WorkQueue):
                     last_error=error,
                     failing_since=now(),
                 )
+                self.enqueue_in(connection, job)
                 self.notifier.in_transaction(connection, WORK, retry_at.isoformat())
 
         await self._write(body)
@@ -572,8 +595,7 @@ class Store(WorkQueue):
                 .values(undelivered=_CONVERSATIONS.c.undelivered - 1)
             )
             if error is not None:
-                self.enqueue_in(
-                    connection,
+                failed = new_job(
                     message.conversation_id,
                     "deliver",
                     {"message_id": message.id},
@@ -581,6 +603,7 @@ class Store(WorkQueue):
                     last_error=error,
                     failing_since=message.created_at,
                 )
+                self.enqueue_in(connection, failed)
 
         await self._write(body)
 
@@ -825,34 +848,61 @@ class Store(WorkQueue):
         claimed: Callable[[Job], None] | None = None,
         unclaimed: Callable[[], None] | None = None,
     ) -> Message | None:
-        """Store an incoming message and queue it, in one transaction.
+        """Store an incoming message and queue its job, atomically.
 
         With ``dedupe=(scope, key)`` a second delivery of the same key stores nothing and
-        returns None. With ``claim_for=(owner, lease)`` the same transaction also claims the
-        conversation's next runnable job (usually this message's; an older one first), which
-        goes to ``claimed`` once committed instead of announcing the work: the claim, its read
-        and a worker's wake-up cost nothing more. A job left unclaimed is announced (to other
-        processes at commit, then here), or, with ``unclaimed``, handed to that callback
-        instead once committed: for a caller that knows who will claim it.
+        returns None. With ``claim_for=(owner, lease)`` the conversation's next runnable job
+        (usually this message's; an older one first) is claimed right after and goes to
+        ``claimed`` instead of announcing the work: no wake-up, no claim of a worker's own. A
+        job left unclaimed is announced (to other processes, then here), or, with
+        ``unclaimed``, handed to that callback once stored: for a caller that knows who will
+        claim it (then PostgreSQL tries no claim).
+
+        On SQLite one transaction stores, remembers, queues and claims. On PostgreSQL, where
+        each statement is a round trip, one statement stores, numbers, remembers and queues
+        (no transaction around it) and a second claims: 2 round trips instead of 5. Between
+        the two another worker may claim the job first (ours then claims nothing, as in any
+        race); if this process dies between them, the job waits unannounced until another
+        process looks (``Runtime`` re-checks at least every ``RECHECK_SECONDS``), as a job the
+        receiving transaction claimed waits for its lease to run out.
         """
         if claim_for is not None and claimed is None:
             raise ValueError("claim_for needs claimed: a claimed job must be handed to a worker")
 
+        def store(connection: Connection) -> Message | None:
+            try:
+                return self.insert_message(
+                    connection,
+                    conversation_id=conversation_id,
+                    user_id=user_id,
+                    direction="incoming",
+                    type=type,
+                    payload=payload,
+                    metadata=metadata,
+                    status="received",
+                    tags=tags,
+                    queued=True,
+                    remembered=dedupe,
+                )
+            except _Repeated:
+                return None
+
+        if self.backend == "postgresql" and not tags:  # one statement: no transaction
+            message = await self._write_one(store)
+            if message is None:
+                return None
+            if unclaimed is not None:
+                unclaimed()
+            elif claim_for is None or not await self._claim_received(
+                conversation_id, claim_for, claimed
+            ):
+                await self._announce(WORK)
+            return message
+
         def body(connection: Connection) -> tuple[Message | None, Job | None]:
-            if dedupe is not None and not self.remember_in(connection, *dedupe):
+            message = store(connection)
+            if message is None:
                 return None, None
-            message = self.insert_message(
-                connection,
-                conversation_id=conversation_id,
-                user_id=user_id,
-                direction="incoming",
-                type=type,
-                payload=payload,
-                metadata=metadata,
-                status="received",
-                tags=tags,
-            )
-            self.enqueue_in(connection, conversation_id, "message", {"message_id": message.id})
             job = None
             if claim_for is not None:
                 owner, lease = claim_for
@@ -871,6 +921,38 @@ class Store(WorkQueue):
             else:
                 self.notifier.local(WORK)
         return message
+
+    async def _claim_received(
+        self,
+        conversation_id: str,
+        claim_for: tuple[str, timedelta],
+        claimed: Callable[[Job], None] | None,
+    ) -> bool:
+        """Claim the conversation's next job after storing a message in it; True when one was
+        claimed (and handed to ``claimed``). The message is stored whatever happens here: a
+        failed claim is logged and the work announced instead, so the caller does not answer
+        an error that makes its sender deliver the message again."""
+        owner, lease = claim_for
+        try:
+            job = await self._write_one(
+                lambda connection: self._claim_in(connection, owner, lease, conversation_id)
+            )
+        except SQLAlchemyError:
+            logger.warning("claiming a received message's job failed; announcing it", exc_info=True)
+            return False
+        if job is None:
+            return False
+        assert claimed is not None
+        claimed(job)
+        return True
+
+    async def _announce(self, channel: str) -> None:
+        """Tell this process and the others of work stored without a transaction to notify at
+        its commit. A failed ``NOTIFY`` is logged: the others find the work at their next look."""
+        try:
+            await self.notifier.publish(channel, "")
+        except (SQLAlchemyError, OSError):
+            logger.warning("announcing stored work to other processes failed", exc_info=True)
 
     async def emit(
         self,
@@ -901,9 +983,8 @@ class Store(WorkQueue):
                 user_id=user_id,
                 effect_key=effect_key,
             )
-            self.enqueue_in(
-                connection, conversation_id or AGENT_QUEUE, "event", {"event_id": event.id}
-            )
+            queue = conversation_id or AGENT_QUEUE
+            self.enqueue_in(connection, new_job(queue, "event", {"event_id": event.id}))
             self.notifier.in_transaction(connection, WORK)
             return event
 
@@ -1058,14 +1139,37 @@ _NEXT_INCOMING = Prepared(_next_sequence(outgoing=False))
 _NEXT_OUTGOING = Prepared(_next_sequence(outgoing=True))
 
 
-def _numbered_insert(*, outgoing: bool) -> Any:
+def _numbered_insert(*, outgoing: bool, queued: bool = False, remembered: bool = False) -> Any:
     """``_next_sequence`` and ``_INSERT_MESSAGE`` as one statement (PostgreSQL only).
 
     ``WITH numbers AS (UPDATE conversations ... RETURNING) INSERT INTO messages SELECT ...
-    FROM numbers RETURNING``: the same row lock, numbers and time, in one round trip. SQLite
-    has no ``UPDATE`` inside ``WITH``, and its two statements cost no round trip anyway.
+    FROM numbers RETURNING``: the same row lock, numbers and time, in one round trip. With
+    ``queued``, a ``job AS (INSERT INTO jobs ... SELECT ... FROM numbers)`` queues the
+    message's job too (its columns bound as ``job_<column>``). With ``remembered``, a first
+    ``key AS (INSERT INTO idempotency_keys ... ON CONFLICT DO NOTHING RETURNING)`` remembers
+    the key (``key_scope``, ``key_key``, ``key_at``) only if the conversation exists, and
+    ``numbers`` finds the conversation only if the key was new: a repeat, like a missing
+    conversation, changes nothing and returns no row. SQLite has no ``UPDATE`` inside
+    ``WITH``, and its statements cost no round trip anyway.
     """
-    numbers = _next_sequence(outgoing=outgoing).cte("numbers")
+    numbering = _next_sequence(outgoing=outgoing)
+    if remembered:
+        key = (
+            postgresql_insert(_KEYS)
+            .from_select(
+                ["scope", "key", "created_at"],
+                select(
+                    bindparam("key_scope", type_=_KEYS.c.scope.type),
+                    bindparam("key_key", type_=_KEYS.c.key.type),
+                    bindparam("key_at", type_=_KEYS.c.created_at.type),
+                ).where(_CONVERSATIONS.c.id == bindparam("conversation")),
+            )
+            .on_conflict_do_nothing()
+            .returning(_KEYS.c.scope)
+            .cte("remembered")
+        )
+        numbering = numbering.where(exists(key.select()))
+    numbers = numbering.cte("numbers")
 
     columns: dict[str, Any] = {
         name: bindparam(name, type_=_MESSAGES.c[name].type) for name in _INSERTED_FIELDS
@@ -1075,16 +1179,41 @@ def _numbered_insert(*, outgoing: bool) -> Any:
     columns["created_at"] = numbers.c.updated_at
     if outgoing:  # joins the delivery queue when earlier messages wait
         columns["status"] = case((numbers.c.undelivered > 0, "queued"), else_=columns["status"])
-    return (
+    statement = (
         insert(_MESSAGES)
         .from_select(list(columns), select(*columns.values()))
         .returning(_MESSAGES.c.sequence, _MESSAGES.c.status, _MESSAGES.c.created_at)
     )
+    if queued:
+        job = {name: bindparam(f"job_{name}", type_=_JOBS.c[name].type) for name in JOB_FIELDS}
+        job["conversation_id"] = columns["conversation_id"]  # only if ``numbers`` found it
+        queue = insert(_JOBS).from_select(list(job), select(*job.values()).select_from(numbers))
+        statement = statement.add_cte(queue.cte("job"))
+    return statement
 
 
 _NUMBERED_INSERT = {
-    outgoing: Prepared(_numbered_insert(outgoing=outgoing)) for outgoing in (False, True)
+    (outgoing, queued, remembered): Prepared(
+        _numbered_insert(outgoing=outgoing, queued=queued, remembered=remembered)
+    )
+    for outgoing, queued, remembered in (
+        (False, False, False),
+        (False, True, False),
+        (False, True, True),
+        (True, False, False),
+    )
 }
+_CONVERSATION_EXISTS = Prepared(
+    select(_CONVERSATIONS.c.id).where(_CONVERSATIONS.c.id == bindparam("conversation"))
+)
+
+
+def _conversation_exists(connection: Connection, conversation_id: str) -> bool:
+    return bool(_CONVERSATION_EXISTS.execute(connection, {"conversation": conversation_id}).rows)
+
+
+class _Repeated(Exception):
+    """A message whose idempotency key was seen before: nothing was stored."""
 
 
 def _tag_parameters(kind: str, tags: Mapping[str, str]) -> dict[str, Any]:

@@ -9,7 +9,9 @@ the statements run at once on the loop (``store/_sqlite.py``).
 
 Reads take no transaction on either backend: each statement reads a snapshot of its own
 (PostgreSQL at READ COMMITTED gives nothing more inside a transaction), which saves a
-``BEGIN`` and a ``COMMIT`` per read: two round trips on PostgreSQL.
+``BEGIN`` and a ``COMMIT`` per read: two round trips on PostgreSQL. A change that PostgreSQL
+makes in one statement (a reply stored, a finished job forgotten and the next one claimed) needs
+no transaction around it either: a statement is atomic (:meth:`Transactions._write_one`).
 """
 
 from __future__ import annotations
@@ -36,16 +38,25 @@ class Transactions:
         self._writer: Engine = engine.sync_engine
         self._mark_reads = engine.dialect.name == "sqlite"
         self._reader: Engine
+        self._single: Engine
         if engine.dialect.name == "postgresql":
             # At READ COMMITTED each statement reads its own snapshot, so a read transaction
             # adds nothing to autocommit statements but two round trips (BEGIN, COMMIT).
-            self._reader = self._writer.execution_options(isolation_level="AUTOCOMMIT")
+            self._reader = self._single = self._writer.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
         else:
-            self._reader = self._writer
+            self._reader = self._single = self._writer
 
     async def _write(self, body: Callable[[Connection], _T]) -> _T:
         """``body(connection)`` in a transaction that may write (SQLite: ``BEGIN IMMEDIATE``)."""
         return await greenlet_spawn(_in_transaction, self._writer, body, False)
+
+    async def _write_one(self, body: Callable[[Connection], _T]) -> _T:
+        """``body(connection)`` whose change is one statement on PostgreSQL (reads may follow
+        it): no transaction around it there, saving the ``BEGIN`` and ``COMMIT`` round trips.
+        On SQLite, where the same change may take several statements, as :meth:`_write`."""
+        return await greenlet_spawn(_in_transaction, self._single, body, False)
 
     async def _read(self, body: Callable[[Connection], _T]) -> _T:
         """``body(connection)``, each statement a snapshot of its own, on both backends."""

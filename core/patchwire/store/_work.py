@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, any_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -36,7 +37,7 @@ from patchwire.store._tables import (
 )
 from patchwire.store._transactions import Transactions
 
-__all__ = ["AGENT_QUEUE", "WorkQueue"]
+__all__ = ["AGENT_QUEUE", "JOB_FIELDS", "WorkQueue", "new_job"]
 
 AGENT_QUEUE = ""
 """The queue (conversation id) of work that belongs to no conversation."""
@@ -66,11 +67,12 @@ _JOB_COLUMNS = tuple(
 )
 
 
-def _claim_statement(*, one_conversation: bool) -> Any:
+def _claim_statement(*, one_conversation: bool, besides: Any = None) -> Any:
     """``UPDATE jobs ... WHERE id = (the oldest runnable job) AND still claimable RETURNING``.
 
     Built once with bound parameters: the hot path reuses the statement (and SQLAlchemy's
-    compiled form of it) instead of building the expression for every claim.
+    compiled form of it) instead of building the expression for every claim. ``besides``: a
+    job the claim neither takes nor waits for (one the same statement deletes).
     """
     candidate, earlier = _JOBS.alias("candidate"), _JOBS.alias("earlier")
     moment = bindparam("moment", type_=_JOBS.c.available_at.type)
@@ -79,17 +81,18 @@ def _claim_statement(*, one_conversation: bool) -> Any:
         expired = and_(job.c.status == "running", job.c.leased_until < moment)
         return or_(job.c.status == "pending", expired)
 
+    runnable = [claimable(candidate), candidate.c.available_at <= moment]
+    waited_for = [
+        earlier.c.conversation_id == candidate.c.conversation_id,
+        earlier.c.id < candidate.c.id,
+        or_(*(earlier.c.status == status for status in _UNFINISHED)),
+    ]
+    if besides is not None:
+        runnable.append(candidate.c.id != besides)
+        waited_for.append(earlier.c.id != besides)
     oldest = (
         select(candidate.c.id)
-        .where(
-            claimable(candidate),
-            candidate.c.available_at <= moment,
-            ~exists().where(
-                earlier.c.conversation_id == candidate.c.conversation_id,
-                earlier.c.id < candidate.c.id,
-                or_(*(earlier.c.status == status for status in _UNFINISHED)),
-            ),
-        )
+        .where(*runnable, ~exists().where(*waited_for))
         .order_by(candidate.c.id)
         .limit(1)
     )
@@ -110,33 +113,54 @@ def _claim_statement(*, one_conversation: bool) -> Any:
 
 _CLAIM_ANY = Prepared(_claim_statement(one_conversation=False))
 _CLAIM_IN_CONVERSATION = Prepared(_claim_statement(one_conversation=True))
-_INSERT_JOB = Prepared(
-    insert(_JOBS).returning(_JOBS.c.id),
-    columns=(
-        "conversation_id",
-        "kind",
-        "payload",
-        "status",
-        "attempts",
-        "runs",
-        "last_error",
-        "failing_since",
-        "available_at",
-        "created_at",
-    ),
+JOB_FIELDS = (
+    "conversation_id",
+    "kind",
+    "payload",
+    "status",
+    "attempts",
+    "runs",
+    "last_error",
+    "failing_since",
+    "available_at",
+    "created_at",
 )
+"""The columns a new job is inserted with (``new_job``)."""
+_INSERT_JOB = Prepared(insert(_JOBS).returning(_JOBS.c.id), columns=JOB_FIELDS)
 _MARK_SENT = (
     update(_MESSAGES)
     .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
     .values(status="sent")
 )
 _DELETE_JOB = Prepared(delete(_JOBS).where(_JOBS.c.id == bindparam("job")))
-_ONE_SENT = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("id")).values(status="sent")
-_MARK_ONE_SENT = Prepared(_ONE_SENT)
-_DELETE_JOB_MARK_SENT = Prepared(
-    delete(_JOBS).where(_JOBS.c.id == bindparam("job")).add_cte(_ONE_SENT.cte("sent"))
+_MARK_ONE_SENT = Prepared(
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("id")).values(status="sent")
 )
-"""The two in one round trip (PostgreSQL only: SQLite has no ``UPDATE`` inside ``WITH``)."""
+
+
+def _finish_statement(*, then_claim: bool) -> Any:
+    """PostgreSQL: forget a finished job, mark what it delivered sent and, with
+    ``then_claim``, lease its conversation's next runnable job, all in one statement.
+
+    ``WITH gone AS (DELETE ...), sent AS (UPDATE messages ... = ANY(:sent)) UPDATE jobs ...
+    RETURNING``: the claim reads the statement's snapshot, in which the finished job still
+    runs, so it is left out by id (neither taken nor waited for). SQLite has no ``DELETE`` or
+    ``UPDATE`` inside ``WITH``.
+    """
+    job = bindparam("job", type_=_JOBS.c.id.type)
+    delivered = bindparam("sent", type_=ARRAY(_MESSAGES.c.id.type))
+    sent = (
+        update(_MESSAGES).where(_MESSAGES.c.id == any_(delivered)).values(status="sent").cte("sent")
+    )
+    if not then_claim:
+        return delete(_JOBS).where(_JOBS.c.id == job).add_cte(sent)
+    gone = delete(_JOBS).where(_JOBS.c.id == job).cte("gone")
+    return _claim_statement(one_conversation=True, besides=job).add_cte(gone).add_cte(sent)
+
+
+_FINISH = {
+    then_claim: Prepared(_finish_statement(then_claim=then_claim)) for then_claim in (False, True)
+}
 _KEY_COLUMNS = ("scope", "key", "created_at")
 _REMEMBER = {
     "sqlite": Prepared(sqlite_insert(_KEYS).on_conflict_do_nothing(), columns=_KEY_COLUMNS),
@@ -152,18 +176,34 @@ def _mark_sent(connection: Connection, sent: Sequence[str]) -> None:
         connection.execute(_MARK_SENT, {"ids": list(sent)})
 
 
-def _forget(connection: Connection, job_id: int, sent: Sequence[str]) -> None:
-    """Delete a finished job and mark what it delivered sent (a reply: one statement on
-    PostgreSQL, where each statement is a round trip)."""
-    if len(sent) == 1 and connection.dialect.name == "postgresql":
-        _DELETE_JOB_MARK_SENT.execute(connection, {"job": job_id, "id": sent[0]})
-    else:
-        _mark_sent(connection, sent)
-        _DELETE_JOB.execute(connection, {"job": job_id})
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_job(
+    conversation_id: str,
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    available_at: datetime | None = None,
+    status: str = "pending",
+    last_error: str | None = None,
+    failing_since: datetime | None = None,
+) -> dict[str, Any]:
+    """A new job's row (its columns in ``JOB_FIELDS``)."""
+    moment = _now()
+    return {
+        "conversation_id": conversation_id,
+        "kind": kind,
+        "payload": dict(payload),
+        "status": status,
+        "attempts": 0,
+        "runs": 0,
+        "last_error": last_error,
+        "failing_since": failing_since,
+        "available_at": available_at or moment,
+        "created_at": moment,
+    }
 
 
 def _job(row: Any) -> Job:
@@ -247,41 +287,15 @@ class WorkQueue(Transactions):
 
     # --- jobs ------------------------------------------------------------------------------
 
-    def enqueue_in(
-        self,
-        connection: Connection,
-        conversation_id: str,
-        kind: str,
-        payload: Mapping[str, Any],
-        *,
-        available_at: datetime | None = None,
-        status: str = "pending",
-        last_error: str | None = None,
-        failing_since: datetime | None = None,
-    ) -> int:
-        """Queue a job in the caller's transaction; its id."""
-        moment = _now()
-        job_id = _INSERT_JOB.execute(
-            connection,
-            {
-                "conversation_id": conversation_id,
-                "kind": kind,
-                "payload": dict(payload),
-                "status": status,
-                "attempts": 0,
-                "runs": 0,
-                "last_error": last_error,
-                "failing_since": failing_since,
-                "available_at": available_at or moment,
-                "created_at": moment,
-            },
-        ).scalar()
+    def enqueue_in(self, connection: Connection, job: Mapping[str, Any]) -> int:
+        """Queue a job (a ``new_job`` row) in the caller's transaction; its id."""
+        job_id = _INSERT_JOB.execute(connection, job).scalar()
         assert job_id is not None
         return int(job_id)
 
     async def enqueue(self, conversation_id: str, kind: str, payload: Mapping[str, Any]) -> Job:
         def body(connection: Connection) -> int:
-            job_id = self.enqueue_in(connection, conversation_id, kind, payload)
+            job_id = self.enqueue_in(connection, new_job(conversation_id, kind, payload))
             self.notifier.in_transaction(connection, WORK)
             return job_id
 
@@ -308,11 +322,24 @@ class WorkQueue(Transactions):
     def _claim_in(
         self, connection: Connection, owner: str, lease: timedelta, conversation_id: str | None
     ) -> Job | None:
-        moment = _now()
         statement = _CLAIM_ANY if conversation_id is None else _CLAIM_IN_CONVERSATION
-        parameters = {"moment": moment, "owner": owner, "until": moment + lease}
+        parameters = self._claim_parameters(owner, lease, conversation_id)
+        return self._claimed(connection, statement, parameters)
+
+    @staticmethod
+    def _claim_parameters(
+        owner: str, lease: timedelta, conversation_id: str | None
+    ) -> dict[str, Any]:
+        moment = _now()
+        parameters: dict[str, Any] = {"moment": moment, "owner": owner, "until": moment + lease}
         if conversation_id is not None:
             parameters["conversation"] = conversation_id
+        return parameters
+
+    def _claimed(
+        self, connection: Connection, statement: Prepared, parameters: Mapping[str, Any]
+    ) -> Job | None:
+        """Run a claiming statement; the job it leased, with its subject, or None."""
         row = statement.execute(connection, parameters).first()
         return None if row is None else self._with_subject(connection, _job(row))
 
@@ -344,14 +371,25 @@ class WorkQueue(Transactions):
         million messages as after ten.
         """
 
+        finished = {"job": job.id}
+
         def body(connection: Connection) -> Job | None:
-            _forget(connection, job.id, sent)
+            if connection.dialect.name == "postgresql":  # one statement, no transaction
+                finish = _FINISH[then_claim is not None]
+                if then_claim is None:
+                    finish.execute(connection, {**finished, "sent": list(sent)})
+                    return None
+                owner, lease = then_claim
+                claim = self._claim_parameters(owner, lease, job.conversation_id)
+                return self._claimed(connection, finish, {**claim, **finished, "sent": list(sent)})
+            _mark_sent(connection, sent)
+            _DELETE_JOB.execute(connection, finished)
             if then_claim is None:
                 return None
             owner, lease = then_claim
             return self._claim_in(connection, owner, lease, job.conversation_id)
 
-        return await self._write(body)
+        return await self._write_one(body)
 
     async def fail_job(
         self, job_id: int, error: str, *, retry_at: datetime | None, sent: Sequence[str] = ()
@@ -570,11 +608,9 @@ class WorkQueue(Transactions):
             if row is None:
                 return None
             event = _scheduled(row)
+            queue = event.conversation_id or AGENT_QUEUE
             self.enqueue_in(
-                connection,
-                event.conversation_id or AGENT_QUEUE,
-                "scheduled",
-                {"scheduled_event_id": event.id},
+                connection, new_job(queue, "scheduled", {"scheduled_event_id": event.id})
             )
             self.notifier.in_transaction(connection, WORK)
             return event

@@ -5,8 +5,10 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from patchwire.store import NotFoundError, Store
+from patchwire.store import Job, Message, NotFoundError, Store
+from patchwire.store._notify import WORK
 
 
 async def test_get_or_create_user_makes_one_row_under_concurrency(store: Store) -> None:
@@ -188,6 +190,15 @@ async def test_a_message_for_a_missing_conversation_is_refused_and_stores_nothin
             conversation_id="no-such-conversation", user_id=None, type="text", payload={}
         )
     with pytest.raises(NotFoundError, match="no-such-conversation"):
+        await store.receive(
+            conversation_id="no-such-conversation",
+            user_id=None,
+            type="text",
+            payload={},
+            dedupe=("chat", "m-1"),
+        )
+    assert await store.remember("chat", "m-1"), "the key of a message not stored was kept"
+    with pytest.raises(NotFoundError, match="no-such-conversation"):
         await store.create_outgoing(
             conversation_id="no-such-conversation",
             user_id=None,
@@ -227,3 +238,111 @@ async def test_a_conversations_messages_get_strictly_later_milliseconds(store: S
     page = await store.list_messages(conversation.id, limit=100, newest_first=False)
     assert [m.created_at for m in page.messages] == [m.created_at for m in stored]
     assert all(m.created_at.tzinfo is not None for m in page.messages)
+
+
+async def test_completing_a_job_marks_its_sends_and_claims_its_conversations_next_job(
+    store: Store,
+) -> None:
+    """On PostgreSQL one statement forgets the job, marks what it sent and claims the next:
+    the claim must neither take the finished job (its lease may have run out while it ran)
+    nor wait for it, nor take another conversation's job."""
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    other = await store.create_conversation(integration="chat", channel="channel")
+    replies = [
+        await store.create_outgoing(
+            conversation_id=conversation.id, user_id=None, type="text", payload={"n": n}
+        )
+        for n in range(2)
+    ]
+    await store.enqueue(conversation.id, "message", {"n": 0})
+    await store.enqueue(other.id, "message", {"n": 99})
+    await store.enqueue(conversation.id, "message", {"n": 1})
+    running = await store.claim_next_job("w1", lease=timedelta(seconds=-1))  # already expired
+    assert running is not None and running.payload == {"n": 0}
+    busy = await store.claim_next_job("w2", lease=timedelta(seconds=30), conversation_id=other.id)
+    assert busy is not None and busy.conversation_id == other.id
+
+    following = await store.complete_job(
+        running, sent=[reply.id for reply in replies], then_claim=("w1", timedelta(seconds=30))
+    )
+    assert following is not None and following.payload == {"n": 1}, following
+    assert following.leased_by == "w1" and following.runs == 1
+    assert [job.payload for job in await store.jobs()] == [{"n": 99}, {"n": 1}]
+    assert {(await store.get_message(reply.id)).status for reply in replies} == {"sent"}  # type: ignore[union-attr]
+
+    assert await store.complete_job(following, then_claim=("w1", timedelta(seconds=30))) is None
+    assert await store.complete_job(busy) is None
+    assert await store.jobs() == []
+
+
+async def test_parallel_deliveries_store_each_message_once_numbered_in_order(
+    database_url: str,
+) -> None:
+    """Two processes' stores receive at once: a key delivered eight times stores one message
+    and one job; twenty distinct messages in one conversation get twenty distinct, gapless
+    sequence numbers and one job each (PostgreSQL does each receive in one statement)."""
+    one, two = await Store.open(database_url), await Store.open(database_url)
+    try:
+        conversation = await one.create_conversation(integration="chat", channel="channel")
+
+        async def deliver(store: Store, text: str, key: str) -> Message | None:
+            return await store.receive(
+                conversation_id=conversation.id,
+                user_id=None,
+                type="text",
+                payload={"text": text},
+                dedupe=("chat", key),
+            )
+
+        repeated = await asyncio.gather(
+            *(deliver((one, two)[n % 2], "again", "same-key") for n in range(8))
+        )
+        [first] = [message for message in repeated if message is not None]
+        distinct = await asyncio.gather(
+            *(deliver((one, two)[n % 2], f"m{n}", f"key-{n}") for n in range(20))
+        )
+        stored = [message for message in distinct if message is not None]
+        assert len(stored) == 20
+        numbers = sorted(message.sequence for message in stored)
+        assert numbers == list(range(first.sequence + 1, first.sequence + 21))
+        jobs = await one.jobs()
+        assert len(jobs) == 21
+        assert len({job.payload["message_id"] for job in jobs}) == 21
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_claim_that_fails_after_the_message_is_stored_loses_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim after a receive is a shortcut. If it fails, the message is either stored,
+    queued and announced (PostgreSQL: stored by a statement of its own before the claim) or
+    not stored at all and the error reaches the sender, who delivers it again (SQLite: one
+    transaction). Never stored and lost, never stored twice."""
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    announced: list[str] = []
+    store.notifier.subscribe(WORK, lambda payload, _remote: announced.append(payload))
+    claimed: list[Job] = []
+
+    def failing_claim(*_args: object) -> None:
+        raise OperationalError("UPDATE jobs ...", {}, Exception("connection reset"))
+
+    monkeypatch.setattr(store, "_claim_in", failing_claim)
+    try:
+        message = await store.receive(
+            conversation_id=conversation.id,
+            user_id=None,
+            type="text",
+            payload={"text": "hi"},
+            claim_for=("w1", timedelta(seconds=30)),
+            claimed=claimed.append,
+        )
+    except OperationalError:
+        assert store.backend == "sqlite"
+        assert await store.jobs() == [] and announced == []
+        return
+    assert store.backend == "postgresql" and message is not None and not claimed
+    [job] = await store.jobs()
+    assert job.status == "pending" and job.payload == {"message_id": message.id}
+    assert announced == [""], "the unclaimed job was not announced"
