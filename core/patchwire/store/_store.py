@@ -51,7 +51,14 @@ from patchwire.store._tables import (
     UserRow,
     table,
 )
-from patchwire.store._work import AGENT_QUEUE, JOB_FIELDS, WorkQueue, new_job
+from patchwire.store._work import (
+    AGENT_QUEUE,
+    JOB_COLUMNS,
+    JOB_FIELDS,
+    WorkQueue,
+    job_from_row,
+    new_job,
+)
 
 __all__ = ["NotFoundError", "StateScope", "Store", "TagKind"]
 
@@ -672,12 +679,31 @@ class Store(WorkQueue):
         subject = self._message_context_in(connection, str(job.payload["message_id"]))
         return dataclasses.replace(job, subject=subject)
 
+    def _claimed(
+        self, connection: Connection, statement: Prepared, parameters: Mapping[str, Any]
+    ) -> Job | None:
+        """On PostgreSQL the claim and its message job's context are one statement
+        (``_claim_with_context``): a round trip less per job."""
+        if connection.dialect.name != "postgresql":
+            return super()._claimed(connection, statement, parameters)
+        rows = _claim_with_context(statement).execute(connection, parameters).rows
+        if not rows:
+            return None
+        first = rows[0]
+        job = job_from_row(first, prefix="job_")
+        if job.kind == "message" and first.id is not None:
+            job = dataclasses.replace(job, subject=self._message_context(rows))
+        return job
+
     def _message_context_in(
         self, connection: Connection, message_id: str
     ) -> tuple[Message, Conversation, User | None] | None:
         rows = _MESSAGE_CONTEXT.execute(connection, {"message_id": message_id}).rows
-        if not rows:
-            return None
+        return self._message_context(rows) if rows else None
+
+    def _message_context(self, rows: Sequence[Any]) -> tuple[Message, Conversation, User | None]:
+        """A message with its conversation and author from ``_message_context_statement``'s
+        rows (one per tag of the three)."""
         tags: dict[str | None, dict[str, str]] = {}
         for found in rows:
             if found.tag_kind is not None:
@@ -1027,40 +1053,57 @@ _MESSAGE_COLUMNS = (
 """A message row's columns, its ``metadata`` column labelled ``meta`` as records call it."""
 
 
-def _message_context_statement() -> Any:
+def _message_context_statement(claimed: Any = None) -> Any:
     """A message joined with its conversation, its author and the tags of all three (one row
-    per tag, at least one row), as plain columns, built once with a bound ``message_id``."""
+    per tag, at least one row), as plain columns, built once with a bound ``message_id``.
+
+    With ``claimed`` (a claiming ``UPDATE jobs ... RETURNING`` as a CTE), the message is the
+    claimed job's (``payload ->> 'message_id'``, PostgreSQL), and the rows also carry the job's
+    columns as ``job_<column>``: one row with the message's columns empty for a job of another
+    kind, none when nothing was claimed."""
     tags = _TAGS.alias("owned")
     owned = or_(
         and_(tags.c.kind == "message", tags.c.owner_id == _MESSAGES.c.id),
         and_(tags.c.kind == "conversation", tags.c.owner_id == _MESSAGES.c.conversation_id),
         and_(tags.c.kind == "user", tags.c.owner_id == _MESSAGES.c.user_id),
     )
-    return (
-        select(
-            *_MESSAGE_COLUMNS,
-            _CONVERSATIONS.c.integration.label("conversation_integration"),
-            _CONVERSATIONS.c.channel.label("conversation_channel"),
-            _CONVERSATIONS.c.created_at.label("conversation_created_at"),
-            _USERS.c.id.label("user_found"),
-            _USERS.c.integration.label("user_integration"),
-            _USERS.c.name.label("user_name"),
-            _USERS.c.picture_url.label("user_picture_url"),
-            _USERS.c.created_at.label("user_created_at"),
-            tags.c.kind.label("tag_kind"),
-            tags.c.key.label("tag_key"),
-            tags.c.value.label("tag_value"),
-        )
-        .select_from(
-            _MESSAGES.join(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
-            .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.user_id)
-            .outerjoin(tags, owned)
-        )
-        .where(_MESSAGES.c.id == bindparam("message_id"))
+    context = select(
+        *_MESSAGE_COLUMNS,
+        _CONVERSATIONS.c.integration.label("conversation_integration"),
+        _CONVERSATIONS.c.channel.label("conversation_channel"),
+        _CONVERSATIONS.c.created_at.label("conversation_created_at"),
+        _USERS.c.id.label("user_found"),
+        _USERS.c.integration.label("user_integration"),
+        _USERS.c.name.label("user_name"),
+        _USERS.c.picture_url.label("user_picture_url"),
+        _USERS.c.created_at.label("user_created_at"),
+        tags.c.kind.label("tag_kind"),
+        tags.c.key.label("tag_key"),
+        tags.c.value.label("tag_value"),
     )
+    joined = (
+        _MESSAGES.join(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
+        .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.user_id)
+        .outerjoin(tags, owned)
+    )
+    if claimed is None:
+        return context.select_from(joined).where(_MESSAGES.c.id == bindparam("message_id"))
+    subject = _MESSAGES.c.id == claimed.c.payload["message_id"].as_string()
+    job = [claimed.c[column.key].label(f"job_{column.key}") for column in JOB_COLUMNS]
+    return context.add_columns(*job).select_from(claimed.outerjoin(joined, subject))
 
 
 _MESSAGE_CONTEXT = Prepared(_message_context_statement())
+
+
+@functools.cache
+def _claim_with_context(claim: Prepared) -> Prepared:
+    """A claiming statement and its message job's context as one (PostgreSQL only: SQLite has
+    no ``UPDATE`` inside ``WITH``)."""
+    claiming: Any = claim.statement
+    return Prepared(_message_context_statement(claiming.cte("claimed")))
+
+
 _TAGS_OF_KIND = select(_TAGS.c.owner_id, _TAGS.c.key, _TAGS.c.value).where(
     _TAGS.c.kind == bindparam("kind"), _TAGS.c.owner_id.in_(bindparam("owners", expanding=True))
 )

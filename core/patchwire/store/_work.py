@@ -37,7 +37,7 @@ from patchwire.store._tables import (
 )
 from patchwire.store._transactions import Transactions
 
-__all__ = ["AGENT_QUEUE", "JOB_FIELDS", "WorkQueue", "new_job"]
+__all__ = ["AGENT_QUEUE", "JOB_COLUMNS", "JOB_FIELDS", "WorkQueue", "job_from_row", "new_job"]
 
 AGENT_QUEUE = ""
 """The queue (conversation id) of work that belongs to no conversation."""
@@ -49,7 +49,7 @@ _CONVERSATIONS = table(ConversationRow)
 _SCHEDULED = table(ScheduledEventRow)
 _EFFECTS = table(EffectRow)
 _KEYS = table(IdempotencyKeyRow)
-_JOB_COLUMNS = tuple(
+JOB_COLUMNS = tuple(
     _JOBS.c[name]
     for name in (
         "id",
@@ -107,7 +107,7 @@ def _claim_statement(*, one_conversation: bool, besides: Any = None) -> Any:
             leased_by=bindparam("owner"),
             leased_until=bindparam("until", type_=_JOBS.c.leased_until.type),
         )
-        .returning(*_JOB_COLUMNS)
+        .returning(*JOB_COLUMNS)
     )
 
 
@@ -206,21 +206,9 @@ def new_job(
     }
 
 
-def _job(row: Any) -> Job:
-    """A job from a row of ``_JOB_COLUMNS``."""
-    return Job(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        kind=row.kind,
-        payload=row.payload,
-        attempts=row.attempts,
-        runs=row.runs,
-        status=row.status,
-        last_error=row.last_error,
-        available_at=row.available_at,
-        failing_since=row.failing_since,
-        leased_by=row.leased_by,
-    )
+def job_from_row(row: Any, prefix: str = "") -> Job:
+    """A job from a row of ``JOB_COLUMNS`` (labelled ``<prefix><column>``)."""
+    return Job(**{column.key: getattr(row, prefix + column.key) for column in JOB_COLUMNS})
 
 
 def _scheduled(row: Any) -> ScheduledEvent:
@@ -341,7 +329,7 @@ class WorkQueue(Transactions):
     ) -> Job | None:
         """Run a claiming statement; the job it leased, with its subject, or None."""
         row = statement.execute(connection, parameters).first()
-        return None if row is None else self._with_subject(connection, _job(row))
+        return None if row is None else self._with_subject(connection, job_from_row(row))
 
     def _with_subject(self, connection: Connection, job: Job) -> Job:
         """The job with what it is about attached (the store adds a message job's message)."""
@@ -428,14 +416,16 @@ class WorkQueue(Transactions):
     ) -> list[Job]:
         """Jobs in these states, oldest first (what ``patchwire jobs`` shows an operator)."""
         query = (
-            select(*_JOB_COLUMNS)
+            select(*JOB_COLUMNS)
             .where(_JOBS.c.status.in_(list(statuses)))
             .order_by(_JOBS.c.id)
             .limit(limit)
         )
         if conversation_id is not None:
             query = query.where(_JOBS.c.conversation_id == conversation_id)
-        return await self._read(lambda connection: [_job(row) for row in connection.execute(query)])
+        return await self._read(
+            lambda connection: [job_from_row(row) for row in connection.execute(query)]
+        )
 
     async def failed_jobs(self, conversation_id: str | None = None) -> list[tuple[Job, str]]:
         """Jobs given up on, with their last error."""

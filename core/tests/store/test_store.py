@@ -346,3 +346,37 @@ async def test_a_claim_that_fails_after_the_message_is_stored_loses_nothing(
     [job] = await store.jobs()
     assert job.status == "pending" and job.payload == {"message_id": message.id}
     assert announced == [""], "the unclaimed job was not announced"
+
+
+async def test_a_claimed_message_job_comes_with_its_message_conversation_and_author(
+    store: Store,
+) -> None:
+    """On PostgreSQL the claim and the read of its context are one statement: what comes with
+    the job is what reading the message's context says, tags included; another kind of job
+    comes without."""
+    user = await store.create_user(
+        integration="chat", name="Ada", tags={"id": "u1", "tier": "gold"}
+    )
+    conversation = await store.create_conversation(
+        integration="chat", channel="channel", tags={"id": "c1"}
+    )
+    claimed: list[Job] = []
+    message = await store.receive(
+        conversation_id=conversation.id,
+        user_id=user.id,
+        type="text",
+        payload={"text": "hi"},
+        tags={"lang": "en"},
+        claim_for=("w1", timedelta(seconds=30)),
+        claimed=claimed.append,
+    )
+    assert message is not None
+    [job] = claimed
+    assert job.subject is not None and job.subject == await store.message_context(message.id)
+    stored, in_conversation, author = job.subject
+    assert stored.tags == {"lang": "en"} and in_conversation.tags == {"id": "c1"}
+    assert author is not None and author.tags == {"id": "u1", "tier": "gold"}
+
+    await store.enqueue(conversation.id, "other", {"n": 1})
+    following = await store.complete_job(job, then_claim=("w1", timedelta(seconds=30)))
+    assert following is not None and following.kind == "other" and following.subject is None
