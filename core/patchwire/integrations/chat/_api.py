@@ -28,7 +28,12 @@ from patchwire.integrations.chat._errors import (
 )
 from patchwire.integrations.chat._keys import sign_user_key, user_id_from_key
 from patchwire.integrations.chat._payloads import payload_from_wire
-from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
+from patchwire.integrations.chat._records import (
+    ChatCaller,
+    ChatConversation,
+    ChatEvent,
+    ChatMessage,
+)
 from patchwire.integrations.chat._repository import ChatRepository
 from patchwire.integrations.chat._requests import (
     AddParticipantBody,
@@ -87,15 +92,13 @@ class ChatApi:
 
         return endpoint
 
-    async def _user(self, call: _Call) -> ChatUser:
+    async def _caller(self, call: _Call) -> ChatCaller:
+        """Who makes the request (their key verified, their user found)."""
         user_id = await self._user_id(call)
-        user = await self.repository.get_user(user_id)
-        if user is None:
-            raise not_found(
-                f"user {user_id!r} does not exist: create it with POST /users or "
-                "POST /users/get-or-create"
-            )
-        return user
+        caller = await self.repository.get_caller(user_id)
+        if caller is None:
+            raise _no_user(user_id)
+        return caller
 
     async def _user_id(self, call: _Call) -> str:
         secrets = [await self.repository.signing_secret()]
@@ -103,7 +106,7 @@ class ChatApi:
             secrets.append(self.config.encryption_key)
         return user_id_from_key(call.request.headers.get("x-user-key"), secrets)
 
-    async def _conversation(self, conversation_id: str, user: ChatUser) -> ChatConversation:
+    async def _conversation(self, conversation_id: str, user: ChatCaller) -> ChatConversation:
         conversation = await self.repository.get_conversation(conversation_id)
         if conversation is None:
             raise not_found(f"conversation {conversation_id!r} does not exist")
@@ -145,23 +148,27 @@ class ChatApi:
         return _json({"user": user.wire()})
 
     async def get_user(self, call: _Call) -> Response:
-        return _json({"user": (await self._user(call)).wire()})
+        user_id = await self._user_id(call)
+        user = await self.repository.get_user(user_id)
+        if user is None:
+            raise _no_user(user_id)
+        return _json({"user": user.wire()})
 
     async def update_user(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         body: UserFieldsBody = await self._body(call, UserFieldsBody)
         updated = await self.repository.update_user(user.id, body.model_dump(exclude_unset=True))
         return _json({"user": updated.wire()})
 
     async def delete_user(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         await self.repository.delete_user(user.id)
         return _json({})
 
     # --- conversations -----------------------------------------------------------------------
 
     async def create_conversation(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         body: CreateConversationBody = await self._body(call, CreateConversationBody)
         conversation = await self.repository.create_conversation(body.id, user.id)
         if conversation is None:
@@ -169,7 +176,7 @@ class ChatApi:
         return _json({"conversation": conversation.wire()})
 
     async def get_or_create_conversation(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         body: GetOrCreateConversationBody = await self._body(call, GetOrCreateConversationBody)
         conversation = await self.repository.create_conversation(body.id, user.id)
         if conversation is None:
@@ -177,25 +184,25 @@ class ChatApi:
         return _json({"conversation": conversation.wire()})
 
     async def get_conversation(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversation = await self._conversation(call.params["id"], user)
         return _json({"conversation": conversation.wire()})
 
     async def list_conversations(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversations, token = await self.repository.list_conversations(
             user.id, call.request.query_params.get("nextToken"), self.config.page_size
         )
         return _json({"conversations": [c.wire() for c in conversations], "meta": _meta(token)})
 
     async def delete_conversation(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversation = await self._conversation(call.params["id"], user)
         await self.repository.delete_conversation(conversation.id)
         return _json({})
 
     async def listen_conversation(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversation = await self._conversation(call.params["id"], user)
         listener = self.signals.listeners.open(conversation.id, user.id)
 
@@ -215,7 +222,7 @@ class ChatApi:
     # --- participants ------------------------------------------------------------------------
 
     async def add_participant(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversation = await self._conversation(call.params["conversationId"], user)
         body: AddParticipantBody = await self._body(call, AddParticipantBody)
         participant = await self.repository.get_user(body.user_id)
@@ -226,7 +233,7 @@ class ChatApi:
         return _json({"participant": participant.wire()})
 
     async def remove_participant(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversation = await self._conversation(call.params["conversationId"], user)
         participant_id = call.params["userId"]
         if participant_id == conversation.owner_id:
@@ -243,7 +250,7 @@ class ChatApi:
         return _json({})
 
     async def get_participant(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversation = await self._conversation(call.params["conversationId"], user)
         participant_id = call.params["userId"]
         participant = await self.repository.get_user(participant_id)
@@ -256,7 +263,7 @@ class ChatApi:
         return _json({"participant": participant.wire()})
 
     async def list_participants(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversation = await self._conversation(call.params["conversationId"], user)
         participants, token = await self.repository.list_participants(
             conversation, call.request.query_params.get("nextToken"), self.config.page_size
@@ -266,7 +273,7 @@ class ChatApi:
     # --- messages ----------------------------------------------------------------------------
 
     async def create_message(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         body: CreateMessageBody = await self._body(call, CreateMessageBody)
         message_type, payload = payload_from_wire(body.payload)
         conversation = await self._conversation(body.conversation_id, user)
@@ -277,12 +284,12 @@ class ChatApi:
         return _json({"message": message.wire()})
 
     async def get_message(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         message = await self._message(call.params["id"], user)
         return _json({"message": message.wire()})
 
     async def delete_message(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         message = await self._message(call.params["id"], user)
         if message.user_id != user.id:
             raise forbidden(f"message {message.id!r} was sent by another user; delete your own")
@@ -295,14 +302,14 @@ class ChatApi:
         return _json({})
 
     async def list_messages(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         conversation = await self._conversation(call.params["conversationId"], user)
         messages, token = await self.repository.list_messages(
             conversation.id, call.request.query_params.get("nextToken"), self.config.page_size
         )
         return _json({"messages": [m.wire() for m in messages], "meta": _meta(token)})
 
-    async def _message(self, message_id: str, user: ChatUser) -> ChatMessage:
+    async def _message(self, message_id: str, user: ChatCaller) -> ChatMessage:
         message = await self.repository.get_message(message_id)
         if message is None:
             raise not_found(f"message {message_id!r} does not exist")
@@ -325,7 +332,7 @@ class ChatApi:
     # --- events ------------------------------------------------------------------------------
 
     async def create_event(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         body: CreateEventBody = await self._body(call, CreateEventBody)
         conversation = await self._conversation(body.conversation_id, user)
         event = await self.repository.create_event(conversation.id, user.id, body.payload)
@@ -333,7 +340,7 @@ class ChatApi:
         return _json({"event": event.wire()})
 
     async def get_event(self, call: _Call) -> Response:
-        user = await self._user(call)
+        user = await self._caller(call)
         event = await self.repository.get_event(call.params["id"])
         if event is None:
             raise not_found(f"event {call.params['id']!r} does not exist")
@@ -350,6 +357,12 @@ def _json(body: dict[str, Any]) -> JSONResponse:
 
 def _meta(next_token: str | None) -> dict[str, str]:
     return {"nextToken": next_token} if next_token else {}
+
+
+def _no_user(user_id: str) -> ApiError:
+    return not_found(
+        f"user {user_id!r} does not exist: create it with POST /users or POST /users/get-or-create"
+    )
 
 
 async def refusal(request: Request, error: Exception) -> Response:

@@ -22,7 +22,13 @@ from pydantic import BaseModel, ConfigDict
 
 from patchwire._errors import AlreadyExistsError
 from patchwire.integrations.chat._payloads import payload_to_wire
-from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
+from patchwire.integrations.chat._records import (
+    ChatCaller,
+    ChatConversation,
+    ChatEvent,
+    ChatMessage,
+    ChatUser,
+)
 
 __all__ = [
     "BOT_USER_ID",
@@ -211,6 +217,10 @@ class ContextRepository:
         user = await self._host_user(user_id)
         return None if user is None else await self._chat_user(user)
 
+    async def get_caller(self, user_id: str) -> ChatCaller | None:
+        user = await self._host_user(user_id)
+        return None if user is None else ChatCaller(id=user_id, store_id=user.id)
+
     async def create_user(
         self,
         user_id: str | None,
@@ -370,16 +380,16 @@ class ContextRepository:
     async def receive_message(
         self,
         conversation: ChatConversation,
-        user: ChatUser,
+        sender: ChatCaller,
         message_type: str,
         payload: BaseModel,
         metadata: dict[str, Any] | None,
     ) -> ChatMessage:
-        """Store ``user``'s message in ``conversation``, both as this request found them."""
+        """Store ``sender``'s message in ``conversation``, both as this request found them."""
         conversation_id = conversation.store_id or await self._store_id_of_conversation(
             conversation.id
         )
-        user_id = user.store_id or await self._store_id_of_user(user.id)
+        user_id = sender.store_id or await self._store_id_of_user(sender.id)
         message = await self._host.receive_message(
             conversation_id=conversation_id,
             user_id=user_id,
@@ -387,7 +397,7 @@ class ContextRepository:
             payload=payload,
             metadata=metadata,
         )
-        return await self._chat_message(message, conversation.id, sender=user.id)
+        return await self._chat_message(message, conversation.id, sender=sender.id)
 
     async def _store_id_of_conversation(self, conversation_id: str) -> str:
         found = await self._host_conversation(conversation_id)

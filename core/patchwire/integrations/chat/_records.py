@@ -6,12 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ChatConversation", "ChatEvent", "ChatMessage", "ChatUser", "iso"]
+__all__ = ["ChatCaller", "ChatConversation", "ChatEvent", "ChatMessage", "ChatUser", "iso"]
 
 
 def iso(moment: datetime) -> str:
     """ISO 8601 with milliseconds and ``Z``, the form the official client's schemas accept."""
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ChatCaller:
+    """The user a request is made by, as authenticating it finds them: their id and the
+    agent's store record, without the profile (a read more, which only ``GET /users/me``
+    needs)."""
+
+    id: str
+    store_id: str | None = None
 
 
 @dataclass(frozen=True)

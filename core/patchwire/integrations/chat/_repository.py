@@ -11,7 +11,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from patchwire.integrations.chat._records import ChatConversation, ChatEvent, ChatMessage, ChatUser
+from patchwire.integrations.chat._records import (
+    ChatCaller,
+    ChatConversation,
+    ChatEvent,
+    ChatMessage,
+    ChatUser,
+)
 
 __all__ = ["ChatRepository"]
 
@@ -21,6 +27,9 @@ class ChatRepository(Protocol):
         """The secret that signs issued user keys: the same in every process, across restarts."""
 
     async def get_user(self, user_id: str) -> ChatUser | None: ...
+
+    async def get_caller(self, user_id: str) -> ChatCaller | None:
+        """The user, if they exist, as a request by them needs it (no profile)."""
 
     async def create_user(
         self,
@@ -65,13 +74,13 @@ class ChatRepository(Protocol):
     async def receive_message(
         self,
         conversation: ChatConversation,
-        user: ChatUser,
+        sender: ChatCaller,
         message_type: str,
         payload: BaseModel,
         metadata: dict[str, Any] | None,
     ) -> ChatMessage:
         """Store an incoming message and hand it to the runtime pipeline (``conversation`` and
-        ``user`` as the request found them, so they need not be found again)."""
+        ``sender`` as the request found them, so they need not be found again)."""
 
     async def get_message(self, message_id: str) -> ChatMessage | None: ...
 

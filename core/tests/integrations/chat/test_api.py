@@ -15,6 +15,7 @@ from patchwire.integrations.chat import ChatConfiguration
 from patchwire.integrations.chat._errors import ApiError
 from patchwire.integrations.chat._keys import user_id_from_key
 
+from ...runtime.conftest import counting_statements
 from ..conftest import ChatAgent, StartAgent
 
 
@@ -513,3 +514,20 @@ async def test_the_configured_body_limit_is_the_one_that_answers(start_agent: St
             response = await http.post("/events", json=body, headers=key)
             assert response.status_code == status, response.text[:200]
         assert "over the limit of 2097152" in response.json()["message"]
+
+
+async def test_posting_a_message_reads_the_sender_and_the_conversation_once_each(
+    client: httpx.AsyncClient,
+) -> None:
+    """Authenticating a request finds its user without the profile (a read only
+    ``GET /users/me`` needs); the conversation's owner posts without the participants read."""
+    _user_id, key = await new_user(client, name="Ada", profile="admin")
+    conversation = await new_conversation(client, key)
+    body = {"conversationId": conversation, "payload": {"type": "text", "text": "hi"}}
+    assert (await client.post("/messages", json=body, headers=key)).status_code == 200
+    with counting_statements() as statements:
+        response = await client.post("/messages", json=body, headers=key)
+    assert response.status_code == 200, response.text
+    reads = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert len(reads) <= 2, reads
+    assert not [sql for sql in statements if "states" in sql], "a state (the profile) was read"
