@@ -468,7 +468,9 @@ class Runtime:
             job = await self.store.claim_next_job(self.worker_id, lease=JOB_LEASE)
             if job is None:
                 # An announced job may belong to a conversation a job here still runs; if that
-                # job's completion missed it (it committed in between), look again then.
+                # job's completion missed it (it committed in between), look again then. A
+                # claim that lost its candidate to another claim also ends here, with the rest
+                # of ``wanted`` undone: the look then claims until nothing is left.
                 self._missed = self._missed or bool(self._tasks)
                 return False
             claimed += 1
@@ -492,12 +494,36 @@ class Runtime:
 
         No other process could run it before that one ends, so telling them costs a
         notification and their claims for nothing. The running chain's next claim finds it;
-        if that chain already made its last claim, its end (or now, if it ended) wakes one.
+        if that chain already made its last claim, its end (or now, if it ended) claims it.
         """
         if self._active[conversation_id]:
             self._behind.add(conversation_id)
         else:
+            self._resume(conversation_id)
+
+    def _resume(self, conversation_id: str | None) -> None:
+        """Claim and run a conversation's next job, stored behind a chain here that ended
+        without seeing it. The claim is in that conversation: a wake would claim the oldest
+        runnable job of any conversation, and another conversation's job could take its place
+        and leave this one waiting for the next look."""
+        if not self._running or len(self._tasks) >= self._concurrency:
+            self.wake()  # the loop claims it when there is room
+            return
+        self._active[conversation_id] += 1
+        task = asyncio.create_task(self._claim_and_run(conversation_id))
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._finished(done, conversation_id))
+
+    async def _claim_and_run(self, conversation_id: str | None) -> None:
+        try:
+            job = await self.store.claim_next_job(
+                self.worker_id, lease=JOB_LEASE, conversation_id=conversation_id
+            )
+        except Exception:
+            logger.exception("claiming the next job of %s failed; looking again", conversation_id)
             self.wake()
+            return
+        await self._run_conversation(job)
 
     def adopt(self, job: Job) -> None:
         """Run a job leased to this worker (and its conversation's next ones)."""
@@ -514,13 +540,13 @@ class Runtime:
             del self._active[conversation]
             if conversation in self._behind:  # stored after the chain's last claim
                 self._behind.discard(conversation)
-                self.wake()
+                self._resume(conversation)
         if self._saturated:  # room again for work that had to wait
             self._saturated = False
             self.wake(claims=math.inf)
-        elif self._missed:
+        elif self._missed:  # every claim a lost race left undone: claim until none is left
             self._missed = False
-            self.wake()
+            self.wake(claims=math.inf)
 
     async def _run_conversation(self, job: Job | None) -> None:
         """Run a job, then the conversation's next ones, each claimed as the last completes."""

@@ -128,3 +128,53 @@ async def test_a_message_stored_after_the_chains_last_claim_is_claimed_at_its_en
     assert late == [True], "the late message did not arrive while the chain still ran"
     assert handled == ["first", "late"]
     assert await store.jobs() == []
+
+
+async def test_the_end_of_a_chain_claims_in_its_own_conversation(start_agent: Start) -> None:
+    """The job behind a chain that ended is claimed in its conversation, not by a wake: a
+    wake's claim takes the oldest runnable job of any conversation, so an older job elsewhere
+    (here one stored unannounced just before) would take its place and leave it waiting for
+    the next look (a minute on PostgreSQL)."""
+    handled: list[str] = []
+
+    async def handler(ctx: MessageContext) -> None:
+        handled.append(ctx.text)
+        await ctx.reply(f"re: {ctx.text}")
+
+    agent = await start_agent(handler, plugins=())
+    runtime, store = agent.runtime, agent.runtime.store
+    elsewhere = await store.create_conversation(integration="chat", channel="channel")
+    complete = store.complete_job
+    late: list[bool] = []
+
+    async def complete_then_receive(*args: Any, **kwargs: Any) -> Any:
+        following = await complete(*args, **kwargs)
+        job = args[0]
+        if not late:
+            late.append(runtime.runs_here(job.conversation_id))
+            for conversation, text, unclaimed in (
+                (elsewhere.id, "elsewhere", lambda: None),  # older, and nobody is told
+                (job.conversation_id, "late", lambda: runtime.queued_behind(job.conversation_id)),
+            ):
+                await store.receive(
+                    conversation_id=conversation,
+                    user_id=None,
+                    type="text",
+                    payload={"text": text},
+                    unclaimed=unclaimed,
+                )
+        return following
+
+    store.complete_job = complete_then_receive  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    background = asyncio.create_task(runtime.run_background(stop))
+    await runtime.ready()
+    await asyncio.sleep(0.2)  # the loop's first look for work is over
+    try:
+        await agent.receive("first")
+        await _until(lambda: "late" in handled, "the late message was left for the next look")
+    finally:
+        stop.set()
+        await background
+    assert late == [True], "the late message did not arrive while the chain still ran"
+    assert handled[:2] == ["first", "late"], handled
