@@ -468,9 +468,7 @@ class Runtime:
             job = await self.store.claim_next_job(self.worker_id, lease=JOB_LEASE)
             if job is None:
                 # An announced job may belong to a conversation a job here still runs; if that
-                # job's completion missed it (it committed in between), look again then. A
-                # claim that lost its candidate to another claim also ends here, with the rest
-                # of ``wanted`` undone: the look then claims until nothing is left.
+                # job's completion missed it (it committed in between), look again then.
                 self._missed = self._missed or bool(self._tasks)
                 return False
             claimed += 1
@@ -544,9 +542,9 @@ class Runtime:
         if self._saturated:  # room again for work that had to wait
             self._saturated = False
             self.wake(claims=math.inf)
-        elif self._missed:  # every claim a lost race left undone: claim until none is left
+        elif self._missed:
             self._missed = False
-            self.wake(claims=math.inf)
+            self.wake()
 
     async def _run_conversation(self, job: Job | None) -> None:
         """Run a job, then the conversation's next ones, each claimed as the last completes."""
