@@ -230,22 +230,20 @@ class Store(WorkQueue):
         body: Callable[[Connection], _T],
     ) -> _T:
         """``body`` in a transaction that first claims ``identity`` (when given) for the record
-        it creates; a claim another record holds is :class:`AlreadyExistsError`."""
+        it creates; a claim another record holds is :class:`AlreadyExistsError`.
+
+        The claim is an idempotency key (``INSERT ... ON CONFLICT DO NOTHING``): a lost race
+        inserts nothing, and the transaction is rolled back, rather than failing a statement,
+        which PostgreSQL would log as an error for its operator to read."""
 
         def claimed(connection: Connection) -> _T:
             if identity:
                 guard = _identity_key(kind, integration, identity)
-                connection.execute(
-                    insert(_KEYS).values(scope="identity", key=guard, created_at=now())
-                )
+                if not self.remember_in(connection, "identity", guard):
+                    raise AlreadyExistsError(kind, dict(identity))
             return body(connection)
 
-        try:
-            return await self._write(claimed)
-        except IntegrityError:
-            if identity:
-                raise AlreadyExistsError(kind, dict(identity)) from None
-            raise
+        return await self._write(claimed)
 
     async def update_user(
         self,
