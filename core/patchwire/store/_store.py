@@ -524,9 +524,14 @@ class Store(WorkQueue):
 
     # --- outgoing delivery -----------------------------------------------------------------
 
+    def _stored_in_one(self, tags: Mapping[str, str] | None) -> bool:
+        """Whether ``insert_message`` stores a message in one statement (PostgreSQL, no tags),
+        so that storing it needs no transaction around it."""
+        return self.backend == "postgresql" and not tags
+
     async def create_outgoing(self, **fields: Any) -> Message:
         """Store an outgoing message: ``sending``, or ``queued`` behind undelivered ones."""
-        write = self._write if fields.get("tags") else self._write_one
+        write = self._write_one if self._stored_in_one(fields.get("tags")) else self._write
         return await write(
             lambda connection: self.insert_message(
                 connection, direction="outgoing", status="sending", **fields
@@ -911,7 +916,7 @@ class Store(WorkQueue):
             except _Repeated:
                 return None
 
-        if self.backend == "postgresql" and not tags:  # one statement: no transaction
+        if self._stored_in_one(tags):
             message = await self._write_one(store)
             if message is None:
                 return None

@@ -351,33 +351,33 @@ class WorkQueue(Transactions):
         sent: Sequence[str] = (),
         then_claim: tuple[str, timedelta] | None = None,
     ) -> Job | None:
-        """Forget a finished job and mark the messages it delivered as sent, in one transaction.
+        """Forget a finished job and mark the messages it delivered as sent, atomically (one
+        transaction on SQLite, one statement on PostgreSQL).
 
-        With ``then_claim=(owner, lease)`` the same transaction claims the conversation's next
+        With ``then_claim=(owner, lease)`` the same change claims the conversation's next
         runnable job, which is returned: a busy conversation flows without a claim of its own.
         The queue holds only unfinished and failed work, so a claim costs the same after a
         million messages as after ten.
         """
 
-        finished = {"job": job.id}
+        def in_one_statement(connection: Connection) -> Job | None:  # PostgreSQL
+            finished = {"job": job.id, "sent": list(sent)}
+            if then_claim is None:
+                _FINISH[False].execute(connection, finished)
+                return None
+            claim = self._claim_parameters(*then_claim, job.conversation_id)
+            return self._claimed(connection, _FINISH[True], {**claim, **finished})
 
-        def body(connection: Connection) -> Job | None:
-            if connection.dialect.name == "postgresql":  # one statement, no transaction
-                finish = _FINISH[then_claim is not None]
-                if then_claim is None:
-                    finish.execute(connection, {**finished, "sent": list(sent)})
-                    return None
-                owner, lease = then_claim
-                claim = self._claim_parameters(owner, lease, job.conversation_id)
-                return self._claimed(connection, finish, {**claim, **finished, "sent": list(sent)})
+        def in_transaction(connection: Connection) -> Job | None:  # SQLite
             _mark_sent(connection, sent)
-            _DELETE_JOB.execute(connection, finished)
+            _DELETE_JOB.execute(connection, {"job": job.id})
             if then_claim is None:
                 return None
-            owner, lease = then_claim
-            return self._claim_in(connection, owner, lease, job.conversation_id)
+            return self._claim_in(connection, *then_claim, job.conversation_id)
 
-        return await self._write_one(body)
+        if self.engine.dialect.name == "postgresql":
+            return await self._write_one(in_one_statement)
+        return await self._write(in_transaction)
 
     async def fail_job(
         self, job_id: int, error: str, *, retry_at: datetime | None, sent: Sequence[str] = ()

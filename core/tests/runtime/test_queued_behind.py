@@ -41,6 +41,16 @@ def _count_claims(agent: Agent) -> list[int]:
     return calls
 
 
+async def _echo_agent(start_agent: Start, handled: list[str]) -> Agent:
+    """An agent answering every message, noting each text it handled in ``handled``."""
+
+    async def handler(ctx: MessageContext) -> None:
+        handled.append(ctx.text)
+        await ctx.reply(f"re: {ctx.text}")
+
+    return await start_agent(handler, plugins=())
+
+
 async def test_messages_behind_a_running_job_are_taken_by_its_chain(start_agent: Start) -> None:
     release = asyncio.Event()
     handled: list[str] = []
@@ -90,12 +100,7 @@ async def test_a_message_stored_after_the_chains_last_claim_is_claimed_at_its_en
     that order: the chain's last claim finds nothing, then the message is stored unclaimed and
     unannounced while the chain still runs. Its end must claim it."""
     handled: list[str] = []
-
-    async def handler(ctx: MessageContext) -> None:
-        handled.append(ctx.text)
-        await ctx.reply(f"re: {ctx.text}")
-
-    agent = await start_agent(handler, plugins=())
+    agent = await _echo_agent(start_agent, handled)
     runtime, store = agent.runtime, agent.runtime.store
     complete = store.complete_job
     late: list[bool] = []
@@ -136,12 +141,7 @@ async def test_the_end_of_a_chain_claims_in_its_own_conversation(start_agent: St
     (here one stored unannounced just before) would take its place and leave it waiting for
     the next look (a minute on PostgreSQL)."""
     handled: list[str] = []
-
-    async def handler(ctx: MessageContext) -> None:
-        handled.append(ctx.text)
-        await ctx.reply(f"re: {ctx.text}")
-
-    agent = await start_agent(handler, plugins=())
+    agent = await _echo_agent(start_agent, handled)
     runtime, store = agent.runtime, agent.runtime.store
     elsewhere = await store.create_conversation(integration="chat", channel="channel")
     complete = store.complete_job
