@@ -1,6 +1,13 @@
-"""What the benchmarks share: ports, databases, server CPU time and the durable floor's write.
+"""What the benchmarks share: ports, databases, a server's cost and the durable floor's write.
 
 Imported by the scripts beside it (``python bench/<script>.py`` puts this folder on the path).
+
+A server's cost over a stretch of a bench is its CPU time (``/proc``), and with
+``PW_BENCH_INSTRUCTIONS=1`` also the instructions it ran, counted by valgrind's callgrind: the
+servers start under valgrind, instrumented only while measured. Instructions do not move with
+what the machine's neighbours do (seconds move by a quarter or more on a shared machine), so they
+are what to compare across runs, N or commits; under valgrind a server runs about 100 times
+slower, so its rates and latencies mean nothing then.
 """
 
 from __future__ import annotations
@@ -43,6 +50,66 @@ def profile(pid: int, seconds: int = 25) -> None:
         raise SystemExit("PW_BENCH_PROFILE needs py-spy: pip install py-spy")
     command = [program, "record", "-p", str(pid), "-o", output, "-f", "raw", "-d", str(seconds)]
     subprocess.Popen(command)
+
+
+COUNT_INSTRUCTIONS = os.environ.get("PW_BENCH_INSTRUCTIONS") == "1"
+_CALLGRIND = Path(tempfile.gettempdir()) / "pw-bench-callgrind"
+
+
+def server_command(script: str, *arguments: str) -> list[str]:
+    """The command line of a bench script's server process (under callgrind when counting)."""
+    command = [sys.executable, script, *arguments]
+    if not COUNT_INSTRUCTIONS:
+        return command
+    if shutil.which("valgrind") is None:
+        raise SystemExit("PW_BENCH_INSTRUCTIONS=1 needs valgrind: apt-get install valgrind")
+    _CALLGRIND.mkdir(exist_ok=True)
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        "--dump-instr=no",
+        f"--callgrind-out-file={_CALLGRIND}/callgrind.out.%p",
+        "--log-file=/dev/null",
+        *command,
+    ]
+
+
+class Meter:
+    """What server process ``pid`` spends between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._cpu = 0.0
+
+    def start(self) -> None:
+        if COUNT_INSTRUCTIONS:
+            self._control("--instr=on")
+        self._cpu = cpu_seconds(self.pid)
+
+    def stop(self, messages: int) -> tuple[float, float | None]:
+        """CPU ms per message, and millions of instructions per message when counting."""
+        cpu = (cpu_seconds(self.pid) - self._cpu) * 1000 / messages
+        if not COUNT_INSTRUCTIONS:
+            return cpu, None
+        self._control("--dump")
+        self._control("--instr=off")
+        return cpu, self._dumped() / 1e6 / messages
+
+    def _control(self, option: str) -> None:
+        subprocess.run(
+            ["callgrind_control", option, str(self.pid)], check=True, capture_output=True
+        )
+
+    def _dumped(self) -> int:
+        """Instructions in the newest dump of this process (``summary:`` of its dump file)."""
+        dumps = _CALLGRIND.glob(f"callgrind.out.{self.pid}.*")
+        newest = max(dumps, key=lambda dump: dump.stat().st_mtime)
+        summary = [line for line in newest.read_text().splitlines() if line.startswith("summary:")]
+        if not summary:
+            raise RuntimeError(f"{newest} has no summary line")
+        newest.unlink()
+        return int(summary[0].split()[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -32,7 +32,6 @@ import contextlib
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -45,11 +44,12 @@ import httpx
 import uvicorn
 from _common import (
     DurableFloor,
-    cpu_seconds,
+    Meter,
     database_for,
     drop_database,
     free_port,
     profile,
+    server_command,
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -173,7 +173,7 @@ async def many_listening(bench: Bench, listeners: int, samples: int) -> tuple[fl
     return summary(timings, elapsed)
 
 
-Row = tuple[str, float, float, float, float | None]
+Row = tuple[str, float, float, float, float | None, float | None]
 
 
 async def measure(
@@ -184,14 +184,16 @@ async def measure(
         bench = Bench(url, http)
         await bench.start()
         await closed_loop(bench, 40, args.concurrency)  # warm up
-        before = cpu_seconds(pid) if pid else 0.0
+        meter = Meter(pid) if pid else None
+        if meter:
+            meter.start()
         rate, p50, p99 = await closed_loop(bench, args.messages, args.concurrency)
-        cpu = (cpu_seconds(pid) - before) * 1000 / args.messages if pid else None
-        rows.append((name, rate, p50, p99, cpu))
+        cpu, instructions = meter.stop(args.messages) if meter else (None, None)
+        rows.append((name, rate, p50, p99, cpu, instructions))
         if args.listeners and "floor" not in name:
             rate, p50, p99 = await many_listening(bench, args.listeners, 100)
             rows.append(
-                (f"  same, {args.listeners:,} conversations listening", rate, p50, p99, None)
+                (f"  same, {args.listeners:,} conversations listening", rate, p50, p99, None, None)
             )
 
 
@@ -253,7 +255,7 @@ def serve_floor(port: int, database: str) -> None:
 async def spawned(*arguments: str) -> AsyncIterator[tuple[str, int]]:
     """A server subprocess of this script on a free port: its chat API URL and its pid."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, *arguments, "--port", str(port)])
+    process = subprocess.Popen(server_command(__file__, *arguments, "--port", str(port)))
     url = f"http://127.0.0.1:{port}/webhooks/chat"
     try:
         async with httpx.AsyncClient() as http:
@@ -275,20 +277,32 @@ def print_rows(rows: list[Row], args: argparse.Namespace) -> None:
         for label in ("SQLite", "PostgreSQL")
         if f"floor ({label}" in row[0]
     }
+    floor_instructions = next((row[5] for row in rows if "floor (SQLite" in row[0]), None)
     print(
         f"{args.messages} round trips, {args.concurrency} conversations in a closed loop; rate "
         "as a ratio to the SQLite floor, and to the floor of the same database"
+        + (
+            "; instructions (millions per message) and their ratio to the SQLite floor's (under "
+            "callgrind: rates, latencies and CPU are not the server's)"
+            if floor_instructions
+            else ""
+        )
     )
-    print(f"{'setup':<52}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'cpu ms':>8}{'rate':>8}{'own':>8}")
-    for name, rate, p50, p99, cpu in rows:
+    print(
+        f"{'setup':<52}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'cpu ms':>8}{'rate':>8}{'own':>8}"
+        + (f"{'Minstr':>8}{'ratio':>7}" if floor_instructions else "")
+    )
+    for name, rate, p50, p99, cpu, instructions in rows:
         cpu_text = f"{cpu:8.2f}" if cpu is not None else f"{'':8}"
-        ratio = own = ""
+        ratio = own = counted = ""
         if "listening" not in name and "SQLite" in floors:
             ratio = f"{rate / floors['SQLite']:7.2f}x"
             label = "PostgreSQL" if "postgresql" in name.lower() else "SQLite"
             if label in floors:
                 own = f"{rate / floors[label]:7.2f}x"
-        print(f"{name:<52}{rate:8.0f}{p50:9.1f}{p99:9.1f}{cpu_text}{ratio:>8}{own:>8}")
+        if instructions and floor_instructions:
+            counted = f"{instructions:8.2f}{instructions / floor_instructions:6.2f}x"
+        print(f"{name:<52}{rate:8.0f}{p50:9.1f}{p99:9.1f}{cpu_text}{ratio:>8}{own:>8}{counted}")
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -39,11 +39,12 @@ import httpx
 import uvicorn
 from _common import (
     DurableFloor,
-    cpu_seconds,
+    Meter,
     database_for,
     drop_database,
     free_port,
     profile,
+    server_command,
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -269,19 +270,20 @@ async def main(args: argparse.Namespace) -> None:
     )
     sink_task = asyncio.create_task(sink_server.serve())
     sink_url = f"http://127.0.0.1:{sink_port}/"
-    rows: list[tuple[str, float, float, float, float]] = []
+    rows: list[tuple[str, float, float, float, float, float | None]] = []
 
     def spawn(*extra: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, __file__, *extra])
+        return subprocess.Popen(server_command(__file__, *extra))
 
     async def measure(
         name: str, process: subprocess.Popen[bytes], url: str, conversations: list[str]
     ) -> None:
         await drive(sink, url, conversations, 50, args.concurrency)
-        before = cpu_seconds(process.pid)
+        meter = Meter(process.pid)
+        meter.start()
         rate, p50, p99 = await drive(sink, url, conversations, args.messages, args.concurrency)
-        cpu = (cpu_seconds(process.pid) - before) * 1000 / args.messages
-        rows.append((name, rate, p50, p99, cpu))
+        cpu, instructions = meter.stop(args.messages)
+        rows.append((name, rate, p50, p99, cpu, instructions))
 
     floors = ["sqlite"] + (["postgresql"] if "postgresql" in args.databases.split(",") else [])
     for name, kind in [("baseline: bare (one httpx POST)", None)] + [
@@ -328,22 +330,34 @@ async def main(args: argparse.Namespace) -> None:
                 await drop_database(cleanup)
     sink_server.should_exit = True
     await sink_task
-    floor_rate, floor_p50 = rows[1][1], rows[1][2]
+    floor_rate, floor_p50, floor_instructions = rows[1][1], rows[1][2], rows[1][5]
     own_floors = {kind: row[1] for kind, row in zip(floors, rows[1:], strict=False)}
     print(
         f"{args.messages} messages, {args.concurrency} concurrent senders; rate and p50 as ratios "
         "to the SQLite floor, and rate to the floor of the same database"
+        + (
+            "; instructions (millions per message) and their ratio to the SQLite floor's"
+            " (under callgrind: rates, latencies and CPU are not the server's)"
+            if floor_instructions
+            else ""
+        )
     )
     print(
         f"{'setup':44} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7} "
         f"{'rate':>7} {'p50':>7} {'own':>7}"
+        + (f" {'Minstr':>7} {'ratio':>6}" if floor_instructions else "")
     )
-    for name, rate, p50, p99, cpu in rows:
+    for name, rate, p50, p99, cpu, instructions in rows:
         kind = next((k for k in floors if _LABELS[k] in name or f", {k}," in name), None)
         own = f"{rate / own_floors[kind]:6.2f}x" if kind in own_floors else ""
+        counted = (
+            f" {instructions:7.2f} {instructions / floor_instructions:5.2f}x"
+            if instructions and floor_instructions
+            else ""
+        )
         print(
             f"{name:44} {rate:8.0f} {p50:8.1f} {p99:8.1f} {cpu:7.2f} "
-            f"{rate / floor_rate:6.2f}x {p50 / floor_p50:6.1f}x {own:>7}"
+            f"{rate / floor_rate:6.2f}x {p50 / floor_p50:6.1f}x {own:>7}{counted}"
         )
 
 
