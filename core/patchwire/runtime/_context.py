@@ -29,6 +29,7 @@ from patchwire.store import (
     Message,
     MessagePage,
     NotFoundError,
+    Participant,
     ScheduledEvent,
     StateScope,
     Store,
@@ -261,6 +262,40 @@ class Context(Generic[ConfigT]):
     ) -> list[Conversation]:
         """Conversations carrying all ``tags``; with ``own``, only this integration's."""
         return await self.store.find_conversations(tags, integration=self.alias if own else None)
+
+    # --- participants ----------------------------------------------------------------------
+
+    async def add_participant(self, conversation_id: str, user_id: str) -> bool:
+        """Make the user take part in the conversation; False when they did already."""
+        return await self.store.add_participant(conversation_id, user_id)
+
+    async def remove_participant(self, conversation_id: str, user_id: str) -> bool:
+        """The user no longer takes part in the conversation; False when they did not."""
+        return await self.store.remove_participant(conversation_id, user_id)
+
+    async def list_participants(self, conversation_id: str) -> list[str]:
+        """The ids of the conversation's participants, in the order they joined."""
+        return await self.store.list_participants(conversation_id)
+
+    async def list_participations(self, user_id: str) -> list[str]:
+        """The ids of the conversations the user takes part in, in the order they joined."""
+        return await self.store.list_participations(user_id)
+
+    async def find_participant(
+        self,
+        *,
+        conversation_tags: Mapping[str, str],
+        user_tags: Mapping[str, str],
+        own: bool = False,
+    ) -> Participant | None:
+        """The conversation carrying ``conversation_tags`` and its participant carrying
+        ``user_tags``, in one read (with ``own``, only this integration's conversations);
+        None when either is missing or the user does not take part."""
+        return await self.store.find_participant(
+            conversation_tags=conversation_tags,
+            user_tags=user_tags,
+            integration=self.alias if own else None,
+        )
 
     # --- messages --------------------------------------------------------------------------
 

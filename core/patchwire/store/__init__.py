@@ -8,6 +8,7 @@ from patchwire.store._records import (
     Job,
     Message,
     MessagePage,
+    Participant,
     ScheduledEvent,
     User,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "Message",
     "MessagePage",
     "NotFoundError",
+    "Participant",
     "ScheduledEvent",
     "StateScope",
     "Store",

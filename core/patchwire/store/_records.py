@@ -14,6 +14,7 @@ __all__ = [
     "Job",
     "Message",
     "MessagePage",
+    "Participant",
     "ScheduledEvent",
     "User",
 ]
@@ -38,6 +39,15 @@ class Conversation:
     channel: str
     tags: Mapping[str, str]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A user taking part in a conversation, both as stored, and since when."""
+
+    conversation: Conversation
+    user: User
+    joined_at: datetime
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
 from sqlalchemy import and_, bindparam, case, delete, exists, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +39,7 @@ from patchwire.store._records import (
     Job,
     Message,
     MessagePage,
+    Participant,
     User,
 )
 from patchwire.store._tables import (
@@ -46,6 +48,7 @@ from patchwire.store._tables import (
     IdempotencyKeyRow,
     JobRow,
     MessageRow,
+    ParticipantRow,
     StateRow,
     TagRow,
     UserRow,
@@ -76,6 +79,7 @@ _STATES = table(StateRow)
 _EVENTS = table(EventRow)
 _KEYS = table(IdempotencyKeyRow)
 _JOBS = table(JobRow)
+_PARTICIPANTS = table(ParticipantRow)
 
 
 class NotFoundError(LookupError):
@@ -412,6 +416,71 @@ class Store(WorkQueue):
                 return found
             raise
 
+    # --- participants ----------------------------------------------------------------------
+
+    async def add_participant(self, conversation_id: str, user_id: str) -> bool:
+        """Make the user take part in the conversation; False when they did already.
+
+        One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: concurrent joins make one row, and
+        a missing conversation or user inserts nothing (then :class:`NotFoundError`).
+        """
+        values = {"conversation": conversation_id, "user": user_id, "at": now()}
+
+        def body(connection: Connection) -> bool:
+            if _JOIN[connection.dialect.name].execute(connection, values).rowcount:
+                return True
+            for kind in ("conversation", "user"):
+                record_id = str(values[kind])
+                if _EXISTS[kind].execute(connection, {"id": record_id}).first() is None:
+                    raise NotFoundError(kind, record_id)
+            return False
+
+        return await self._write_one(body)
+
+    async def remove_participant(self, conversation_id: str, user_id: str) -> bool:
+        """The user no longer takes part; False when they did not."""
+        values = {"conversation": conversation_id, "user": user_id}
+        return await self._write_one(
+            lambda connection: bool(_LEAVE.execute(connection, values).rowcount)
+        )
+
+    async def list_participants(self, conversation_id: str) -> list[str]:
+        """The ids of the conversation's participants, in the order they joined."""
+        found = await self._read(
+            lambda connection: _PARTICIPANT_IDS.execute(connection, {"id": conversation_id})
+        )
+        return [row.user_id for row in found.rows]
+
+    async def list_participations(self, user_id: str) -> list[str]:
+        """The ids of the conversations the user takes part in, in the order they joined."""
+        found = await self._read(
+            lambda connection: _PARTICIPATION_IDS.execute(connection, {"id": user_id})
+        )
+        return [row.conversation_id for row in found.rows]
+
+    async def find_participant(
+        self,
+        *,
+        conversation_tags: Mapping[str, str],
+        user_tags: Mapping[str, str],
+        integration: str | None = None,
+    ) -> Participant | None:
+        """The conversation carrying ``conversation_tags`` (``integration``'s, when given) with
+        a participant carrying ``user_tags``, both with all their tags; None when either is
+        missing or the user does not take part.
+
+        One statement: what a request by a user about a conversation checks first (a chat
+        message, a listener) costs one read, not one per record.
+        """
+        parameters = {
+            **_tag_parameters("conversation", conversation_tags, "conversation_"),
+            **_tag_parameters("user", user_tags, "user_"),
+            "integration": integration,
+        }
+        statement = _participant_tagged(len(conversation_tags), len(user_tags))
+        found = await self._read(lambda connection: statement.execute(connection, parameters))
+        return _participant(found.rows)
+
     # --- messages --------------------------------------------------------------------------
 
     def _message(self, row: Any, tags: Mapping[str, str]) -> Message:
@@ -707,29 +776,10 @@ class Store(WorkQueue):
     def _message_context(self, rows: Sequence[Any]) -> tuple[Message, Conversation, User | None]:
         """A message with its conversation and author from ``_message_context_statement``'s
         rows (one per tag of the three)."""
-        tags: dict[str | None, dict[str, str]] = {}
-        for found in rows:
-            if found.tag_kind is not None:
-                tags.setdefault(found.tag_kind, {})[found.tag_key] = found.tag_value
+        tags = _tags_by_kind(rows)
         row = rows[0]
         message = self._message(row, tags.get("message", {}))
-        conversation = Conversation(
-            id=row.conversation_id,
-            integration=row.conversation_integration,
-            channel=row.conversation_channel,
-            tags=tags.get("conversation", {}),
-            created_at=row.conversation_created_at,
-        )
-        user = None
-        if row.user_found:
-            user = User(
-                id=row.user_found,
-                integration=row.user_integration,
-                name=row.user_name,
-                picture_url=row.user_picture_url,
-                tags=tags.get("user", {}),
-                created_at=row.user_created_at,
-            )
+        conversation, user = _conversation_and_user(row, tags)
         return message, conversation, user
 
     async def find_messages(self, tags: Mapping[str, str]) -> list[Message]:
@@ -1056,6 +1106,53 @@ _MESSAGE_COLUMNS = (
 """A message row's columns, its ``metadata`` column labelled ``meta`` as records call it."""
 
 
+_CONVERSATION_AND_USER_COLUMNS = (
+    _CONVERSATIONS.c.integration.label("conversation_integration"),
+    _CONVERSATIONS.c.channel.label("conversation_channel"),
+    _CONVERSATIONS.c.created_at.label("conversation_created_at"),
+    _USERS.c.id.label("user_found"),
+    _USERS.c.integration.label("user_integration"),
+    _USERS.c.name.label("user_name"),
+    _USERS.c.picture_url.label("user_picture_url"),
+    _USERS.c.created_at.label("user_created_at"),
+)
+"""A conversation's and a user's columns as ``_conversation_and_user`` reads them (with the
+conversation's id as ``conversation_id``)."""
+
+
+def _tags_by_kind(rows: Iterable[Any]) -> dict[str | None, dict[str, str]]:
+    """Tags from rows with ``tag_kind``, ``tag_key`` and ``tag_value`` (None: no tag)."""
+    tags: dict[str | None, dict[str, str]] = {}
+    for row in rows:
+        if row.tag_kind is not None:
+            tags.setdefault(row.tag_kind, {})[row.tag_key] = row.tag_value
+    return tags
+
+
+def _conversation_and_user(
+    row: Any, tags: Mapping[str | None, Mapping[str, str]]
+) -> tuple[Conversation, User | None]:
+    """The records in a row of ``_CONVERSATION_AND_USER_COLUMNS``, with their tags by kind."""
+    conversation = Conversation(
+        id=row.conversation_id,
+        integration=row.conversation_integration,
+        channel=row.conversation_channel,
+        tags=tags.get("conversation", {}),
+        created_at=row.conversation_created_at,
+    )
+    if not row.user_found:
+        return conversation, None
+    user = User(
+        id=row.user_found,
+        integration=row.user_integration,
+        name=row.user_name,
+        picture_url=row.user_picture_url,
+        tags=tags.get("user", {}),
+        created_at=row.user_created_at,
+    )
+    return conversation, user
+
+
 def _message_context_statement(claimed: Any = None) -> Any:
     """A message joined with its conversation, its author and the tags of all three (one row
     per tag, at least one row), as plain columns, built once with a bound ``message_id``.
@@ -1072,14 +1169,7 @@ def _message_context_statement(claimed: Any = None) -> Any:
     )
     context = select(
         *_MESSAGE_COLUMNS,
-        _CONVERSATIONS.c.integration.label("conversation_integration"),
-        _CONVERSATIONS.c.channel.label("conversation_channel"),
-        _CONVERSATIONS.c.created_at.label("conversation_created_at"),
-        _USERS.c.id.label("user_found"),
-        _USERS.c.integration.label("user_integration"),
-        _USERS.c.name.label("user_name"),
-        _USERS.c.picture_url.label("user_picture_url"),
-        _USERS.c.created_at.label("user_created_at"),
+        *_CONVERSATION_AND_USER_COLUMNS,
         tags.c.kind.label("tag_kind"),
         tags.c.key.label("tag_key"),
         tags.c.value.label("tag_value"),
@@ -1262,20 +1352,22 @@ class _Repeated(Exception):
     """A message whose idempotency key was seen before: nothing was stored."""
 
 
-def _tag_parameters(kind: str, tags: Mapping[str, str]) -> dict[str, Any]:
+def _tag_parameters(kind: str, tags: Mapping[str, str], prefix: str = "") -> dict[str, Any]:
+    """The values of ``_owners_tagged(len(tags), prefix)``'s parameters."""
     if not tags:
         raise ValueError("find by tags needs at least one tag")
-    parameters: dict[str, Any] = {"kind": kind}
+    parameters: dict[str, Any] = {f"{prefix}kind": kind}
     for number, (key, value) in enumerate(tags.items()):
-        parameters[f"key_{number}"] = key
-        parameters[f"value_{number}"] = str(value)
+        parameters[f"{prefix}key_{number}"] = key
+        parameters[f"{prefix}value_{number}"] = str(value)
     return parameters
 
 
 @functools.cache
-def _owners_tagged(count: int) -> Any:
-    """Owners of one kind carrying ``count`` given tags (``key_N``/``value_N``), built once per
-    count so the hot path reuses the statement and its compiled form.
+def _owners_tagged(count: int, prefix: str = "") -> Any:
+    """Owners of one kind carrying ``count`` given tags (``key_N``/``value_N``, each parameter
+    name after ``prefix``), built once per count so the hot path reuses the statement and its
+    compiled form.
 
     Each tag is its own lookup on the ``(kind, key, value)`` index, intersected with ``IN``: a
     ``GROUP BY owner_id`` over the matches made SQLite walk every tag of the kind in owner
@@ -1284,9 +1376,9 @@ def _owners_tagged(count: int) -> Any:
 
     def carrying(n: int) -> Any:
         return select(_TAGS.c.owner_id).where(
-            _TAGS.c.kind == bindparam("kind"),
-            _TAGS.c.key == bindparam(f"key_{n}"),
-            _TAGS.c.value == bindparam(f"value_{n}"),
+            _TAGS.c.kind == bindparam(f"{prefix}kind"),
+            _TAGS.c.key == bindparam(f"{prefix}key_{n}"),
+            _TAGS.c.value == bindparam(f"{prefix}value_{n}"),
         )
 
     owners = carrying(0)
@@ -1342,6 +1434,95 @@ def _conversations_tagged(count: int) -> Prepared:
             or_(integration.is_(None), _CONVERSATIONS.c.integration == integration),
         )
     )
+
+
+@functools.cache
+def _participant_tagged(conversation_tags: int, user_tags: int) -> Prepared:
+    """A conversation and a participant, each found by its tags (parameters after
+    ``conversation_`` and ``user_``), with the tags of both: a row per tag, earliest member
+    first."""
+    tags = _TAGS.alias("owned")
+    owned = or_(
+        and_(tags.c.kind == "conversation", tags.c.owner_id == _PARTICIPANTS.c.conversation_id),
+        and_(tags.c.kind == "user", tags.c.owner_id == _PARTICIPANTS.c.user_id),
+    )
+    joined = (
+        _PARTICIPANTS.join(_CONVERSATIONS, _CONVERSATIONS.c.id == _PARTICIPANTS.c.conversation_id)
+        .join(_USERS, _USERS.c.id == _PARTICIPANTS.c.user_id)
+        .outerjoin(tags, owned)
+    )
+    integration = bindparam("integration", type_=_CONVERSATIONS.c.integration.type)
+    return Prepared(
+        select(
+            _PARTICIPANTS.c.conversation_id,
+            *_CONVERSATION_AND_USER_COLUMNS,
+            _PARTICIPANTS.c.created_at.label("joined_at"),
+            tags.c.kind.label("tag_kind"),
+            tags.c.key.label("tag_key"),
+            tags.c.value.label("tag_value"),
+        )
+        .select_from(joined)
+        .where(
+            _PARTICIPANTS.c.conversation_id.in_(_owners_tagged(conversation_tags, "conversation_")),
+            _PARTICIPANTS.c.user_id.in_(_owners_tagged(user_tags, "user_")),
+            or_(integration.is_(None), _CONVERSATIONS.c.integration == integration),
+        )
+        .order_by(_PARTICIPANTS.c.created_at)
+    )
+
+
+def _participant(rows: Sequence[Any]) -> Participant | None:
+    """The first pair ``_participant_tagged`` found, from its rows."""
+    if not rows:
+        return None
+    first = rows[0]
+    pair = (first.conversation_id, first.user_found)
+    tags = _tags_by_kind(row for row in rows if (row.conversation_id, row.user_found) == pair)
+    conversation, user = _conversation_and_user(first, tags)
+    assert user is not None  # an inner join
+    return Participant(conversation=conversation, user=user, joined_at=first.joined_at)
+
+
+def _join_statement(insert_for: Any) -> Prepared:
+    """``INSERT INTO participants ... SELECT`` the pair when both exist, a repeat ignored."""
+    values = select(
+        bindparam("conversation", type_=_PARTICIPANTS.c.conversation_id.type),
+        bindparam("user", type_=_PARTICIPANTS.c.user_id.type),
+        bindparam("at", type_=_PARTICIPANTS.c.created_at.type),
+    ).where(
+        exists().where(_CONVERSATIONS.c.id == bindparam("conversation")),
+        exists().where(_USERS.c.id == bindparam("user")),
+    )
+    return Prepared(
+        insert_for(_PARTICIPANTS)
+        .from_select(["conversation_id", "user_id", "created_at"], values)
+        .on_conflict_do_nothing()
+    )
+
+
+_JOIN = {"sqlite": _join_statement(sqlite_insert), "postgresql": _join_statement(postgresql_insert)}
+_EXISTS = {
+    "conversation": Prepared(
+        select(_CONVERSATIONS.c.id).where(_CONVERSATIONS.c.id == bindparam("id"))
+    ),
+    "user": Prepared(select(_USERS.c.id).where(_USERS.c.id == bindparam("id"))),
+}
+_LEAVE = Prepared(
+    delete(_PARTICIPANTS).where(
+        _PARTICIPANTS.c.conversation_id == bindparam("conversation"),
+        _PARTICIPANTS.c.user_id == bindparam("user"),
+    )
+)
+_PARTICIPANT_IDS = Prepared(
+    select(_PARTICIPANTS.c.user_id)
+    .where(_PARTICIPANTS.c.conversation_id == bindparam("id"))
+    .order_by(_PARTICIPANTS.c.created_at, _PARTICIPANTS.c.user_id)
+)
+_PARTICIPATION_IDS = Prepared(
+    select(_PARTICIPANTS.c.conversation_id)
+    .where(_PARTICIPANTS.c.user_id == bindparam("id"))
+    .order_by(_PARTICIPANTS.c.created_at, _PARTICIPANTS.c.conversation_id)
+)
 
 
 def _with_tags(rows: Any, record: Callable[[Any, dict[str, str]], _T]) -> list[_T]:

@@ -29,6 +29,7 @@ __all__ = [
     "IdempotencyKeyRow",
     "JobRow",
     "MessageRow",
+    "ParticipantRow",
     "ScheduledEventRow",
     "StateRow",
     "TagRow",
@@ -105,6 +106,22 @@ class MessageRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     effect_key: Mapped[str | None] = mapped_column(String(200))
     """Which step of which job sent it (outgoing only): a replayed job finds it, not resends."""
+    created_at: Mapped[datetime]
+
+
+class ParticipantRow(Base):
+    """A user taking part in a conversation (a chat's members, a ticket's requester): a row
+    each, so joining, leaving and checking are one indexed statement at any size."""
+
+    __tablename__ = "participants"
+    __table_args__ = (Index("ix_participants_user", "user_id", "created_at"),)
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     created_at: Mapped[datetime]
 
 

@@ -380,3 +380,74 @@ async def test_a_claimed_message_job_comes_with_its_message_conversation_and_aut
     await store.enqueue(conversation.id, "other", {"n": 1})
     following = await store.complete_job(job, then_claim=("w1", timedelta(seconds=30)))
     assert following is not None and following.kind == "other" and following.subject is None
+
+
+async def test_concurrent_joins_make_one_participant_and_one_of_them_says_so(store: Store) -> None:
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    user = await store.create_user(integration="chat", tags={"chatId": "ada"})
+    joined = await asyncio.gather(
+        *(store.add_participant(conversation.id, user.id) for _ in range(20))
+    )
+    assert sorted(joined) == [False] * 19 + [True]
+    assert await store.list_participants(conversation.id) == [user.id]
+    assert await store.list_participations(user.id) == [conversation.id]
+    assert await store.remove_participant(conversation.id, user.id) is True
+    assert await store.remove_participant(conversation.id, user.id) is False
+    assert await store.list_participants(conversation.id) == []
+
+
+async def test_joining_a_missing_conversation_or_user_stores_nothing(store: Store) -> None:
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    user = await store.create_user(integration="chat")
+    with pytest.raises(NotFoundError, match="conversation"):
+        await store.add_participant("nope", user.id)
+    with pytest.raises(NotFoundError, match="user"):
+        await store.add_participant(conversation.id, "nope")
+    assert await store.list_participations(user.id) == []
+    assert await store.list_participants(conversation.id) == []
+
+
+async def test_participants_list_in_join_order(store: Store) -> None:
+    conversation = await store.create_conversation(integration="chat", channel="channel")
+    users = [await store.create_user(integration="chat") for _ in range(5)]
+    for user in reversed(users):
+        await store.add_participant(conversation.id, user.id)
+    assert await store.list_participants(conversation.id) == [u.id for u in reversed(users)]
+
+
+async def test_find_participant_needs_both_records_and_the_membership(store: Store) -> None:
+    conversation = await store.create_conversation(
+        integration="chat", channel="channel", tags={"owner": "ada"}, identity={"chatId": "c1"}
+    )
+    other = await store.create_conversation(
+        integration="webchat", channel="channel", identity={"chatId": "c2"}
+    )
+    ada = await store.create_user(integration="chat", tags={"chatId": "ada", "role": "admin"})
+    await store.create_user(integration="chat", tags={"chatId": "grace"})
+    await store.add_participant(conversation.id, ada.id)
+    await store.add_participant(other.id, ada.id)
+
+    found = await store.find_participant(
+        conversation_tags={"chatId": "c1"}, user_tags={"chatId": "ada"}
+    )
+    assert found is not None
+    assert found.conversation == await store.get_conversation(conversation.id)
+    assert found.user == await store.get_user(ada.id)
+    assert dict(found.conversation.tags) == {"chatId": "c1", "owner": "ada"}
+    assert dict(found.user.tags) == {"chatId": "ada", "role": "admin"}
+    assert found.joined_at <= datetime.now(UTC)
+
+    def find(conversation_id: str, user_id: str, integration: str | None = None) -> object:
+        return store.find_participant(
+            conversation_tags={"chatId": conversation_id},
+            user_tags={"chatId": user_id},
+            integration=integration,
+        )
+
+    assert await find("c1", "grace") is None  # not a participant
+    assert await find("c9", "ada") is None  # no such conversation
+    assert await find("c1", "nobody") is None  # no such user
+    assert await find("c2", "ada", integration="chat") is None  # another integration's
+    assert await find("c2", "ada", integration="webchat") is not None
+    await store.remove_participant(conversation.id, ada.id)
+    assert await find("c1", "ada") is None

@@ -106,18 +106,27 @@ class ChatApi:
             secrets.append(self.config.encryption_key)
         return user_id_from_key(call.request.headers.get("x-user-key"), secrets)
 
-    async def _conversation(self, conversation_id: str, user: ChatCaller) -> ChatConversation:
-        conversation = await self.repository.get_conversation(conversation_id)
-        if conversation is None:
+    async def _member(
+        self, call: _Call, conversation_id: str, user_id: str | None = None
+    ) -> tuple[ChatCaller, ChatConversation]:
+        """Who makes the request (``user_id`` when their key was read already) and the
+        conversation it is about, which they must take part in (its owner always does).
+
+        One read when they do; only a refusal reads again, to say which it is: no such user,
+        no such conversation, or not a participant.
+        """
+        user_id = user_id or await self._user_id(call)
+        found = await self.repository.find_member(conversation_id, user_id)
+        if found is not None:
+            return found
+        caller = await self.repository.get_caller(user_id)
+        if caller is None:
+            raise _no_user(user_id)
+        if await self.repository.get_conversation(conversation_id) is None:
             raise not_found(f"conversation {conversation_id!r} does not exist")
-        # The owner is always a participant: only someone else needs the participants read.
-        if user.id != conversation.owner_id and user.id not in await self.repository.participants(
-            conversation
-        ):
-            raise forbidden(
-                f"user {user.id!r} is not a participant of conversation {conversation_id!r}"
-            )
-        return conversation
+        raise forbidden(
+            f"user {user_id!r} is not a participant of conversation {conversation_id!r}"
+        )
 
     async def _body(self, call: _Call, model: type[Any]) -> Any:
         return await read_body(call.request, model, self.config.max_request_bytes)
@@ -180,12 +189,11 @@ class ChatApi:
         body: GetOrCreateConversationBody = await self._body(call, GetOrCreateConversationBody)
         conversation = await self.repository.create_conversation(body.id, user.id)
         if conversation is None:
-            conversation = await self._conversation(body.id, user)
+            _, conversation = await self._member(call, body.id, user.id)
         return _json({"conversation": conversation.wire()})
 
     async def get_conversation(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        conversation = await self._conversation(call.params["id"], user)
+        _, conversation = await self._member(call, call.params["id"])
         return _json({"conversation": conversation.wire()})
 
     async def list_conversations(self, call: _Call) -> Response:
@@ -196,14 +204,12 @@ class ChatApi:
         return _json({"conversations": [c.wire() for c in conversations], "meta": _meta(token)})
 
     async def delete_conversation(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        conversation = await self._conversation(call.params["id"], user)
+        _, conversation = await self._member(call, call.params["id"])
         await self.repository.delete_conversation(conversation.id)
         return _json({})
 
     async def listen_conversation(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        conversation = await self._conversation(call.params["id"], user)
+        user, conversation = await self._member(call, call.params["id"])
         listener = self.signals.listeners.open(conversation.id, user.id)
 
         async def stream() -> AsyncIterator[str]:
@@ -222,8 +228,7 @@ class ChatApi:
     # --- participants ------------------------------------------------------------------------
 
     async def add_participant(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        conversation = await self._conversation(call.params["conversationId"], user)
+        _, conversation = await self._member(call, call.params["conversationId"])
         body: AddParticipantBody = await self._body(call, AddParticipantBody)
         participant = await self.repository.get_user(body.user_id)
         if participant is None:
@@ -233,8 +238,7 @@ class ChatApi:
         return _json({"participant": participant.wire()})
 
     async def remove_participant(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        conversation = await self._conversation(call.params["conversationId"], user)
+        _, conversation = await self._member(call, call.params["conversationId"])
         participant_id = call.params["userId"]
         if participant_id == conversation.owner_id:
             raise invalid_payload(
@@ -250,12 +254,11 @@ class ChatApi:
         return _json({})
 
     async def get_participant(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        conversation = await self._conversation(call.params["conversationId"], user)
+        _, conversation = await self._member(call, call.params["conversationId"])
         participant_id = call.params["userId"]
         participant = await self.repository.get_user(participant_id)
-        if participant is None or participant_id not in await self.repository.participants(
-            conversation
+        if participant is None or not await self.repository.find_member(
+            conversation.id, participant_id
         ):
             raise not_found(
                 f"user {participant_id!r} is not a participant of conversation {conversation.id!r}"
@@ -263,8 +266,7 @@ class ChatApi:
         return _json({"participant": participant.wire()})
 
     async def list_participants(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        conversation = await self._conversation(call.params["conversationId"], user)
+        _, conversation = await self._member(call, call.params["conversationId"])
         participants, token = await self.repository.list_participants(
             conversation, call.request.query_params.get("nextToken"), self.config.page_size
         )
@@ -273,10 +275,10 @@ class ChatApi:
     # --- messages ----------------------------------------------------------------------------
 
     async def create_message(self, call: _Call) -> Response:
-        user = await self._caller(call)
+        user_id = await self._user_id(call)
         body: CreateMessageBody = await self._body(call, CreateMessageBody)
         message_type, payload = payload_from_wire(body.payload)
-        conversation = await self._conversation(body.conversation_id, user)
+        user, conversation = await self._member(call, body.conversation_id, user_id)
         message = await self.repository.receive_message(
             conversation, user, message_type, payload, body.metadata
         )
@@ -284,13 +286,11 @@ class ChatApi:
         return _json({"message": message.wire()})
 
     async def get_message(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        message = await self._message(call.params["id"], user)
+        _, message = await self._message(call, call.params["id"])
         return _json({"message": message.wire()})
 
     async def delete_message(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        message = await self._message(call.params["id"], user)
+        user, message = await self._message(call, call.params["id"])
         if message.user_id != user.id:
             raise forbidden(f"message {message.id!r} was sent by another user; delete your own")
         await self.repository.delete_message(message.id)
@@ -302,19 +302,20 @@ class ChatApi:
         return _json({})
 
     async def list_messages(self, call: _Call) -> Response:
-        user = await self._caller(call)
-        conversation = await self._conversation(call.params["conversationId"], user)
+        _, conversation = await self._member(call, call.params["conversationId"])
         messages, token = await self.repository.list_messages(
             conversation.id, call.request.query_params.get("nextToken"), self.config.page_size
         )
         return _json({"messages": [m.wire() for m in messages], "meta": _meta(token)})
 
-    async def _message(self, message_id: str, user: ChatCaller) -> ChatMessage:
+    async def _message(self, call: _Call, message_id: str) -> tuple[ChatCaller, ChatMessage]:
+        """A message, and who asks for it: a participant of its conversation."""
+        user_id = await self._user_id(call)
         message = await self.repository.get_message(message_id)
         if message is None:
             raise not_found(f"message {message_id!r} does not exist")
-        await self._conversation(message.conversation_id, user)
-        return message
+        user, _ = await self._member(call, message.conversation_id, user_id)
+        return user, message
 
     async def publish_message(self, message: ChatMessage) -> None:
         await self.signals.publish(message.conversation_id, "message_created", message.signal())
@@ -332,19 +333,19 @@ class ChatApi:
     # --- events ------------------------------------------------------------------------------
 
     async def create_event(self, call: _Call) -> Response:
-        user = await self._caller(call)
+        user_id = await self._user_id(call)
         body: CreateEventBody = await self._body(call, CreateEventBody)
-        conversation = await self._conversation(body.conversation_id, user)
+        user, conversation = await self._member(call, body.conversation_id, user_id)
         event = await self.repository.create_event(conversation.id, user.id, body.payload)
         await self.publish_event(event)
         return _json({"event": event.wire()})
 
     async def get_event(self, call: _Call) -> Response:
-        user = await self._caller(call)
+        user_id = await self._user_id(call)
         event = await self.repository.get_event(call.params["id"])
         if event is None:
             raise not_found(f"event {call.params['id']!r} does not exist")
-        await self._conversation(event.conversation_id, user)
+        await self._member(call, event.conversation_id, user_id)
         return _json({"event": event.wire()})
 
     async def hello(self, call: _Call) -> Response:

@@ -1,11 +1,13 @@
 """``ChatRepository`` over the runtime's host API (the ``Context`` of one integration alias).
 
-Chat ids live in tags (``<alias>.chatId`` on users and conversations) because clients choose
-them, and per alias so ``chat`` and ``webchat`` users never meet; the store's own ids are used
-only for messages and events, whose ids the store assigns. Chat-only data sits in states of
-the integration's namespace: a user's profile and conversations, a conversation's
-participants, the secret that signs issued user keys. Nothing is deleted from the store:
-deleting marks the record (a ``chatDeleted`` tag), and every read treats it as absent.
+Chat ids live in tags (``<alias>.chatId`` on users and conversations, found by the tags'
+index) because clients choose them, and per alias so ``chat`` and ``webchat`` users never
+meet; the store's own ids are used only for messages and events, whose ids the store assigns.
+Participants are the store's (a row each): a request by a user about a conversation finds
+both and their membership in one read (``find_participant``). Chat-only data sits in states of
+the integration's namespace: a user's profile, the secret that signs issued user keys. Nothing
+is deleted from the store: deleting marks the record (a ``chatDeleted`` tag), and every read
+treats it as absent.
 
 ``HostApi`` lists exactly what this module needs from the runtime's ``Context``.
 """
@@ -102,6 +104,13 @@ class HostEvent(Protocol):
     def created_at(self) -> datetime: ...
 
 
+class HostParticipant(Protocol):
+    @property
+    def conversation(self) -> HostRecord: ...
+    @property
+    def user(self) -> HostUser: ...
+
+
 class HostMessagePage(Protocol):
     @property
     def messages(self) -> Sequence[HostMessage]: ...
@@ -136,6 +145,13 @@ class HostApi(Protocol):
     async def update_conversation(
         self, conversation_id: str, *, tags: Mapping[str, str]
     ) -> HostRecord: ...
+    async def add_participant(self, conversation_id: str, user_id: str) -> bool: ...
+    async def remove_participant(self, conversation_id: str, user_id: str) -> bool: ...
+    async def list_participants(self, conversation_id: str) -> list[str]: ...
+    async def list_participations(self, user_id: str) -> list[str]: ...
+    async def find_participant(
+        self, *, conversation_tags: Mapping[str, str], user_tags: Mapping[str, str]
+    ) -> HostParticipant | None: ...
     async def get_message(self, message_id: str) -> HostMessage | None: ...
     async def update_message(self, message_id: str, *, tags: Mapping[str, str]) -> HostMessage: ...
     async def list_messages(
@@ -311,53 +327,40 @@ class ContextRepository:
         self, user_id: str, token: str | None, limit: int
     ) -> tuple[list[ChatConversation], str | None]:
         user = await self._require_user(user_id)
-        ids = await self._ids("user", user.id, "conversations")
         conversations = []
-        for conversation_id in reversed(ids):
-            conversation = await self.get_conversation(conversation_id)
-            if conversation is not None:
-                conversations.append(conversation)
+        for store_id in reversed(await self._host.list_participations(user.id)):
+            conversation = await self._host.get_conversation(store_id)
+            if conversation is not None and self._is_chat(conversation):
+                conversations.append(self._chat_conversation(conversation))
         return _page(conversations, token, limit)
+
+    def _is_chat(self, record: HostRecord) -> bool:
+        """Whether a record is this alias's and not deleted."""
+        return self._id_tag in record.tags and _DELETED_TAG not in record.tags
 
     # --- participants ------------------------------------------------------------------------
 
-    async def participants(self, conversation: ChatConversation) -> list[str]:
-        """The owner first (always a participant: they cannot be removed), then who joined."""
-        store_id = conversation.store_id or await self._store_id_of_conversation(conversation.id)
-        joined = await self._ids("conversation", store_id, "participants")
-        owner = conversation.owner_id
-        return ([owner] if owner else []) + [member for member in joined if member != owner]
-
-    async def _ids(self, scope: str, owner_id: str, name: str) -> list[str]:
-        state = await self._host.get_state(scope, owner_id, name) or {}
-        return list(state.get("ids", []))
+    async def find_member(
+        self, conversation_id: str, user_id: str
+    ) -> tuple[ChatCaller, ChatConversation] | None:
+        """The user and the conversation when the user takes part in it (one read)."""
+        found = await self._host.find_participant(
+            conversation_tags={self._id_tag: conversation_id}, user_tags={self._id_tag: user_id}
+        )
+        if found is None or not self._is_chat(found.conversation) or not self._is_chat(found.user):
+            return None
+        caller = ChatCaller(id=user_id, store_id=found.user.id)
+        return caller, self._chat_conversation(found.conversation)
 
     async def _set_membership(self, conversation_id: str, user_id: str, member: bool) -> bool:
-        """Join or leave; True when it changed something. Concurrent calls all apply."""
+        """Join or leave; True when it changed something."""
         conversation = await self._host_conversation(conversation_id)
         user = await self._host_user(user_id)
         if conversation is None or user is None:
             return False
-        changed = await self._toggle(
-            ("conversation", conversation.id, "participants"), user_id, member
-        )
-        await self._toggle(("user", user.id, "conversations"), conversation_id, member)
-        return changed
-
-    async def _toggle(self, state: tuple[str, str, str], item: str, member: bool) -> bool:
-        """Add ``item`` to (or drop it from) an id-list state atomically; whether it changed."""
-        changed = False
-
-        def change(current: Mapping[str, Any] | None) -> dict[str, Any]:
-            nonlocal changed
-            ids = list((current or {}).get("ids", []))
-            changed = (item in ids) != member
-            if changed:
-                ids = [*ids, item] if member else [each for each in ids if each != item]
-            return {"ids": ids}
-
-        await self._host.update_state(*state, change)
-        return changed
+        if member:
+            return await self._host.add_participant(conversation.id, user.id)
+        return await self._host.remove_participant(conversation.id, user.id)
 
     async def add_participant(self, conversation_id: str, user_id: str) -> bool:
         return await self._set_membership(conversation_id, user_id, True)
@@ -368,11 +371,12 @@ class ContextRepository:
     async def list_participants(
         self, conversation: ChatConversation, token: str | None, limit: int
     ) -> tuple[list[ChatUser], str | None]:
+        store_id = conversation.store_id or await self._store_id_of_conversation(conversation.id)
         users = []
-        for user_id in await self.participants(conversation):
-            user = await self.get_user(user_id)
-            if user is not None:
-                users.append(user)
+        for user_id in await self._host.list_participants(store_id):
+            user = await self._host.get_user(user_id)
+            if user is not None and self._is_chat(user):
+                users.append(await self._chat_user(user))
         return _page(users, token, limit)
 
     # --- messages ----------------------------------------------------------------------------

@@ -58,8 +58,11 @@ class ChatRepository(Protocol):
         self, user_id: str, token: str | None, limit: int
     ) -> tuple[list[ChatConversation], str | None]: ...
 
-    async def participants(self, conversation: ChatConversation) -> list[str]:
-        """Its participants' ids (``conversation`` as the request found it: not found again)."""
+    async def find_member(
+        self, conversation_id: str, user_id: str
+    ) -> tuple[ChatCaller, ChatConversation] | None:
+        """The user and the conversation, when both exist and the user takes part in it: what
+        every request about a conversation checks first, in one read."""
 
     async def add_participant(self, conversation_id: str, user_id: str) -> bool:
         """True when the user was not a participant yet."""

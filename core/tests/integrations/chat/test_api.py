@@ -516,18 +516,79 @@ async def test_the_configured_body_limit_is_the_one_that_answers(start_agent: St
         assert "over the limit of 2097152" in response.json()["message"]
 
 
-async def test_posting_a_message_reads_the_sender_and_the_conversation_once_each(
-    client: httpx.AsyncClient,
+@pytest.mark.parametrize("poster", ["owner", "participant"])
+async def test_posting_a_message_finds_sender_conversation_and_membership_in_one_read(
+    client: httpx.AsyncClient, poster: str
 ) -> None:
-    """Authenticating a request finds its user without the profile (a read only
-    ``GET /users/me`` needs); the conversation's owner posts without the participants read."""
-    _user_id, key = await new_user(client, name="Ada", profile="admin")
-    conversation = await new_conversation(client, key)
+    """The sender, the conversation and whether the sender takes part are one statement for
+    the owner and for anyone who joined, without the profile (a read only ``GET /users/me``
+    needs) and without any state."""
+    _, owner = await new_user(client, name="Ada", profile="admin")
+    guest_id, guest = await new_user(client, name="Grace")
+    conversation = await new_conversation(client, owner)
+    joined = await client.post(
+        f"/conversations/{conversation}/participants", json={"userId": guest_id}, headers=owner
+    )
+    assert joined.status_code == 200, joined.text
+    key = owner if poster == "owner" else guest
     body = {"conversationId": conversation, "payload": {"type": "text", "text": "hi"}}
     assert (await client.post("/messages", json=body, headers=key)).status_code == 200
     with counting_statements() as statements:
         response = await client.post("/messages", json=body, headers=key)
     assert response.status_code == 200, response.text
     reads = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
-    assert len(reads) <= 2, reads
-    assert not [sql for sql in statements if "states" in sql], "a state (the profile) was read"
+    assert len(reads) == 1, reads
+    assert "participants" in reads[0]
+    assert not [sql for sql in statements if "states" in sql], "a state was read"
+
+
+async def test_who_left_or_was_deleted_is_refused_with_the_reason(
+    client: httpx.AsyncClient,
+) -> None:
+    _, owner = await new_user(client)
+    guest_id, guest = await new_user(client)
+    conversation = await new_conversation(client, owner)
+    participants = f"/conversations/{conversation}/participants"
+    await client.post(participants, json={"userId": guest_id}, headers=owner)
+    body = {"conversationId": conversation, "payload": {"type": "text", "text": "hi"}}
+    assert (await client.post("/messages", json=body, headers=guest)).status_code == 200
+    assert (await client.delete(f"{participants}/{guest_id}", headers=owner)).status_code == 200
+    assert_error(
+        await client.post("/messages", json=body, headers=guest), 403, "Forbidden", guest_id
+    )
+    assert (await client.delete("/users/me", headers=guest)).status_code == 200
+    assert_error(
+        await client.get(f"/conversations/{conversation}", headers=guest),
+        404,
+        "ResourceNotFound",
+        guest_id,
+    )
+    assert (await client.delete(f"/conversations/{conversation}", headers=owner)).status_code == 200
+    assert_error(
+        await client.post("/messages", json=body, headers=owner),
+        404,
+        "ResourceNotFound",
+        conversation,
+    )
+
+
+async def test_parallel_joins_keep_every_participant_once(client: httpx.AsyncClient) -> None:
+    owner_id, owner = await new_user(client)
+    conversation = await new_conversation(client, owner)
+    base = f"/conversations/{conversation}/participants"
+    guests = [(await new_user(client))[0] for _ in range(8)]
+    joins = [
+        client.post(base, json={"userId": guest}, headers=owner)
+        for guest in guests
+        for _ in range(3)
+    ]
+    assert {response.status_code for response in await asyncio.gather(*joins)} == {200}
+    listed: list[dict[str, Any]] = []
+    token = None
+    while token != "":
+        params = {"nextToken": token} if token else {}
+        page = (await client.get(base, params=params, headers=owner)).json()
+        listed += page["participants"]
+        token = page["meta"].get("nextToken", "")
+    assert sorted(p["id"] for p in listed) == sorted([owner_id, *guests])
+    assert listed[0]["id"] == owner_id
