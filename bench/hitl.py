@@ -8,20 +8,25 @@ one opened through ``start_hitl``). Timed per message, from ``receive_message`` 
 integration's send call (user to agent) and to the user's channel (agent to user). Baseline:
 the same runtime and store without the plugin, where the agent's handler replies to the
 user's message (one message in, one out). Also prints the process's CPU time per message,
-steadier than latency on a shared machine.
+steadier than latency on a shared machine, and with ``PW_BENCH_INSTRUCTIONS=1`` the
+instructions it ran per message (the script runs itself under callgrind, instrumented only
+while a row is measured; see ``_common.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _common import COUNT_INSTRUCTIONS, Meter, server_command
 from sqlalchemy import insert
 
 from patchwire.store._tables import ConversationRow, StateRow, TagRow
@@ -74,15 +79,17 @@ async def fill_sessions(harness: HitlHarness, count: int) -> None:
             await connection.execute(insert(model), values)
 
 
-Row = tuple[float, float, float, float]
+Row = tuple[float, float, float, float, float | None]
+_UNDER_VALGRIND = "PW_BENCH_UNDER_VALGRIND"
 
 
-def summary(samples: list[float], cpu: float) -> Row:
-    """Messages/s, p50 and p99 in ms, and CPU ms per message (``cpu``: seconds for them all)."""
+def summary(samples: list[float], meter: Meter) -> Row:
+    """Messages/s, p50 and p99 in ms, CPU ms and millions of instructions per message."""
+    cpu, instructions = meter.stop(len(samples))
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
     rate = len(samples) / (sum(samples) / 1000)
-    return rate, statistics.median(samples), p99, cpu * 1000 / len(samples)
+    return rate, statistics.median(samples), p99, cpu, instructions
 
 
 async def measure(sessions: int, messages: int, plugin: bool) -> dict[str, Row]:
@@ -98,7 +105,8 @@ async def measure(sessions: int, messages: int, plugin: bool) -> dict[str, Row]:
             await harness.start()
             [remote] = await helpdesk.opened()
         upward: list[float] = []
-        cpu = time.process_time()
+        meter = Meter(os.getpid())
+        meter.start()
         for n in range(messages):
             started = time.perf_counter()
             await user_ctx.receive_message(
@@ -109,17 +117,16 @@ async def measure(sessions: int, messages: int, plugin: bool) -> dict[str, Row]:
             )
             await harness.settle()
             upward.append((time.perf_counter() - started) * 1000)
-        cpu = time.process_time() - cpu
-        results["user to agent" if plugin else "message in, reply out"] = summary(upward, cpu)
+        results["user to agent" if plugin else "message in, reply out"] = summary(upward, meter)
         if plugin:
             downward: list[float] = []
-            cpu = time.process_time()
+            meter.start()
             for n in range(messages):
                 started = time.perf_counter()
                 await helpdesk.reply(remote, "text", {"text": f"a{n}"}, message_id=f"a{n}")
                 await harness.settle()
                 downward.append((time.perf_counter() - started) * 1000)
-            results["agent to user"] = summary(downward, time.process_time() - cpu)
+            results["agent to user"] = summary(downward, meter)
     finally:
         await harness.runtime.stop()
         await harness.runtime.store.close()
@@ -127,20 +134,29 @@ async def measure(sessions: int, messages: int, plugin: bool) -> dict[str, Row]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"{args.messages} messages per row, one at a time, SQLite")
+    print(
+        f"{args.messages} messages per row, one at a time, SQLite"
+        + ("; instructions in millions per message (under callgrind)" if COUNT_INSTRUCTIONS else "")
+    )
     print(
         f"{'setup':48} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 vs baseline':>16} "
         f"{'cpu ms':>7} {'cpu vs baseline':>16}"
+        + (f" {'Minstr':>7} {'vs baseline':>12}" if COUNT_INSTRUCTIONS else "")
     )
     for count in (int(n) for n in args.sessions.split(",")):
         baseline = await measure(count, args.messages, plugin=False)
         relay = await measure(count, args.messages, plugin=True)
-        _, base_p50, _, base_cpu = baseline["message in, reply out"]
-        for name, (rate, p50, p99, cpu) in {**baseline, **relay}.items():
+        _, base_p50, _, base_cpu, base_instructions = baseline["message in, reply out"]
+        for name, (rate, p50, p99, cpu, instructions) in {**baseline, **relay}.items():
             label = f"{name}, {count:,} sessions" + (" (no plugin)" if "reply" in name else "")
+            counted = (
+                f" {instructions:7.2f} {instructions / base_instructions:11.2f}x"
+                if instructions and base_instructions
+                else ""
+            )
             print(
                 f"{label:48} {rate:7.0f} {p50:8.1f} {p99:8.1f} {p50 / base_p50:15.2f}x "
-                f"{cpu:7.2f} {cpu / base_cpu:15.2f}x"
+                f"{cpu:7.2f} {cpu / base_cpu:15.2f}x{counted}"
             )
 
 
@@ -148,4 +164,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--sessions", default="100,10000")
+    if COUNT_INSTRUCTIONS and not os.environ.get(_UNDER_VALGRIND):
+        # Measured in this process: run it again under callgrind.
+        command = server_command(__file__, *sys.argv[1:])
+        os.execvpe(command[0], command, {**os.environ, _UNDER_VALGRIND: "1"})
     asyncio.run(main(parser.parse_args()))
