@@ -172,6 +172,7 @@ class ChatApi:
     async def delete_user(self, call: _Call) -> Response:
         user = await self._caller(call)
         await self.repository.delete_user(user.id)
+        await self.signals.disconnect(user_id=user.id)
         return _json({})
 
     # --- conversations -----------------------------------------------------------------------
@@ -206,6 +207,7 @@ class ChatApi:
     async def delete_conversation(self, call: _Call) -> Response:
         _, conversation = await self._member(call, call.params["id"])
         await self.repository.delete_conversation(conversation.id)
+        await self.signals.disconnect(conversation_id=conversation.id)
         return _json({})
 
     async def listen_conversation(self, call: _Call) -> Response:

@@ -115,20 +115,22 @@ class Broadcaster:
         if not listeners:
             del self._listeners[conversation_id]
 
-    def disconnect(self, conversation_id: str, user_id: str) -> int:
-        """End the streams of a user who left the conversation; how many there were.
+    def disconnect(self, conversation_id: str | None, user_id: str | None) -> int:
+        """End the streams of a user who left a conversation, of every listener to a deleted
+        conversation (``user_id`` None) or of a deleted user anywhere (``conversation_id``
+        None); how many there were.
 
         They stop receiving at once: nothing published after this call reaches them.
         """
-        listeners = [
-            listener
-            for listener in self._listeners.get(conversation_id, ())
-            if listener.user_id == user_id
-        ]
-        for listener in listeners:
-            listener.end()
-            self.close(conversation_id, listener)
-        return len(listeners)
+        ended = 0
+        conversations = list(self._listeners) if conversation_id is None else [conversation_id]
+        for conversation in conversations:
+            for listener in list(self._listeners.get(conversation, ())):
+                if user_id is None or listener.user_id == user_id:
+                    listener.end()
+                    self.close(conversation, listener)
+                    ended += 1
+        return ended
 
     def end_all(self) -> None:
         """End every stream, and those opened from now on: the server is shutting down."""
@@ -157,17 +159,21 @@ class Signals:
         except ValueError:  # too large for one broadcast: send the id, listeners read the rest
             await self._relay.broadcast("signal", {**signal, "id": data["id"]})
 
-    async def disconnect(self, conversation_id: str, user_id: str) -> None:
-        """End a removed participant's streams, wherever they are connected."""
+    async def disconnect(
+        self, conversation_id: str | None = None, user_id: str | None = None
+    ) -> None:
+        """End streams wherever they are connected, as :meth:`Broadcaster.disconnect` says:
+        a removed participant's, a deleted conversation's, a deleted user's."""
         await self._relay.broadcast(
             "disconnect", {"conversationId": conversation_id, "userId": user_id}
         )
 
     def _received(self, topic: str, data: Any) -> None:
-        conversation_id = str(data["conversationId"])
         if topic == "disconnect":
-            self.listeners.disconnect(conversation_id, str(data["userId"]))
-        elif "data" in data:
+            self.listeners.disconnect(data.get("conversationId"), data.get("userId"))
+            return
+        conversation_id = str(data["conversationId"])
+        if "data" in data:
             self.listeners.publish(conversation_id, str(data["type"]), data["data"])
         elif self.listeners.listener_count(conversation_id):
             task = asyncio.get_running_loop().create_task(

@@ -31,7 +31,8 @@ class Session:
 
     @asynccontextmanager
     async def listen(self, conversation_id: str) -> AsyncIterator[asyncio.Queue[Any]]:
-        """A queue of the stream's decoded frames (``"ping"`` for keep-alives)."""
+        """A queue of the stream's decoded frames (``"ping"`` for keep-alives, ``"end"`` when
+        the server ended the stream)."""
         frames: asyncio.Queue[Any] = asyncio.Queue()
         opened = asyncio.Event()
 
@@ -44,6 +45,7 @@ class Session:
                     if line.startswith("data: "):
                         data = line[6:]
                         frames.put_nowait(data if data == "ping" else json.loads(data))
+            frames.put_nowait("end")
 
         task = asyncio.create_task(read())
         await asyncio.wait_for(opened.wait(), 5)
@@ -126,6 +128,44 @@ async def test_every_signal_type(served: str) -> None:
                 "type": "participant_removed",
                 "data": {"conversationId": conversation_id, "participantId": grace.user_id},
             }
+
+
+async def next_frame_but_pings(frames: asyncio.Queue[Any]) -> Any:
+    """The next frame that is not a keep-alive, within 5 seconds (keep-alives come faster)."""
+    async with asyncio.timeout(5):
+        frame = "ping"
+        while frame == "ping":
+            frame = await frames.get()
+        return frame
+
+
+async def test_deleting_a_user_or_a_conversation_ends_their_streams(served: str) -> None:
+    """A deleted user hears nothing more anywhere; a deleted conversation's listeners are all
+    ended; the others keep listening."""
+    async with http_client(served) as http:
+        ada = await session(http)
+        grace = await session(http)
+        first = (await ada.call("POST", "/conversations", {}))["conversation"]["id"]
+        second = (await ada.call("POST", "/conversations", {}))["conversation"]["id"]
+        for conversation_id in (first, second):
+            participants = f"/conversations/{conversation_id}/participants"
+            await ada.call("POST", participants, {"userId": grace.user_id})
+        async with (
+            ada.listen(first) as ada_first,
+            ada.listen(second) as ada_second,
+            grace.listen(first) as grace_first,
+            grace.listen(second) as grace_second,
+        ):
+            await grace.call("DELETE", "/users/me")
+            assert await next_frame_but_pings(grace_first) == "end"
+            assert await next_frame_but_pings(grace_second) == "end"
+            sent = await ada.say(first, "still here")
+            assert (await next_signal(ada_first))["data"]["id"] == sent["id"]
+            await ada.call("DELETE", f"/conversations/{second}")
+            assert await next_frame_but_pings(ada_second) == "end"
+            assert (await next_signal(ada_first))["data"][
+                "isBot"
+            ] is True  # the echo of "still here"
 
 
 async def test_a_quiet_stream_sends_keepalives(served: str) -> None:
