@@ -75,6 +75,12 @@ def server_command(script: str, *arguments: str) -> list[str]:
     ]
 
 
+_INSTRUMENTED: set[int] = set()
+"""Processes whose instrumentation is on: it stays on once turned on (turning it off and on
+again inside one process made callgrind's totals wrap below zero), and counters are zeroed at
+each start instead."""
+
+
 class Meter:
     """What server process ``pid`` spends between :meth:`start` and :meth:`stop`."""
 
@@ -84,7 +90,11 @@ class Meter:
 
     def start(self) -> None:
         if COUNT_INSTRUCTIONS:
-            self._control("--instr=on")
+            if self.pid in _INSTRUMENTED:
+                self._control("--zero")
+            else:
+                self._control("--instr=on")
+                _INSTRUMENTED.add(self.pid)
         self._cpu = cpu_seconds(self.pid)
 
     def stop(self, messages: int) -> tuple[float, float | None]:
@@ -93,7 +103,6 @@ class Meter:
         if not COUNT_INSTRUCTIONS:
             return cpu, None
         self._control("--dump")
-        self._control("--instr=off")
         return cpu, self._dumped() / 1e6 / messages
 
     def _control(self, option: str) -> None:

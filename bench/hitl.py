@@ -81,6 +81,7 @@ async def fill_sessions(harness: HitlHarness, count: int) -> None:
 
 Row = tuple[float, float, float, float, float | None]
 _UNDER_VALGRIND = "PW_BENCH_UNDER_VALGRIND"
+_WARM_UP = 10
 
 
 def summary(samples: list[float], meter: Meter) -> Row:
@@ -104,10 +105,8 @@ async def measure(sessions: int, messages: int, plugin: bool) -> dict[str, Row]:
         if plugin:
             await harness.start()
             [remote] = await helpdesk.opened()
-        upward: list[float] = []
-        meter = Meter(os.getpid())
-        meter.start()
-        for n in range(messages):
+
+        async def up(n: int) -> float:
             started = time.perf_counter()
             await user_ctx.receive_message(
                 conversation_id=conversation.id,
@@ -116,16 +115,25 @@ async def measure(sessions: int, messages: int, plugin: bool) -> dict[str, Row]:
                 payload={"text": f"u{n}"},
             )
             await harness.settle()
-            upward.append((time.perf_counter() - started) * 1000)
+            return (time.perf_counter() - started) * 1000
+
+        async def down(n: int) -> float:
+            started = time.perf_counter()
+            await helpdesk.reply(remote, "text", {"text": f"a{n}"}, message_id=f"a{n}")
+            await harness.settle()
+            return (time.perf_counter() - started) * 1000
+
+        for n in range(_WARM_UP):  # first calls compile statements and fill caches
+            await up(-1 - n)
+            if plugin:
+                await down(-1 - n)
+        meter = Meter(os.getpid())
+        meter.start()
+        upward = [await up(n) for n in range(messages)]
         results["user to agent" if plugin else "message in, reply out"] = summary(upward, meter)
         if plugin:
-            downward: list[float] = []
             meter.start()
-            for n in range(messages):
-                started = time.perf_counter()
-                await helpdesk.reply(remote, "text", {"text": f"a{n}"}, message_id=f"a{n}")
-                await harness.settle()
-                downward.append((time.perf_counter() - started) * 1000)
+            downward = [await down(n) for n in range(messages)]
             results["agent to user"] = summary(downward, meter)
     finally:
         await harness.runtime.stop()

@@ -69,3 +69,33 @@ async def test_work_queued_by_another_process_wakes_an_idle_worker(
     assert took < 2
     stop.set()
     await background
+
+
+async def test_parallel_broadcasts_each_reach_the_other_process_once_in_order(
+    start_agent: Start, database_url: str
+) -> None:
+    """Published at once over one LISTEN connection: none is lost, none doubled (equal
+    payloads included), and each publisher's arrive in the order it sent them."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serves one process: nothing to fan out across processes")
+    one = await start_agent(lambda ctx: asyncio.sleep(0))
+    two = await start_agent(lambda ctx: asyncio.sleep(0))
+    heard: list[Any] = []
+    two.runtime.context("chat").on_broadcast(lambda topic, data: heard.append(data))
+    one.runtime.context("chat").on_broadcast(lambda topic, data: None)  # its LISTEN connection
+    for agent in (one, two):
+        await agent.runtime.store.notifier.listening()
+    ctx = one.runtime.context("chat")
+
+    async def publisher(n: int) -> None:
+        for k in range(10):
+            await ctx.broadcast("signal", {"publisher": n, "k": k})
+        await ctx.broadcast("signal", {"same": True})
+
+    await asyncio.gather(*(publisher(n) for n in range(20)))
+    await wait_for(lambda: len(heard) >= 220, 5)
+    await asyncio.sleep(0.2)
+    assert len(heard) == 220
+    assert heard.count({"same": True}) == 20
+    for n in range(20):
+        assert [d["k"] for d in heard if d.get("publisher") == n] == list(range(10))
