@@ -213,7 +213,7 @@ class ContextRepository:
 
     async def _host_user(self, user_id: str) -> HostUser | None:
         found = await self._host.find_users({self._id_tag: user_id})
-        return next((user for user in found if _DELETED_TAG not in user.tags), None)
+        return next((user for user in found if self._is_chat(user)), None)
 
     async def _chat_user(self, user: HostUser) -> ChatUser:
         profile = await self._host.get_state("user", user.id, "profile") or {}
@@ -287,7 +287,7 @@ class ContextRepository:
 
     async def _host_conversation(self, conversation_id: str) -> HostRecord | None:
         found = await self._host.find_conversations({self._id_tag: conversation_id})
-        return next((c for c in found if _DELETED_TAG not in c.tags), None)
+        return next((c for c in found if self._is_chat(c)), None)
 
     def _chat_conversation(self, conversation: HostRecord) -> ChatConversation:
         updated = getattr(conversation, "updated_at", conversation.created_at)
