@@ -28,8 +28,9 @@ $(STAMP): $(RUNTIME)
 demo: $(RUNTIME)
 	$(BIN)/patchwire demo
 
+# Two workers (pytest-xdist): most tests wait on servers and databases, so two halve the time.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 	$(BIN)/mypy
 	$(BIN)/ruff check .
 
