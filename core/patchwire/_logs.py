@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConversationFilter", "LogFormat", "log_config", "log_conversation"]
 
+
 class LogFormat(StrEnum):
     """How ``serve`` and ``dev`` write their log (``--log-format``)."""
 

@@ -181,7 +181,7 @@ definition = InterfaceDefinition(
                 "video": HitlVideo,
                 "file": HitlFile,
                 "bloc": HitlBloc,
-            }
+            },
         )
     },
 )

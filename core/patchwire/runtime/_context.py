@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -235,11 +235,17 @@ class Context(Generic[ConfigT]):
         channel: str,
         tags: Mapping[str, str] | None = None,
         identity: Mapping[str, str] | None = None,
+        participants: Sequence[str] = (),
     ) -> Conversation:
-        """A new conversation on one of this integration's channels (``identity``: as users)."""
+        """A new conversation on one of this integration's channels (``identity``: as users),
+        with ``participants`` (user ids) joined in the same transaction."""
         self._runtime.channel_definition(self.alias, channel)
         return await self.store.create_conversation(
-            integration=self.alias, channel=channel, tags=tags, identity=identity
+            integration=self.alias,
+            channel=channel,
+            tags=tags,
+            identity=identity,
+            participants=participants,
         )
 
     async def get_or_create_conversation(

@@ -150,7 +150,12 @@ _INTEGRATION_IMPORTS = {
     "patchwire.runtime": ["MessageError"],
     "patchwire.store": ["Message"],
     "patchwire.webhooks": [
-        "PATCHWIRE_SIGNATURE", "Key", "Refused", "TagValue", "WebhookVerifier", "parse_body"
+        "PATCHWIRE_SIGNATURE",
+        "Key",
+        "Refused",
+        "TagValue",
+        "WebhookVerifier",
+        "parse_body",
     ],
     "pydantic": ["Field"],
     "starlette.requests": ["Request"],

@@ -343,8 +343,13 @@ class Store(WorkQueue):
         channel: str,
         tags: Mapping[str, str] | None = None,
         identity: Mapping[str, str] | None = None,
+        participants: Sequence[str] = (),
     ) -> Conversation:
-        """A new conversation; ``identity`` tags work as for :meth:`create_user`."""
+        """A new conversation; ``identity`` tags work as for :meth:`create_user`.
+
+        ``participants`` (user ids) join it in the same transaction: a crash cannot leave a
+        conversation without the creator who must take part in it. A missing user raises
+        :class:`NotFoundError` and nothing is created."""
         every = {**(tags or {}), **(identity or {})}
         moment = now()
         conversation = Conversation(
@@ -363,6 +368,10 @@ class Store(WorkQueue):
                 )
             )
             self._set_tags(connection, "conversation", conversation.id, every, new=True)
+            for user_id in participants:
+                joined = {"conversation": conversation.id, "user": user_id, "at": moment}
+                if not _JOIN[connection.dialect.name].execute(connection, joined).rowcount:
+                    raise NotFoundError("user", user_id)
             return conversation
 
         return await self._identified("conversation", integration, identity, body)

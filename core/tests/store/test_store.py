@@ -451,3 +451,23 @@ async def test_find_participant_needs_both_records_and_the_membership(store: Sto
     assert await find("c2", "ada", integration="webchat") is not None
     await store.remove_participant(conversation.id, ada.id)
     assert await find("c1", "ada") is None
+
+
+async def test_a_conversation_and_its_first_participants_are_created_together(
+    store: Store,
+) -> None:
+    ada = await store.create_user(integration="chat")
+    conversation = await store.create_conversation(
+        integration="chat", channel="channel", identity={"chatId": "c1"}, participants=[ada.id]
+    )
+    assert await store.list_participants(conversation.id) == [ada.id]
+    with pytest.raises(NotFoundError, match="user"):
+        await store.create_conversation(
+            integration="chat", channel="channel", identity={"chatId": "c2"}, participants=["nope"]
+        )
+    assert await store.find_conversations({"chatId": "c2"}) == []
+    # the identity was not taken either: the same create succeeds with a real user
+    again = await store.create_conversation(
+        integration="chat", channel="channel", identity={"chatId": "c2"}, participants=[ada.id]
+    )
+    assert await store.list_participations(ada.id) == [conversation.id, again.id]

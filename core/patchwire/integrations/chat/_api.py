@@ -180,7 +180,7 @@ class ChatApi:
     async def create_conversation(self, call: _Call) -> Response:
         user = await self._caller(call)
         body: CreateConversationBody = await self._body(call, CreateConversationBody)
-        conversation = await self.repository.create_conversation(body.id, user.id)
+        conversation = await self.repository.create_conversation(body.id, user)
         if conversation is None:
             raise already_exists(f"conversation {body.id!r} already exists: pick another id")
         return _json({"conversation": conversation.wire()})
@@ -188,7 +188,7 @@ class ChatApi:
     async def get_or_create_conversation(self, call: _Call) -> Response:
         user = await self._caller(call)
         body: GetOrCreateConversationBody = await self._body(call, GetOrCreateConversationBody)
-        conversation = await self.repository.create_conversation(body.id, user.id)
+        conversation = await self.repository.create_conversation(body.id, user)
         if conversation is None:
             _, conversation = await self._member(call, body.id, user.id)
         return _json({"conversation": conversation.wire()})

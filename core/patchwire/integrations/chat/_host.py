@@ -140,7 +140,12 @@ class HostApi(Protocol):
     async def find_conversations(self, tags: Mapping[str, str]) -> list[HostRecord]: ...
     async def get_conversation(self, conversation_id: str) -> HostRecord | None: ...
     async def create_conversation(
-        self, *, channel: str, tags: Mapping[str, str], identity: Mapping[str, str]
+        self,
+        *,
+        channel: str,
+        tags: Mapping[str, str],
+        identity: Mapping[str, str],
+        participants: Sequence[str],
     ) -> HostRecord: ...
     async def update_conversation(
         self, conversation_id: str, *, tags: Mapping[str, str]
@@ -304,18 +309,19 @@ class ContextRepository:
         return None if conversation is None else self._chat_conversation(conversation)
 
     async def create_conversation(
-        self, conversation_id: str | None, creator_id: str
+        self, conversation_id: str | None, creator: ChatCaller
     ) -> ChatConversation | None:
         conversation_id = conversation_id or f"conv_{uuid.uuid4().hex}"
+        creator_id = creator.store_id or await self._store_id_of_user(creator.id)
         try:
             conversation = await self._host.create_conversation(
                 channel=self._channel,
-                tags={self._owner_tag: creator_id},
+                tags={self._owner_tag: creator.id},
                 identity={self._id_tag: conversation_id},
+                participants=[creator_id],
             )
         except AlreadyExistsError:
             return None
-        await self.add_participant(conversation_id, creator_id)
         return self._chat_conversation(conversation)
 
     async def delete_conversation(self, conversation_id: str) -> None:
@@ -426,8 +432,11 @@ class ContextRepository:
             raise LookupError(f"conversation {message.conversation_id!r} vanished")
         chat_message = await self._chat_message(message, conversation.tags[self._id_tag])
         joined = None
-        if chat_message.user_id != BOT_USER_ID and await self.add_participant(
-            chat_message.conversation_id, chat_message.user_id
+        # The message carries both store ids: joining needs no lookup by chat id.
+        if (
+            message.user_id is not None
+            and chat_message.user_id != BOT_USER_ID
+            and await self._host.add_participant(message.conversation_id, message.user_id)
         ):
             joined = chat_message.user_id
         return chat_message, joined

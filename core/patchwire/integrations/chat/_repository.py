@@ -48,7 +48,7 @@ class ChatRepository(Protocol):
     async def get_conversation(self, conversation_id: str) -> ChatConversation | None: ...
 
     async def create_conversation(
-        self, conversation_id: str | None, creator_id: str
+        self, conversation_id: str | None, creator: ChatCaller
     ) -> ChatConversation | None:
         """The new conversation with its creator as participant, or None when the id is taken."""
 
