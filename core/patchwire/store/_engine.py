@@ -78,15 +78,20 @@ def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
 def _ping_if_idle(
     dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
 ) -> None:
-    """Ping a connection that sat idle, so a database restart costs no caller an error.
+    """Replace a connection the server closed, and ping one that sat idle, so a database
+    restart costs no caller an error.
 
+    A server that restarts or drops a session closes its socket, and asyncpg notes that as
+    soon as the loop reads the end of the stream: ``is_closed()`` knows it for free.
     ``pool_pre_ping`` pings at every checkout, and asyncpg's ping outside a transaction is
     three round trips (begin, ``;``, rollback): a quarter of a busy pipeline's round trips.
-    A connection checked in moments ago was alive moments ago; if the server died since,
-    the first statement fails, SQLAlchemy invalidates the whole pool, and the job is retried
-    (``runtime._store_failure``). Raising ``DisconnectionError`` here makes the pool replace
-    the connection and check out again.
+    A connection checked in moments ago and not seen closed was alive moments ago; if it died
+    unseen since (a network partition), the first statement fails, SQLAlchemy invalidates the
+    whole pool, and the job is retried (``runtime._store_failure``). Raising
+    ``DisconnectionError`` here makes the pool replace the connection and check out again.
     """
+    if _seen_closed(record):
+        raise DisconnectionError("the server closed this pooled connection")
     checked_in = record.info.get(_CHECKED_IN)
     if checked_in is None or time.monotonic() - checked_in <= IDLE_BEFORE_PING:
         return  # just connected, or used moments ago
@@ -94,6 +99,11 @@ def _ping_if_idle(
         dbapi_connection.ping()
     except Exception as error:
         raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
+
+
+def _seen_closed(record: ConnectionPoolEntry) -> bool:
+    """Whether asyncpg has read the end of the connection's stream (no round trip)."""
+    return record.driver_connection is not None and bool(record.driver_connection.is_closed())
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
