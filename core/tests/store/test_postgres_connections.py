@@ -10,6 +10,7 @@ database restart.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -52,59 +53,51 @@ async def test_an_idle_connection_found_dead_is_replaced_before_anyone_uses_it(
         await store.close()
 
 
-def _returned(store: Store) -> list[Any]:
-    """The pool entries of the connections checked in from now on."""
+@pytest.fixture
+async def killed(postgres_url: str) -> AsyncIterator[tuple[Store, str]]:
+    """A store whose pooled connection was used moments ago, then had its session terminated
+    by the server, and has seen it end; with the id of a conversation it holds."""
+    store = await Store.open(postgres_url)
     entries: list[Any] = []
     event.listen(store.engine.sync_engine.pool, "checkin", lambda _c, entry: entries.append(entry))
-    return entries
-
-
-async def _closed_seen(entries: list[Any]) -> None:
-    """Wait until the loop has read the end of the killed sessions' streams (a restart's
-    seconds give it that time; a kill returns before the server has closed them)."""
-    for _ in range(200):
-        if entries and all(entry.driver_connection.is_closed() for entry in entries):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the pooled connection never saw its session end")
+    try:
+        conversation = await store.create_conversation(integration="i", channel="c")
+        assert await _kill_backends(postgres_url) >= 1
+        # A kill returns before the server has closed the sockets (a restart's seconds give
+        # the loop time to read the end of the stream): wait until it has.
+        for _ in range(200):
+            if entries and all(entry.driver_connection.is_closed() for entry in entries):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the pooled connection never saw its session end")
+        yield store, conversation.id
+    finally:
+        await store.close()
 
 
 async def test_a_connection_the_server_closed_is_replaced_at_checkout_without_a_ping(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    killed: tuple[Store, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = await Store.open(postgres_url)
-    try:
-        entries = _returned(store)
-        conversation = await store.create_conversation(integration="i", channel="c")
-        assert await _kill_backends(postgres_url) >= 1
-        await _closed_seen(entries)
-        pings: list[object] = []
-        monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", lambda self: pings.append(self))
-        # Before: this call failed (the connection had been used moments ago, so no ping).
-        found = await store.get_conversation(conversation.id)
-        assert found.id == conversation.id
-        assert pings == []
-    finally:
-        await store.close()
+    store, conversation_id = killed
+    pings: list[object] = []
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", lambda self: pings.append(self))
+    # Before: this call failed (the connection had been used moments ago, so no ping).
+    found = await store.get_conversation(conversation_id)
+    assert found.id == conversation_id
+    assert pings == []
 
 
 async def test_a_connection_that_died_unseen_fails_one_call_and_the_pool_is_renewed(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    killed: tuple[Store, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = await Store.open(postgres_url)
-    try:
-        entries = _returned(store)
-        conversation = await store.create_conversation(integration="i", channel="c")
-        assert await _kill_backends(postgres_url) >= 1
-        await _closed_seen(entries)
-        # As if the loop had not read the end of the stream yet (or the network dropped it):
-        # no ping (checked in moments ago), so the first call meets the dead connection, a
-        # database failure the runtime retries; the pool is then renewed.
-        monkeypatch.setattr(_engine, "_seen_closed", lambda _entry: False)
-        with pytest.raises(sqlalchemy.exc.DBAPIError) as failure:
-            await store.get_conversation(conversation.id)
-        assert failure.value.connection_invalidated
-        found = await store.get_conversation(conversation.id)
-        assert found.id == conversation.id
-    finally:
-        await store.close()
+    store, conversation_id = killed
+    # As if the loop had not read the end of the stream (a network that dropped it silently):
+    # no ping (checked in moments ago), so the first call meets the dead connection, a
+    # database failure the runtime retries; the pool is then renewed.
+    monkeypatch.setattr(_engine, "_seen_closed", lambda _entry: False)
+    with pytest.raises(sqlalchemy.exc.DBAPIError) as failure:
+        await store.get_conversation(conversation_id)
+    assert failure.value.connection_invalidated
+    found = await store.get_conversation(conversation_id)
+    assert found.id == conversation_id
