@@ -19,7 +19,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from sqlalchemy import and_, bindparam, case, delete, exists, insert, or_, select, text, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -530,7 +542,8 @@ class Store(WorkQueue):
         effect_key: str | None = None,
         queued: bool = False,
         remembered: tuple[str, str] | None = None,
-    ) -> Message:
+        claim_for: tuple[str, timedelta] | None = None,
+    ) -> tuple[Message, Job | None]:
         """Insert in the caller's transaction, taking the conversation's next sequence number.
 
         An outgoing message of a conversation whose earlier messages wait for a retry gets
@@ -538,7 +551,9 @@ class Store(WorkQueue):
         conversation's messages go out in order even while its outside system is down. With
         ``queued``, the message's job is queued too; with ``remembered=(scope, key)``, the
         key is remembered and a key seen before stores nothing (``_Repeated``). On PostgreSQL
-        all of it is one statement (``_numbered_insert``).
+        all of it is one statement (``_numbered_insert``), which with ``claim_for=(owner,
+        lease)`` also leases the job when its conversation is free (``_claiming_receive``):
+        the job is returned then, with its message, conversation and author.
         """
         outgoing = direction == "outgoing"
         message_id, body = new_id(), dict(payload)
@@ -554,19 +569,28 @@ class Store(WorkQueue):
             "status": status,
             "effect_key": effect_key,
         }
-        numbering = {"conversation": conversation_id, "moment": now()}
+        moment = now()
+        numbering = {"conversation": conversation_id, "moment": moment}
         job = new_job(conversation_id, "message", {"message_id": message_id}) if queued else {}
+        claiming: Sequence[Any] = ()  # the claiming statement's rows
         if connection.dialect.name == "postgresql":  # one round trip instead of up to four
             parameters = {**row, **numbering, **{f"job_{name}": job[name] for name in job}}
             if remembered is not None:
                 parameters.update(key_scope=remembered[0], key_key=remembered[1], key_at=now())
-            statement = _NUMBERED_INSERT[outgoing, queued, remembered is not None]
-            found = statement.execute(connection, parameters).first()
-            if found is None:
+            if claim_for is not None and queued:
+                owner, lease = claim_for
+                parameters.update(owner=owner, until=moment + lease)
+                statement = _CLAIMING_RECEIVE[remembered is not None]
+            else:
+                statement = _NUMBERED_INSERT[outgoing, queued, remembered is not None]
+            rows = statement.execute(connection, parameters).rows
+            if not rows:
                 if remembered is not None and _conversation_exists(connection, conversation_id):
                     raise _Repeated
                 raise NotFoundError("conversation", conversation_id)
-            sequence, status, created_at = found
+            if claim_for is not None and queued:
+                claiming = rows
+            sequence, status, created_at = rows[0][:3]
         else:
             if remembered is not None and not self.remember_in(connection, *remembered):
                 raise _Repeated
@@ -598,7 +622,11 @@ class Store(WorkQueue):
             created_at=created_at,
         )
         self._set_tags(connection, "message", message.id, message.tags, new=True)
-        return message
+        if not claiming or claiming[0].job_leased_by is None:
+            return message, None
+        conversation, user = _conversation_and_user(claiming[0], _tags_by_kind(claiming))
+        claimed = job_from_row(claiming[0], prefix="job_")
+        return message, dataclasses.replace(claimed, subject=(message, conversation, user))
 
     # --- outgoing delivery -----------------------------------------------------------------
 
@@ -613,7 +641,7 @@ class Store(WorkQueue):
         return await write(
             lambda connection: self.insert_message(
                 connection, direction="outgoing", status="sending", **fields
-            )
+            )[0]
         )
 
     async def outgoing_by_effect(self, effect_key: str) -> Message | None:
@@ -717,7 +745,7 @@ class Store(WorkQueue):
         return await self._write(body)
 
     async def create_message(self, **fields: Any) -> Message:
-        return await self._write(lambda connection: self.insert_message(connection, **fields))
+        return await self._write(lambda connection: self.insert_message(connection, **fields)[0])
 
     def _message_in(self, connection: Connection, message_id: str) -> Message | None:
         found = self._messages(
@@ -947,17 +975,23 @@ class Store(WorkQueue):
         claim it (then PostgreSQL tries no claim).
 
         On SQLite one transaction stores, remembers, queues and claims. On PostgreSQL, where
-        each statement is a round trip, one statement stores, numbers, remembers and queues
-        (no transaction around it) and a second claims: 2 round trips instead of 5. Between
-        the two another worker may claim the job first (ours then claims nothing, as in any
-        race); if this process dies between them, the job waits unannounced until another
-        process looks (``Runtime`` re-checks at least every ``RECHECK_SECONDS``), as a job the
-        receiving transaction claimed waits for its lease to run out.
+        each statement is a round trip, one statement stores, numbers, remembers, queues and,
+        when the conversation is free, leases the job (``_claiming_receive``), with no
+        transaction around it: 1 round trip instead of 5. A conversation that is not free
+        (its earlier job still runs, or another of its messages was stored while this one
+        waited for the row lock) gets the claim as before, in a second statement: the
+        conversation's next runnable job, if any. Between the two another worker may claim
+        first (ours then claims nothing, as in any race); if this process dies between them,
+        the job waits unannounced until another process looks (``Runtime`` re-checks at least
+        every ``RECHECK_SECONDS``), as a job the receiving transaction claimed waits for its
+        lease to run out.
         """
         if claim_for is not None and claimed is None:
             raise ValueError("claim_for needs claimed: a claimed job must be handed to a worker")
 
-        def store(connection: Connection) -> Message | None:
+        def store(
+            connection: Connection, claim: tuple[str, timedelta] | None = None
+        ) -> tuple[Message | None, Job | None]:
             try:
                 return self.insert_message(
                     connection,
@@ -971,15 +1005,20 @@ class Store(WorkQueue):
                     tags=tags,
                     queued=True,
                     remembered=dedupe,
+                    claim_for=claim,
                 )
             except _Repeated:
-                return None
+                return None, None
 
         if self._stored_in_one(tags):
-            message = await self._write_one(store)
+            claim = claim_for if unclaimed is None else None
+            message, job = await self._write_one(lambda connection: store(connection, claim))
             if message is None:
                 return None
-            if unclaimed is not None:
+            if job is not None:
+                assert claimed is not None
+                claimed(job)
+            elif unclaimed is not None:
                 unclaimed()
             elif claim_for is None or not await self._claim_received(
                 conversation_id, claim_for, claimed
@@ -988,7 +1027,7 @@ class Store(WorkQueue):
             return message
 
         def body(connection: Connection) -> tuple[Message | None, Job | None]:
-            message = store(connection)
+            message, _ = store(connection)
             if message is None:
                 return None, None
             job = None
@@ -1284,7 +1323,9 @@ _NEXT_INCOMING = Prepared(_next_sequence(outgoing=False))
 _NEXT_OUTGOING = Prepared(_next_sequence(outgoing=True))
 
 
-def _numbered_insert(*, outgoing: bool, queued: bool = False, remembered: bool = False) -> Any:
+def _numbered_insert(
+    *, outgoing: bool, queued: bool = False, remembered: bool = False, claiming: bool = False
+) -> Any:
     """``_next_sequence`` and ``_INSERT_MESSAGE`` as one statement (PostgreSQL only).
 
     ``WITH numbers AS (UPDATE conversations ... RETURNING) INSERT INTO messages SELECT ...
@@ -1294,8 +1335,9 @@ def _numbered_insert(*, outgoing: bool, queued: bool = False, remembered: bool =
     ``key AS (INSERT INTO idempotency_keys ... ON CONFLICT DO NOTHING RETURNING)`` remembers
     the key (``key_scope``, ``key_key``, ``key_at``) only if the conversation exists, and
     ``numbers`` finds the conversation only if the key was new: a repeat, like a missing
-    conversation, changes nothing and returns no row. SQLite has no ``UPDATE`` inside
-    ``WITH``, and its statements cost no round trip anyway.
+    conversation, changes nothing and returns no row. With ``claiming`` (see
+    ``_claiming_receive``) the job is queued already leased when its conversation is free.
+    SQLite has no ``UPDATE`` inside ``WITH``, and its statements cost no round trip anyway.
     """
     numbering = _next_sequence(outgoing=outgoing)
     if remembered:
@@ -1332,9 +1374,84 @@ def _numbered_insert(*, outgoing: bool, queued: bool = False, remembered: bool =
     if queued:
         job = {name: bindparam(f"job_{name}", type_=_JOBS.c[name].type) for name in JOB_FIELDS}
         job["conversation_id"] = columns["conversation_id"]  # only if ``numbers`` found it
+        if claiming:
+            return _claiming_receive(statement, numbers, job)
         queue = insert(_JOBS).from_select(list(job), select(*job.values()).select_from(numbers))
         statement = statement.add_cte(queue.cte("job"))
     return statement
+
+
+def _claiming_receive(message: Any, numbers: Any, job: dict[str, Any]) -> Any:
+    """A received message stored with its job leased to ``owner`` until ``until`` when the
+    conversation is free, and what running the job needs, in one statement (PostgreSQL).
+
+    Free means no unfinished job in the conversation, read in the statement's snapshot. A
+    receive that waited for the conversation's row lock (another message of it stored
+    meanwhile) may miss that message's job in its snapshot, so it claims only when the row
+    it updated is the one its snapshot saw (``next_sequence`` one up, ``undelivered``
+    unchanged); otherwise the job is queued as usual and the caller claims as before. The
+    rows: the message's ``sequence``, ``status`` and ``created_at``, the job's columns as
+    ``job_<column>``, the conversation's and author's (``_CONVERSATION_AND_USER_COLUMNS``),
+    one per tag of those two.
+    """
+    conversation_id = job["conversation_id"]
+    seen = (
+        select(_CONVERSATIONS.c.next_sequence, _CONVERSATIONS.c.undelivered)
+        .where(_CONVERSATIONS.c.id == conversation_id)
+        .cte("seen")
+    )
+    busy = exists().where(
+        _JOBS.c.conversation_id == conversation_id,
+        or_(_JOBS.c.status == "pending", _JOBS.c.status == "running"),
+    )
+    verdict = (
+        select(
+            and_(
+                numbers.c.next_sequence == seen.c.next_sequence + 1,
+                numbers.c.undelivered == seen.c.undelivered,
+                ~busy,
+            ).label("free")
+        )
+        .select_from(numbers.join(seen, true()))
+        .cte("verdict")
+    )
+    free = verdict.c.free
+    job = {
+        **job,
+        "status": case((free, "running"), else_=job["status"]),
+        "runs": case((free, job["runs"] + 1), else_=job["runs"]),
+        "leased_by": case((free, bindparam("owner", type_=_JOBS.c.leased_by.type))),
+        "leased_until": case((free, bindparam("until", type_=_JOBS.c.leased_until.type))),
+    }
+    queued = (
+        insert(_JOBS)
+        .from_select(list(job), select(*job.values()).select_from(verdict))
+        .returning(*JOB_COLUMNS)
+        .cte("job")
+    )
+    stored = message.cte("message")
+    tags = _TAGS.alias("owned")
+    author = bindparam("user_id", type_=_MESSAGES.c.user_id.type)
+    owned = or_(
+        and_(tags.c.kind == "conversation", tags.c.owner_id == queued.c.conversation_id),
+        and_(tags.c.kind == "user", tags.c.owner_id == author),
+    )
+    return select(
+        stored.c.sequence,
+        stored.c.status,
+        stored.c.created_at,
+        *(queued.c[column.key].label(f"job_{column.key}") for column in JOB_COLUMNS),
+        queued.c.conversation_id,
+        *_CONVERSATION_AND_USER_COLUMNS,
+        tags.c.kind.label("tag_kind"),
+        tags.c.key.label("tag_key"),
+        tags.c.value.label("tag_value"),
+    ).select_from(
+        stored.join(queued, true())
+        .join(_CONVERSATIONS, _CONVERSATIONS.c.id == queued.c.conversation_id)
+        .outerjoin(_USERS, _USERS.c.id == author)
+        .outerjoin(tags, owned)
+    )
 
 
 _NUMBERED_INSERT = {
@@ -1347,6 +1464,12 @@ _NUMBERED_INSERT = {
         (False, True, True),
         (True, False, False),
     )
+}
+_CLAIMING_RECEIVE = {
+    remembered: Prepared(
+        _numbered_insert(outgoing=False, queued=True, remembered=remembered, claiming=True)
+    )
+    for remembered in (False, True)
 }
 _CONVERSATION_EXISTS = Prepared(
     select(_CONVERSATIONS.c.id).where(_CONVERSATIONS.c.id == bindparam("conversation"))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -313,14 +314,73 @@ async def test_parallel_deliveries_store_each_message_once_numbered_in_order(
         await two.close()
 
 
+async def test_parallel_receives_into_one_conversation_lease_one_job_at_a_time(
+    database_url: str,
+) -> None:
+    """Two processes' stores receive twelve messages at once into each of four conversations,
+    each claiming for itself: a receive that waited for the conversation's row lock must not
+    lease its job beside the one leased before it (PostgreSQL's claim rides the storing
+    statement). Exactly one job per conversation runs; finishing it hands over to the next,
+    in sequence order, one at a time."""
+    one, two = await Store.open(database_url), await Store.open(database_url)
+    lease = timedelta(seconds=30)
+    try:
+        conversations = [
+            await one.create_conversation(integration="chat", channel="channel") for _ in range(4)
+        ]
+        claimed: list[Job] = []
+
+        async def deliver(store: Store, owner: str, conversation_id: str, n: int) -> None:
+            await store.receive(
+                conversation_id=conversation_id,
+                user_id=None,
+                type="text",
+                payload={"text": f"m{n}"},
+                claim_for=(owner, lease),
+                claimed=claimed.append,
+            )
+
+        await asyncio.gather(
+            *(
+                deliver(*((one, "w1"), (two, "w2"))[n % 2], conversation.id, n)
+                for conversation in conversations
+                for n in range(12)
+            )
+        )
+        jobs = await one.jobs()
+        assert len(jobs) == 48
+        running = [job for job in jobs if job.status == "running"]
+        assert sorted(job.conversation_id for job in running) == sorted(
+            conversation.id for conversation in conversations
+        ), "a conversation ran two jobs at once, or none"
+        assert sorted(job.id for job in claimed) == sorted(job.id for job in running)
+        for conversation in conversations:
+            done: list[int] = []
+            [first] = [job for job in claimed if job.conversation_id == conversation.id]
+            job: Job | None = first
+            while job is not None:
+                assert job.subject is not None
+                done.append(job.subject[0].sequence)
+                job = await one.complete_job(job, then_claim=("w1", lease))
+            assert done == sorted(done) and len(done) == 12, done
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_a_claim_that_fails_after_the_message_is_stored_loses_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The claim after a receive is a shortcut. If it fails, the message is either stored,
-    queued and announced (PostgreSQL: stored by a statement of its own before the claim) or
-    not stored at all and the error reaches the sender, who delivers it again (SQLite: one
-    transaction). Never stored and lost, never stored twice."""
+    queued and announced (PostgreSQL, in a conversation that is not free: stored by a
+    statement of its own before the claim) or not stored at all and the error reaches the
+    sender, who delivers it again (SQLite: one transaction). Never stored and lost, never
+    stored twice."""
     conversation = await store.create_conversation(integration="chat", channel="channel")
+    waiting = await store.receive(
+        conversation_id=conversation.id, user_id=None, type="text", payload={"text": "first"}
+    )
+    assert waiting is not None
     announced: list[str] = []
     store.notifier.subscribe(WORK, lambda payload, _remote: announced.append(payload))
     claimed: list[Job] = []
@@ -340,20 +400,23 @@ async def test_a_claim_that_fails_after_the_message_is_stored_loses_nothing(
         )
     except OperationalError:
         assert store.backend == "sqlite"
-        assert await store.jobs() == [] and announced == []
+        [job] = await store.jobs()
+        assert job.payload == {"message_id": waiting.id} and announced == []
         return
     assert store.backend == "postgresql" and message is not None and not claimed
-    [job] = await store.jobs()
-    assert job.status == "pending" and job.payload == {"message_id": message.id}
+    jobs = await store.jobs()
+    assert [job.payload["message_id"] for job in jobs] == [waiting.id, message.id]
+    assert {job.status for job in jobs} == {"pending"}
     assert announced == [""], "the unclaimed job was not announced"
 
 
+@pytest.mark.parametrize("message_tags", [{"lang": "en"}, {}], ids=["tagged", "untagged"])
 async def test_a_claimed_message_job_comes_with_its_message_conversation_and_author(
-    store: Store,
+    store: Store, message_tags: dict[str, str]
 ) -> None:
-    """On PostgreSQL the claim and the read of its context are one statement: what comes with
-    the job is what reading the message's context says, tags included; another kind of job
-    comes without."""
+    """On PostgreSQL the claim and the read of its context are one statement (for a message
+    without tags, the very statement that stores it): what comes with the job is what reading
+    the message's context says, tags included; another kind of job comes without."""
     user = await store.create_user(
         integration="chat", name="Ada", tags={"id": "u1", "tier": "gold"}
     )
@@ -366,15 +429,18 @@ async def test_a_claimed_message_job_comes_with_its_message_conversation_and_aut
         user_id=user.id,
         type="text",
         payload={"text": "hi"},
-        tags={"lang": "en"},
+        tags=message_tags,
+        dedupe=("chat", "m1"),
         claim_for=("w1", timedelta(seconds=30)),
         claimed=claimed.append,
     )
     assert message is not None
     [job] = claimed
+    assert job.status == "running" and job.leased_by == "w1" and job.runs == 1
+    assert await store.jobs() == [dataclasses.replace(job, subject=None)]
     assert job.subject is not None and job.subject == await store.message_context(message.id)
     stored, in_conversation, author = job.subject
-    assert stored.tags == {"lang": "en"} and in_conversation.tags == {"id": "c1"}
+    assert stored.tags == message_tags and in_conversation.tags == {"id": "c1"}
     assert author is not None and author.tags == {"id": "u1", "tier": "gold"}
 
     await store.enqueue(conversation.id, "other", {"n": 1})
