@@ -12,18 +12,23 @@ conversation that moved on helps nobody, and the operator can retry the job.
 The built-in responder lets an agent run offline and in tests: it answers greetings, repeats
 what it was told to do when asked for help, and otherwise echoes the user's text, always
 the same way for the same input.
+
+The SDK is imported by the first call that needs it: importing it takes about half a second,
+which every process importing the runtime paid before (the CLI's ``check``, the tests, an
+agent without a model).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
-
-import openai
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING, Literal
 
 from patchwire._errors import PatchwireError
 from patchwire._resolved import ResolvedModel
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 __all__ = ["ModelError", "Responder", "Role"]
 
@@ -62,6 +67,8 @@ class Responder:
         if self.model is None:
             last_user = next((text for role, text in reversed(transcript) if role == "user"), "")
             return built_in_reply(instructions, last_user)
+        import openai
+
         messages = [_message("system", instructions)]
         messages += [_message(role, text) for role, text in transcript]
         try:
@@ -73,6 +80,8 @@ class Responder:
         return _text(self.model, completion)
 
     def _openai(self, model: ResolvedModel) -> openai.AsyncOpenAI:
+        import openai
+
         if self._client is None:
             self._client = openai.AsyncOpenAI(
                 base_url=model.base_url,
@@ -121,6 +130,8 @@ def _text(model: ResolvedModel, completion: object) -> str:
 
 def _explained(model: ResolvedModel, error: openai.OpenAIError) -> str:
     """What failed, where, and what to do; never the API key."""
+    import openai
+
     where = f"the model server at {model.base_url}"
     retries = model.max_retries
     retried = (

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -15,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from patchwire.store._sqlite import DRIVER as SQLITE_DRIVER
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["create_engine", "migrate", "normalise_url"]
 
@@ -118,6 +119,10 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for our migrations; alembic is imported here, when a store is
+    opened, rather than by every process that imports the store (about 0.15 s)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
@@ -127,6 +132,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def _upgrade(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    from alembic import command
+
     command.upgrade(alembic_config(connection), "head")
 
 
