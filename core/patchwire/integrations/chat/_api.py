@@ -8,8 +8,10 @@ Cross-origin access is not decided here: the integration wraps these routes in S
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -49,6 +51,18 @@ from patchwire.integrations.chat._requests import (
 from patchwire.integrations.chat._signals import Broadcaster, Relay, Signals
 
 __all__ = ["ChatApi", "refusal"]
+
+CATCH_UP = timedelta(seconds=5)
+"""A stream catches up on the ``message_created`` signals of the messages stored in its
+conversation this long before it opened: a client that sends a message and then opens the
+stream sees it even when the server was faster than the client."""
+CATCH_UP_MESSAGES = 20
+"""At most this many of them, the newest."""
+OPENING = timedelta(seconds=0.5)
+"""The catch-up comes this long after the stream's headers (live signals flow at once). The
+official client attaches its signal handlers only once it has seen the stream open, so frames
+that reach it in the same read as the headers are dropped unseen, and a busy client machine
+reads the headers and whatever the server wrote right after them at once."""
 
 
 @dataclass(frozen=True)
@@ -213,12 +227,29 @@ class ChatApi:
     async def listen_conversation(self, call: _Call) -> Response:
         user, conversation = await self._member(call, call.params["id"])
         listener = self.signals.listeners.open(conversation.id, user.id)
+        opened = datetime.now(UTC)
+        try:
+            recent, _ = await self.repository.list_messages(
+                conversation.id, None, CATCH_UP_MESSAGES
+            )
+        except BaseException:
+            self.signals.listeners.close(conversation.id, listener)
+            raise
+        missed = [
+            ("message_created", message.signal())
+            for message in reversed(recent)
+            if opened - message.created_at <= CATCH_UP
+        ]
+        catching_up = asyncio.get_running_loop().call_later(
+            OPENING.total_seconds(), listener.catch_up, missed
+        )
 
         async def stream() -> AsyncIterator[str]:
             try:
                 async for frame in listener.frames(self.config.keepalive_seconds):
                     yield frame
             finally:
+                catching_up.cancel()
                 self.signals.listeners.close(conversation.id, listener)
 
         return StreamingResponse(

@@ -8,6 +8,12 @@ event too large for one broadcast travels as its id, and each process reads it f
 Each listener has a bounded queue. A listener too slow to drain it is disconnected rather than
 allowed to grow memory without bound; since every signal describes something stored first, a
 client that reconnects and lists the conversation misses nothing.
+
+A stream catches up (``Listener.catch_up``) on the signals of records stored in its
+conversation moments before it opened, so a client that sends a message and then opens the
+stream (the official client's suite does) sees the message even when the server stored and
+signalled it first. A record the stream carried live is not caught up again, and one caught up
+is not sent again live.
 """
 
 from __future__ import annotations
@@ -38,6 +44,16 @@ KEEPALIVE = "data: ping\n\n"
 """A message event (not an SSE comment): the official client's watchdog only counts those."""
 
 
+def _frame(signal_type: str, data: dict[str, Any]) -> str:
+    """A signal as one SSE message event."""
+    return f"data: {json.dumps({'type': signal_type, 'data': data})}\n\n"
+
+
+def _key(signal_type: str, data: dict[str, Any]) -> str:
+    """What tells a record's signal from another's: its type and the record's id."""
+    return f"{signal_type}:{data.get('id')}"
+
+
 class Listener:
     """One open stream of one user on one conversation."""
 
@@ -46,16 +62,43 @@ class Listener:
         self._limit = queue_size
         # One place more than the limit, so the end marker always fits.
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size + 1)
+        self._live: set[str] | None = set()  # signals offered before the catch-up, by key
+        self._caught_up: set[str] = set()  # signals the catch-up sent, not to send again
 
-    def offer(self, frame: str) -> bool:
-        """Queue a frame; False (and the stream is ended) when the listener has fallen behind."""
+    def offer(self, signal_type: str, data: dict[str, Any]) -> bool:
+        """Queue a signal; False (and the stream is ended) when the listener has fallen
+        behind."""
+        key = _key(signal_type, data)
+        if self._live is not None:
+            if len(self._live) < self._limit:  # more would overflow the queue anyway
+                self._live.add(key)
+        elif key in self._caught_up:
+            self._caught_up.discard(key)
+            return True
         if self._queue.qsize() >= self._limit:
             while not self._queue.empty():
                 self._queue.get_nowait()
             self.end()
             return False
-        self._queue.put_nowait(frame)
+        self._queue.put_nowait(_frame(signal_type, data))
         return True
+
+    def catch_up(self, signals: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send next, oldest first and before the live signals still queued, the signals of
+        records stored just before the stream opened, except those it carried already; a
+        later live one of them is dropped."""
+        live, self._live = self._live or set(), None
+        missed = [(kind, data) for kind, data in signals if _key(kind, data) not in live]
+        if not missed:
+            return
+        queued: list[str | None] = []
+        while not self._queue.empty():
+            queued.append(self._queue.get_nowait())
+        room = max(self._limit - len(queued), 0)
+        missed = missed[len(missed) - room :] if room else []
+        self._caught_up = {_key(kind, data) for kind, data in missed}
+        for waiting in [_frame(kind, data) for kind, data in missed] + queued:
+            self._queue.put_nowait(waiting)
 
     def end(self) -> None:
         """End the stream after the frames already queued."""
@@ -93,9 +136,8 @@ class Broadcaster:
         listeners = self._listeners.get(conversation_id)
         if not listeners:
             return
-        frame = f"data: {json.dumps({'type': signal_type, 'data': data})}\n\n"
         for listener in list(listeners):
-            if not listener.offer(frame):
+            if not listener.offer(signal_type, data):
                 listeners.discard(listener)
 
     def open(self, conversation_id: str, user_id: str) -> Listener:

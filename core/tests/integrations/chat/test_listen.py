@@ -6,9 +6,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
+
+from patchwire.integrations.chat import _api as chat_api
 
 from ..conftest import ChatAgent
 
@@ -62,11 +66,14 @@ async def session(http: httpx.AsyncClient, **fields: Any) -> Session:
 
 
 async def next_signal(frames: asyncio.Queue[Any]) -> dict[str, Any]:
-    while True:
-        frame = await asyncio.wait_for(frames.get(), 5)
-        if frame != "ping":
-            signal: dict[str, Any] = frame
-            return signal
+    """The next frame that is not a keep-alive, within 5 seconds in all (keep-alives come
+    faster, so a wait per frame would wait for ever)."""
+    async with asyncio.timeout(5):
+        while True:
+            frame = await frames.get()
+            if frame != "ping":
+                signal: dict[str, Any] = frame
+                return signal
 
 
 @asynccontextmanager
@@ -88,6 +95,43 @@ async def test_messages_and_the_agents_reply_reach_listeners(served: str) -> Non
             assert reply["data"]["payload"] == {"type": "text", "text": "echo: hi"}
             assert reply["data"]["isBot"] is True
             assert reply["data"]["userId"] == "bot"
+
+
+async def test_a_stream_opened_right_after_sending_begins_with_the_message_once(
+    served: str,
+) -> None:
+    """The official client's suite sends a message, then opens the stream: the server has
+    stored and signalled the message (and maybe the reply) before the stream opens. The
+    stream catches up on them, each once."""
+    async with http_client(served) as http:
+        ada = await session(http)
+        conversation_id = (await ada.call("POST", "/conversations", {}))["conversation"]["id"]
+        sent = await ada.say(conversation_id, "hi")
+        await asyncio.sleep(0.3)  # the reply is stored and signalled too
+        async with ada.listen(conversation_id) as frames:
+            first, second = await next_signal(frames), await next_signal(frames)
+            assert first == {"type": "message_created", "data": {**sent, "isBot": False}}
+            assert second["data"]["payload"] == {"type": "text", "text": "echo: hi"}
+            later = await ada.say(conversation_id, "again")
+            signals = [await next_signal(frames), await next_signal(frames)]
+            assert signals[0]["data"]["id"] == later["id"]
+            assert signals[1]["data"]["payload"] == {"type": "text", "text": "echo: again"}
+            await asyncio.sleep(0.3)
+            assert [frame for frame in frames._queue if frame != "ping"] == []  # type: ignore[attr-defined]
+
+
+async def test_a_stream_does_not_catch_up_on_older_messages(
+    served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chat_api, "CATCH_UP", timedelta(0))
+    async with http_client(served) as http:
+        ada = await session(http)
+        conversation_id = (await ada.call("POST", "/conversations", {}))["conversation"]["id"]
+        await ada.say(conversation_id, "hi")
+        await asyncio.sleep(0.3)
+        async with ada.listen(conversation_id) as frames:
+            later = await ada.say(conversation_id, "again")
+            assert (await next_signal(frames))["data"]["id"] == later["id"]
 
 
 async def test_every_signal_type(served: str) -> None:

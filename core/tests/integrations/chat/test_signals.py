@@ -93,3 +93,30 @@ async def test_shutdown_ends_every_stream_after_what_was_queued_and_any_opened_l
     ]
     assert ended == [["before"], [], [], ["before"], [], [], ["before"], []]
     assert [broadcaster.listener_count(f"c{n}") for n in range(3)] == [0, 0, 0]
+
+
+def _decoded(listener: object) -> list[object]:
+    queued = listener._queue  # type: ignore[attr-defined]
+    return [json.loads(frame[6:])["data"]["id"] for frame in list(queued._queue) if frame]
+
+
+async def test_a_catch_up_comes_first_and_nothing_twice() -> None:
+    """Signals stored before the stream opened come first, oldest first; one the stream got
+    live before the catch-up ran is not caught up again, and one caught up is not sent again
+    when its live signal comes after."""
+    broadcaster = Broadcaster(queue_size=10)
+    listener = broadcaster.open("c1", "u1")
+    broadcaster.publish("c1", "message_created", {"id": "m2"})  # live, before the catch-up
+    listener.catch_up([("message_created", {"id": "m1"}), ("message_created", {"id": "m2"})])
+    broadcaster.publish("c1", "message_created", {"id": "m1"})  # the caught-up one, live
+    broadcaster.publish("c1", "message_created", {"id": "m3"})
+    broadcaster.publish("c1", "message_deleted", {"id": "m1"})  # another signal of m1
+    assert _decoded(listener) == ["m1", "m2", "m3", "m1"]
+
+
+async def test_a_catch_up_never_overflows_the_queue() -> None:
+    broadcaster = Broadcaster(queue_size=3)
+    listener = broadcaster.open("c1", "u1")
+    broadcaster.publish("c1", "message_created", {"id": "live"})
+    listener.catch_up([("message_created", {"id": f"m{n}"}) for n in range(5)])
+    assert _decoded(listener) == ["m3", "m4", "live"]
