@@ -29,8 +29,11 @@ demo: $(RUNTIME)
 	$(BIN)/patchwire demo
 
 # Two workers (pytest-xdist): most tests wait on servers and databases, so two halve the time.
+# Tests marked `alone` (the official chat client's suite, whose metadata test sends a message
+# before it listens and loses the signals when its machine is too busy) run afterwards, alone.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 -m "not alone"
+	$(BIN)/python -m pytest -m alone
 	$(BIN)/mypy
 	$(BIN)/ruff check .
 
