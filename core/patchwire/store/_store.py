@@ -70,6 +70,7 @@ from patchwire.store._work import (
     AGENT_QUEUE,
     JOB_COLUMNS,
     JOB_FIELDS,
+    UNFINISHED,
     WorkQueue,
     job_from_row,
     new_job,
@@ -572,12 +573,14 @@ class Store(WorkQueue):
         moment = now()
         numbering = {"conversation": conversation_id, "moment": moment}
         job = new_job(conversation_id, "message", {"message_id": message_id}) if queued else {}
+        claims = claim_for is not None and queued
         claiming: Sequence[Any] = ()  # the claiming statement's rows
         if connection.dialect.name == "postgresql":  # one round trip instead of up to four
             parameters = {**row, **numbering, **{f"job_{name}": job[name] for name in job}}
             if remembered is not None:
                 parameters.update(key_scope=remembered[0], key_key=remembered[1], key_at=now())
-            if claim_for is not None and queued:
+            if claims:
+                assert claim_for is not None
                 owner, lease = claim_for
                 parameters.update(owner=owner, until=moment + lease)
                 statement = _CLAIMING_RECEIVE[remembered is not None]
@@ -588,7 +591,7 @@ class Store(WorkQueue):
                 if remembered is not None and _conversation_exists(connection, conversation_id):
                     raise _Repeated
                 raise NotFoundError("conversation", conversation_id)
-            if claim_for is not None and queued:
+            if claims:
                 claiming = rows
             sequence, status, created_at = rows[0][:3]
         else:
@@ -1402,7 +1405,7 @@ def _claiming_receive(message: Any, numbers: Any, job: dict[str, Any]) -> Any:
     )
     busy = exists().where(
         _JOBS.c.conversation_id == conversation_id,
-        or_(_JOBS.c.status == "pending", _JOBS.c.status == "running"),
+        or_(*(_JOBS.c.status == status for status in UNFINISHED)),
     )
     verdict = (
         select(

@@ -37,12 +37,21 @@ from patchwire.store._tables import (
 )
 from patchwire.store._transactions import Transactions
 
-__all__ = ["AGENT_QUEUE", "JOB_COLUMNS", "JOB_FIELDS", "WorkQueue", "job_from_row", "new_job"]
+__all__ = [
+    "AGENT_QUEUE",
+    "JOB_COLUMNS",
+    "JOB_FIELDS",
+    "UNFINISHED",
+    "WorkQueue",
+    "job_from_row",
+    "new_job",
+]
 
 AGENT_QUEUE = ""
 """The queue (conversation id) of work that belongs to no conversation."""
 
-_UNFINISHED = ("pending", "running")
+UNFINISHED = ("pending", "running")
+"""The job states that make later jobs of the conversation wait."""
 _JOBS = table(JobRow)
 _MESSAGES = table(MessageRow)
 _CONVERSATIONS = table(ConversationRow)
@@ -85,7 +94,7 @@ def _claim_statement(*, one_conversation: bool, besides: Any = None) -> Any:
     waited_for = [
         earlier.c.conversation_id == candidate.c.conversation_id,
         earlier.c.id < candidate.c.id,
-        or_(*(earlier.c.status == status for status in _UNFINISHED)),
+        or_(*(earlier.c.status == status for status in UNFINISHED)),
     ]
     if besides is not None:
         runnable.append(candidate.c.id != besides)
